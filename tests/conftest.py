@@ -1,0 +1,26 @@
+"""Test-wide set-up: offscreen Qt, an isolated user home, and shared real-image data sets."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+from tests.helpers import write_digits_folder  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own user data/cache/log/config folders: never the real user's."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("TL_DESKTOP_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory):
+    """Three digit classes, 30 real images each, 32 px PNGs in class folders (read-only for tests)."""
+    return write_digits_folder(tmp_path_factory.mktemp("digits"), classes=(0, 1, 2), per_class=30, size=32)
