@@ -1,0 +1,260 @@
+"""The project file: a folder with a versioned ``project.json`` (data source, split, settings, run history).
+
+No Qt here: the CLI, the tests and the GUI all read and write projects through this module. Every save is
+atomic (``fsutil.atomic_write_json``), so a crash leaves the previous project file, never half of one.
+
+Schema history:
+    1  pre-release: ``{"version": 1, "name", "data_dir", "runs": [run folder, ...], "settings": {...}}``
+    2  current: typed sections (``source``, ``scan``, ``split``, ``settings``, ``runs``) and ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tl_desktop.core.fsutil import atomic_write_json, read_json
+
+SCHEMA_VERSION = 2
+PROJECT_FILE = "project.json"
+RUNS_FOLDER = "runs"
+
+
+class ProjectError(Exception):
+    """The project file cannot be read or is from a newer version of the app; one readable line."""
+
+
+@dataclass
+class DataSource:
+    """Where the images are: a folder of class folders, or a CSV listing files and labels."""
+
+    kind: str = "folder"  # "folder" | "csv"
+    path: str = ""  # relative to the project folder when inside it, else absolute (posix separators)
+
+
+@dataclass
+class TrainSettings:
+    """The settings the Train and Data steps show; mirrors the fields of ``training.TrainConfig``."""
+
+    model: str = "tf_efficientnet_lite0"
+    strategy: str = "auto"
+    epochs: int = 10
+    lr: float | None = None
+    batch_size: int = 32
+    image_size: int | None = None
+    augmentation: str = "light"
+    allow_flip: bool = False
+    allow_rotate: bool = False
+    device: str = "auto"
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    group_by: str | None = None
+    weights_file: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class RunEntry:
+    """One training run of the project: its folder (relative to the project) and summary figures."""
+
+    path: str
+    created: float = 0.0
+    model: str = ""
+    strategy: str = ""
+    best_epoch: int | None = None
+    cancelled: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)
+    onnx: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunEntry:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Project:
+    """An open project. ``folder`` is where ``project.json`` lives and is not stored in the file."""
+
+    name: str
+    folder: Path
+    source: DataSource | None = None
+    scan: dict[str, Any] | None = None  # summary: files_seen, samples, skipped, classes, counts, warnings
+    split: dict[str, Any] | None = None  # Split.to_dict()
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    runs: list[RunEntry] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+    modified: float = field(default_factory=time.time)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def file(self) -> Path:
+        return self.folder / PROJECT_FILE
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.folder / RUNS_FOLDER
+
+    def set_source(self, path: str | Path, kind: str = "folder") -> None:
+        """Point the project at a data folder or CSV; stored relative when it lies inside the project."""
+        self.source = DataSource(kind=kind, path=relative_to(Path(path), self.folder))
+
+    def source_path(self) -> Path | None:
+        """The absolute data folder or CSV, or None when no data was chosen yet."""
+        if self.source is None or not self.source.path:
+            return None
+        path = Path(self.source.path)
+        return path if path.is_absolute() else (self.folder / path).resolve()
+
+    def run_path(self, entry: RunEntry) -> Path:
+        path = Path(entry.path)
+        return path if path.is_absolute() else self.folder / path
+
+    def add_run(self, run_dir: str | Path, **summary: Any) -> RunEntry:
+        """Record a run (or update the entry of a run already listed)."""
+        rel = relative_to(Path(run_dir), self.folder)
+        entry = next((r for r in self.runs if r.path == rel), None)
+        if entry is None:
+            entry = RunEntry(path=rel, created=time.time())
+            self.runs.append(entry)
+        for key, value in summary.items():
+            setattr(entry, key, value)
+        return entry
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "app": "tl-desktop",
+            "name": self.name,
+            "created": self.created,
+            "modified": self.modified,
+            "source": asdict(self.source) if self.source else None,
+            "scan": self.scan,
+            "split": self.split,
+            "settings": asdict(self.settings),
+            "runs": [asdict(r) for r in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> Project:
+        data = migrate(data)
+        source = data.get("source")
+        return cls(
+            name=str(data.get("name") or folder.name),
+            folder=folder,
+            source=DataSource(**source) if source else None,
+            scan=data.get("scan"),
+            split=data.get("split"),
+            settings=TrainSettings.from_dict(data.get("settings") or {}),
+            runs=[RunEntry.from_dict(r) for r in data.get("runs") or []],
+            created=float(data.get("created") or time.time()),
+            modified=float(data.get("modified") or time.time()),
+        )
+
+
+def relative_to(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` (posix) when inside it, else absolute."""
+    path = path.expanduser().absolute()
+    try:
+        return path.resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"schema_version": 2, "name": data.get("name")}
+    if data.get("data_dir"):
+        out["source"] = {"kind": "folder", "path": str(data["data_dir"]).replace(os.sep, "/")}
+    out["settings"] = dict(data.get("settings") or {})
+    out["runs"] = [{"path": str(r)} if isinstance(r, str) else dict(r) for r in data.get("runs") or []]
+    return out
+
+
+_MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a project dict of any earlier schema to the current one.
+
+    Raises:
+        ProjectError: when the file comes from a newer app or is not a project file.
+    """
+    if not isinstance(data, dict):
+        raise ProjectError("this is not a tl-desktop project file")
+    version = int(data.get("schema_version", data.get("version", 1)))
+    if version > SCHEMA_VERSION:
+        raise ProjectError(
+            f"this project was saved by a newer tl-desktop (project format {version}); please update the app"
+        )
+    while version < SCHEMA_VERSION:
+        data = _MIGRATIONS[version](data)
+        version = int(data["schema_version"])
+    return data
+
+
+def save(project: Project) -> Path:
+    """Write ``project.json`` atomically; returns its path."""
+    project.modified = time.time()
+    return atomic_write_json(project.file, project.to_dict())
+
+
+def load(path: str | Path) -> Project:
+    """Open a project from its folder or its ``project.json``, migrating older formats in memory.
+
+    Raises:
+        ProjectError: missing, unreadable or newer-version file (one readable line).
+    """
+    path = Path(path)
+    file = path / PROJECT_FILE if path.is_dir() else path
+    try:
+        data = read_json(file)
+    except FileNotFoundError as exc:
+        raise ProjectError(f"no project found at {file}") from exc
+    except (OSError, ValueError) as exc:
+        raise ProjectError(f"{file.name} cannot be read ({type(exc).__name__}: {exc})") from exc
+    return Project.from_dict(data, file.parent.absolute())
+
+
+def safe_folder_name(name: str) -> str:
+    """A folder name that works on Windows, macOS and Linux for a user-typed project name."""
+    cleaned = re.sub(r'[<>:"/\\|?*\x00-\x1f]+', "_", name).strip(" .")
+    return cleaned or "project"
+
+
+def create(folder: str | Path, name: str | None = None) -> Project:
+    """Create a new project in ``folder`` (made when missing) and save it.
+
+    Raises:
+        ProjectError: when ``folder`` already holds a project.
+    """
+    folder = Path(folder).absolute()
+    if (folder / PROJECT_FILE).exists():
+        raise ProjectError(f"{folder} already holds a project; open it instead")
+    folder.mkdir(parents=True, exist_ok=True)
+    project = Project(name=name or folder.name, folder=folder)
+    save(project)
+    return project
+
+
+def scan_summary(report: Any) -> dict[str, Any]:
+    """The small part of a ``data.ScanReport`` worth keeping in ``project.json`` (the full scan is re-run)."""
+    return {
+        "root": str(report.root),
+        "files_seen": int(report.files_seen),
+        "samples": len(report.samples),
+        "skipped": len(report.skipped),
+        "classes": list(report.classes),
+        "counts": dict(report.counts),
+        "duplicates": len(report.duplicates),
+        "warnings": list(report.warnings),
+        "unusable": report.unusable,
+    }
