@@ -24,3 +24,24 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 def digits_dir(tmp_path_factory):
     """Three digit classes, 30 real images each, 32 px PNGs in class folders (read-only for tests)."""
     return write_digits_folder(tmp_path_factory.mktemp("digits"), classes=(0, 1, 2), per_class=30, size=32)
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_qthreads(request):
+    """A GUI test that leaves a worker thread (or thumbnail loads) running fails (after napari)."""
+    yield
+    import sys
+
+    if "tl_desktop.workers.worker" not in sys.modules:
+        return
+    from tl_desktop.workers.worker import Worker
+
+    running = [w.name for w in Worker.live if w.is_running()]
+    for worker in list(Worker.live):
+        worker.stop()
+        worker.wait(30_000)
+    Worker.live.clear()
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(10_000)
+    assert not running, f"worker threads still running at the end of the test: {running}"

@@ -1,0 +1,5 @@
+"""Qt adapters around plain core functions: core events become Qt signals, stop() sets the CancelToken."""
+
+from tl_desktop.workers.worker import Worker
+
+__all__ = ["Worker"]
