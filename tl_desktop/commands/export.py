@@ -1,0 +1,49 @@
+"""``tl-desktop export``: a run folder to a verified ONNX file; prints the verification figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tl_desktop.commands import UsageError
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a finished run folder")
+    parser.add_argument("--out", required=True, help="the .onnx file to write")
+    parser.add_argument("--fp16", action="store_true", help="also write FILE.fp16.onnx (for GPUs), re-verified")
+    parser.add_argument("--int8", action="store_true", help="also write FILE.int8.onnx (smaller), re-verified")
+    parser.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    parser.add_argument("--json", action="store_true", help="print the verification figures as JSON")
+
+
+def _line(result) -> str:
+    v = result.verification
+    text = (f"{result.path.name}: {v['precision']}, {v['file_size_bytes'] / 1e6:.1f} MB, "
+            f"max |p_onnx - p_torch| {v['max_abs_diff']:.2e} (limit {v['tolerance'].get('max_abs_diff', '-')}), "
+            f"top-1 agreement {v['top1_agreement']:.3f} on {v['n_images']} {v['images_from']} images")
+    acc = v.get("test_accuracy")
+    if acc and acc[v["precision"]]["accuracy"] is not None:
+        text += f"; {acc['subset']} accuracy {acc[v['precision']]['accuracy']:.3f} (n={acc['n_images']})"
+        if v.get("test_accuracy_change") is not None:
+            text += f", change vs fp32 {v['test_accuracy_change']:+.3f}"
+    return text
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from tl_desktop.core.export import ExportError, export_onnx
+    from tl_desktop.core.runs import RunError
+
+    try:
+        result = export_onnx(args.run_dir, args.out, fp16=args.fp16, int8=args.int8, which=args.checkpoint)
+    except (ExportError, RunError) as exc:
+        raise UsageError(str(exc)) from exc
+    results = [result, *result.variants.values()]
+    if args.json:
+        print(json.dumps({r.path.name: {k: v for k, v in r.verification.items() if k != "metadata"}
+                          for r in results}, indent=2))
+    else:
+        for r in results:
+            print(_line(r))
+            print(f"  figures: {r.verification_path}")
+    return 0

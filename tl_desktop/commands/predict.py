@@ -1,0 +1,74 @@
+"""``tl-desktop predict``: classify files and folders with an exported ONNX model."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+
+from tl_desktop.commands import UsageError
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="an .onnx file exported by tl-desktop")
+    parser.add_argument("paths", nargs="+", help="image files and folders (searched recursively)")
+    parser.add_argument("--top-k", type=int, default=3, help="how many labels to report per image")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--csv", help="also write the results to this CSV file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image")
+
+
+def csv_text(predictions, top_k: int) -> str:
+    """path, top1, p_top1, ..., topK, p_topK, error."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["path"]
+    for i in range(1, top_k + 1):
+        header += [f"top{i}", f"p_top{i}"]
+    writer.writerow([*header, "error"])
+    for p in predictions:
+        row = [p.path]
+        for i in range(top_k):
+            label, prob = p.top[i] if i < len(p.top) else ("", None)
+            row += [label, "" if prob is None else f"{prob:.6f}"]
+        writer.writerow([*row, p.error or ""])
+    return buffer.getvalue()
+
+
+def _print(prediction, as_json: bool) -> None:
+    if as_json:
+        data = prediction.to_dict()
+        data.pop("probabilities")
+        print(json.dumps(data, ensure_ascii=False), flush=True)
+    elif prediction.error:
+        print(f"{prediction.path}\terror: {prediction.error}", flush=True)
+    else:
+        tops = ", ".join(f"{label} {p:.3f}" for label, p in prediction.top)
+        print(f"{prediction.path}\t{tops}", flush=True)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from tl_desktop.core.fsutil import atomic_write_text
+    from tl_desktop.core.inference import OnnxPredictor, PredictorError
+
+    if args.top_k < 1 or args.batch_size < 1:
+        raise UsageError("--top-k and --batch-size must be at least 1")
+    try:
+        predictor = OnnxPredictor(args.model)
+    except PredictorError as exc:
+        raise UsageError(str(exc)) from exc
+    top_k = min(args.top_k, len(predictor.class_names))
+    results = []
+    for prediction in predictor.iter_predict(args.paths, top_k=top_k, batch_size=args.batch_size):
+        _print(prediction, args.json)
+        results.append(prediction)
+    if not results:
+        raise UsageError("no image files found in the given paths")
+    if args.csv:
+        atomic_write_text(args.csv, csv_text(results, top_k))
+    failed = sum(1 for p in results if p.error)
+    if failed:
+        print(f"{failed} of {len(results)} files could not be read", file=sys.stderr)
+    return 0
