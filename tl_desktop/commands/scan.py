@@ -35,8 +35,9 @@ def _section(out: TextIO, title: str, lines: list[str]) -> None:
         print(f"  ... and {len(lines) - _LIST_LIMIT} more (use --json for the full list)", file=out)
 
 
-def print_summary(report, out: TextIO = sys.stdout) -> None:
+def print_summary(report, out: TextIO | None = None) -> None:
     """A plain-text summary: classes, skipped files, duplicates, conflicts and warnings."""
+    out = out or sys.stdout
     print(f"Scanned {report.source}: {report.files_seen} files, {len(report.samples)} usable images, "
           f"{len(report.skipped)} skipped", file=out)
     width = max((len(c) for c in report.classes), default=5)
