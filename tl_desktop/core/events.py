@@ -7,8 +7,9 @@ the CLI prints them. Cancellation is a token plus a typed exception, never a tex
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Union
+from typing import Any
 
 
 class Cancelled(Exception):
@@ -94,7 +95,7 @@ class FitEnded:
     test_metrics: dict[str, Any] | None = field(default=None)
 
 
-Event = Union[FitStarted, BatchEnded, EpochEnded, Notice, Progress, FitEnded]
+Event = FitStarted | BatchEnded | EpochEnded | Notice | Progress | FitEnded
 Callback = Callable[[Event], None]
 
 

@@ -1,0 +1,157 @@
+"""The training engine on real images (scikit-learn digits): transfer, cancel/resume, faults, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import write_digits_folder
+from tl_desktop.core import runs
+from tl_desktop.core.events import CancelToken, EpochEnded, FitStarted, Notice
+from tl_desktop.core.training import TrainConfig, TrainingError, resume, train
+
+TINY = dict(image_size=32, batch_size=16, seed=3, patience=0, workers=0)
+
+
+@pytest.fixture(scope="module")
+def five_digits(tmp_path_factory):
+    """5 classes x 40 real digits: small enough for CPU tests, big enough to tell transfer from none."""
+    return write_digits_folder(tmp_path_factory.mktemp("d5"), classes=(0, 1, 2, 3, 4), per_class=40, size=32)
+
+
+def _events(store):
+    return lambda event: store.append(event)
+
+
+def test_transfer_beats_scratch_with_the_same_budget(five_digits, tmp_path):
+    scores = {}
+    for strategy in ("linear-probe", "fine-tune", "scratch"):
+        result = train(TrainConfig(data=str(five_digits), out=str(tmp_path / strategy), strategy=strategy,
+                                   epochs=4, lr={"linear-probe": 2e-2}.get(strategy), **TINY))
+        scores[strategy] = result.test_metrics["balanced_accuracy"]
+    print(scores)
+    assert scores["linear-probe"] >= scores["scratch"] + 0.25
+    assert scores["fine-tune"] >= scores["scratch"] + 0.25
+    assert scores["linear-probe"] >= 0.7
+
+
+def test_run_folder_contents_and_warm_embedding_cache(digits_dir, tmp_path):
+    notes: list = []
+    result = train(TrainConfig(data=str(digits_dir), out=str(tmp_path / "a"), strategy="linear-probe", epochs=2,
+                               **TINY), _events(notes))
+    run = tmp_path / "a"
+    config = json.loads((run / "config.json").read_text())
+    assert config["strategy"] == "linear-probe" and config["class_names"] == ["digit_0", "digit_1", "digit_2"]
+    assert config["data_config"]["mean"] == [0.5, 0.5, 0.5] and config["data_config"]["input_size"] == [3, 32, 32]
+    assert "ImageNet" in config["weights_source"] and config["versions"]["torch"]
+    assert len(runs.read_history(run)) == 2
+    assert runs.read_status(run)["state"] == "finished"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n"] == result.test_metrics["n"] > 0
+    assert len(metrics["confusion_matrix"]) == 3
+    assert {"precision", "recall", "f1", "support"} <= set(metrics["per_class"]["digit_0"])
+    assert (run / "checkpoints" / "best.safetensors").is_file()
+    first = [n.message for n in notes if isinstance(n, Notice) and n.message.startswith("Features of")]
+    assert any("0 from cache" in m for m in first)
+    notes.clear()
+    train(TrainConfig(data=str(digits_dir), out=str(tmp_path / "b"), strategy="linear-probe", epochs=1, **TINY),
+          _events(notes))
+    again = [n.message for n in notes if isinstance(n, Notice) and n.message.startswith("Features of")]
+    assert again and all(" 0 computed" in m for m in again), again
+    loaded = runs.load_run(run)
+    assert loaded.class_names == ["digit_0", "digit_1", "digit_2"] and len(loaded.files("test")) == metrics["n"]
+
+
+def _cancel_at(epoch: int, step: int, token: CancelToken):
+    def callback(event):
+        if type(event).__name__ == "BatchEnded" and event.epoch == epoch and event.step == step:
+            token.cancel()
+    return callback
+
+
+@pytest.mark.parametrize("strategy", ["fine-tune", "linear-probe"])
+def test_cancelled_mid_epoch_resumes_to_the_same_result(digits_dir, tmp_path, strategy):
+    base = dict(data=str(digits_dir), strategy=strategy, epochs=3, **TINY)
+    straight = train(TrainConfig(out=str(tmp_path / "straight"), **base))
+    token = CancelToken()
+    stopped = train(TrainConfig(out=str(tmp_path / "cut"), **base), _cancel_at(1, 1, token), token)
+    assert stopped.cancelled
+    assert runs.read_status(tmp_path / "cut")["state"] == "cancelled"
+    assert len(runs.read_history(tmp_path / "cut")) == 1
+    events: list = []
+    resumed = resume(tmp_path / "cut", _events(events))
+    assert any(isinstance(e, FitStarted) and e.start_epoch == 1 for e in events)
+    assert [e.epoch for e in events if isinstance(e, EpochEnded)] == [2, 3]
+    h1, h2 = runs.read_history(tmp_path / "straight"), runs.read_history(tmp_path / "cut")
+    for a, b in zip(h1, h2, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
+    assert resumed.test_metrics["accuracy"] == straight.test_metrics["accuracy"]
+
+
+def test_exception_in_callback_fails_cleanly_and_can_resume(digits_dir, tmp_path):
+    def explode(event):
+        if isinstance(event, EpochEnded) and event.epoch == 1:
+            raise RuntimeError("plot widget crashed")
+
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="plot widget crashed"):
+        train(TrainConfig(data=str(digits_dir), out=str(run), strategy="linear-probe", epochs=2, **TINY), explode)
+    status = runs.read_status(run)
+    assert status["state"] == "failed" and "plot widget crashed" in status["message"]
+    assert (run / "config.json").is_file() and (run / "checkpoints" / "last.safetensors").is_file()
+    assert resume(run).test_metrics["n"] > 0
+
+
+def test_file_that_becomes_unreadable_mid_run_gives_a_clear_error(tmp_path):
+    from tl_desktop.core.torchdata import UnreadableImage
+
+    data = write_digits_folder(tmp_path / "data", classes=(0, 1), per_class=12, size=32)
+    victim = sorted((data / "digit_1").iterdir())
+
+    def corrupt(event):
+        if isinstance(event, FitStarted):
+            for path in victim:
+                path.write_bytes(b"not an image any more")
+
+    run = tmp_path / "run"
+    with pytest.raises(UnreadableImage, match=r"1_0\d\d\.png"):
+        train(TrainConfig(data=str(data), out=str(run), strategy="fine-tune", epochs=1, **TINY), corrupt)
+    assert runs.read_status(run)["state"] == "failed"
+    assert json.loads((run / "manifest.json").read_text())["files"]
+
+
+def test_refuses_to_overwrite_and_rejects_bad_options(digits_dir, tmp_path):
+    keep = tmp_path / "busy" / "notes.txt"
+    keep.parent.mkdir()
+    keep.write_text("mine")
+    with pytest.raises(TrainingError, match="not empty"):
+        train(TrainConfig(data=str(digits_dir), out=str(keep.parent), epochs=1, **TINY))
+    assert keep.read_text() == "mine" and len(list(keep.parent.iterdir())) == 1
+    with pytest.raises(TrainingError, match="strategy"):
+        train(TrainConfig(data=str(digits_dir), out=str(tmp_path / "x"), strategy="magic", **TINY))
+    with pytest.raises(TrainingError, match="no CUDA"):
+        train(TrainConfig(data=str(digits_dir), out=str(tmp_path / "y"), strategy="fine-tune", device="cuda",
+                          **TINY))
+
+
+def test_cli_train_evaluate_resume_end_to_end(digits_dir, tmp_path, capsys):
+    from tl_desktop.cli import main
+
+    run = tmp_path / "cli-run"
+    code = main(["train", str(digits_dir), "--out", str(run), "--strategy", "linear-probe", "--epochs", "2",
+                 "--image-size", "32", "--batch-size", "16"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "epoch 2:" in out and "test: accuracy" in out
+    assert main(["evaluate", str(run), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n"] > 0 and 0 <= metrics["accuracy"] <= 1
+    assert main(["resume", str(run)]) == 2
+    assert "already finished" in capsys.readouterr().err
+    assert main(["train", str(digits_dir), "--out", str(run), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not empty" in err
+    assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "r2")]) == 2
+    assert main(["train", str(digits_dir), "--out", str(tmp_path / "r3"), "--model", "nope"]) == 2

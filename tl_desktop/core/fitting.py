@@ -1,0 +1,282 @@
+"""One fit of a resolved run config: model, strategy, data, loop, then test evaluation.
+
+Split from ``training.py`` so that this module, which imports torch at module level, is only loaded once
+training actually starts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tl_desktop.core import runs
+from tl_desktop.core.evaluation import classification_metrics, misclassified
+from tl_desktop.core.events import CancelToken, FitStarted, Notice, Progress
+from tl_desktop.core.fsutil import atomic_write_json
+from tl_desktop.core.loop import Loop, LoopState, seed_all
+from tl_desktop.core.models import create_model, eval_transform, train_transform
+from tl_desktop.core.torchdata import ImageFiles, class_weights, default_workers, fits_in_memory, make_loader
+
+IMBALANCE_RATIO = 3.0
+
+
+class _Files:
+    """Paths, label indices and hashes of one subset of the manifest."""
+
+    def __init__(self, manifest: dict[str, Any], subset: str, class_names: list[str]):
+        root = Path(manifest["root"])
+        rows = [f for f in manifest["files"] if f["subset"] == subset]
+        index = {name: i for i, name in enumerate(class_names)}
+        self.rel = [f["path"] for f in rows]
+        self.paths = [root / f["path"] for f in rows]
+        self.labels = [index[f["label"]] for f in rows]
+        self.shas = [f["sha256"] for f in rows]
+        self.sizes = [(int(f.get("width", 0)), int(f.get("height", 0))) for f in rows]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _balance(config: dict[str, Any], labels: list[int], n_classes: int, emit) -> tuple[Any, Any]:
+    """(loss class weights, sampler weights) following the config's balance mode."""
+    counts = np.bincount(labels, minlength=n_classes)
+    ratio = counts.max() / max(counts.min(), 1)
+    mode = config["balance"]
+    if mode == "auto":
+        mode = "weighted-loss" if ratio > IMBALANCE_RATIO else "off"
+        if mode != "off":
+            emit(Notice(f"Classes are imbalanced ({ratio:.1f}:1): the loss is weighted by class frequency"))
+    weights = class_weights(labels, n_classes)
+    if mode == "weighted-loss":
+        return weights, None
+    if mode == "sampler":
+        return None, weights[torch.tensor(labels)]
+    return None, None
+
+
+def _set_trainable(model: torch.nn.Module, strategy: str, stages: int) -> None:
+    """linear-probe: head only; fine-tune: head + last ``stages`` stages; full/scratch: everything."""
+    from timm.models._manipulate import group_parameters
+
+    if strategy in ("full", "scratch"):
+        model.requires_grad_(True)
+        return
+    groups = group_parameters(model, model.group_matcher(coarse=True))
+    keep = 1 if strategy == "linear-probe" else 1 + max(0, stages)
+    trainable = {name for gid in sorted(groups)[-keep:] for name in groups[gid]}
+    for name, param in model.named_parameters():
+        param.requires_grad_(name in trainable)
+
+
+def _freeze_bn_of_frozen(model: torch.nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            if not any(p.requires_grad for p in module.parameters(recurse=False)):
+                module.eval()
+
+
+def _optimizer(model: torch.nn.Module, strategy: str, lr: float):
+    from timm.optim import create_optimizer_v2
+
+    from tl_desktop.core.training import LAYER_DECAY
+
+    return create_optimizer_v2(model, "adamw", lr=lr, weight_decay=0.01, layer_decay=LAYER_DECAY.get(strategy))
+
+
+def _amp_dtype(device: torch.device):
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelToken) -> tuple[int, dict]:
+    """Train per ``config`` (resuming from ``last`` when present), evaluate on test; (best epoch, metrics)."""
+    from tl_desktop.core.training import device_description, resolve_device
+
+    seed_all(config["seed"])
+    manifest = runs.read_json(run_dir / "manifest.json")
+    names = config["class_names"]
+    subsets = {s: _Files(manifest, s, names) for s in ("train", "val", "test")}
+    device = resolve_device(config["device"]) if config["strategy"] != "linear-probe" else torch.device("cpu")
+    weights_file = Path(config["weights_file"]) if config.get("weights_file") else None
+    model = create_model(config["model"], len(names), weights=config["weights"], weights_file=weights_file)
+    _set_trainable(model, config["strategy"], config["fine_tune_stages"])
+    state = LoopState(batch_size=config["batch_size"])
+    last = run_dir / "checkpoints" / "last.json"
+    optimizer_state = None
+    if last.is_file():
+        model_state, optimizer_state, info = runs.load_checkpoint(run_dir, "last")
+        model.load_state_dict(model_state, strict=True)
+        state = LoopState(**{k: v for k, v in info["loop"].items() if k in LoopState.__dataclass_fields__})
+        emit(Notice(f"Resuming after epoch {state.epoch} of {config['epochs']}"))
+    if config["strategy"] == "linear-probe":
+        loop, test_probs = _probe_loop(run_dir, config, model, subsets, emit, cancel)
+    else:
+        loop, test_probs = _network_loop(run_dir, config, model, subsets, device, emit, cancel)
+    if optimizer_state is not None:
+        loop.optimizer.load_state_dict(optimizer_state)
+    emit(FitStarted(str(run_dir), config["strategy"], device_description(device), config["epochs"],
+                    loop.steps_per_epoch(state.batch_size), state.batch_size, state.epoch))
+    if not (last.is_file() and runs.read_json(last)["loop"].get("stopped_early")):
+        state = loop.run(state)
+    best_state, _, _ = runs.load_checkpoint(run_dir, "best")
+    model.load_state_dict(best_state, strict=True)
+    probs = test_probs()
+    test = subsets["test"]
+    metrics = classification_metrics(np.asarray(test.labels), probs, names) if len(test) else {"n": 0}
+    metrics["misclassified"] = misclassified(test.rel, np.asarray(test.labels), probs, names) if len(test) else []
+    metrics["best_epoch"] = state.best_epoch
+    metrics["epochs_run"] = state.epoch
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    return state.best_epoch, metrics
+
+
+def _cross_entropy(config: dict[str, Any], weights) -> torch.nn.Module:
+    return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=float(config["label_smoothing"]))
+
+
+def _probe_loop(run_dir, config, model, subsets, emit, cancel):
+    """Embeddings once (cached on disk), then only the classifier trains on them."""
+    from tl_desktop.core.embeddings import extract
+
+    features: dict[str, torch.Tensor] = {}
+    for name, files in subsets.items():
+        if not len(files):
+            features[name] = torch.zeros((0, model.num_features))
+            continue
+        emit(Progress(f"embedding {name}", 0, len(files)))
+        start = time.perf_counter()
+        vectors, info = extract(model, config["data_config"], files.paths, files.shas, callback=emit, cancel=cancel)
+        features[name] = torch.from_numpy(vectors)
+        emit(Notice(f"Features of {len(files)} {name} images: {info['cached']} from cache, {info['computed']} "
+                    f"computed ({info['backend']}) in {time.perf_counter() - start:.1f} s"))
+    head = model.get_classifier()
+    labels = {k: torch.tensor(v.labels, dtype=torch.long) for k, v in subsets.items()}
+    loss_weights, sample_weights = _balance(config, subsets["train"].labels, len(config["class_names"]), emit)
+    loss_fn = _cross_entropy(config, loss_weights)
+    n_train = len(subsets["train"])
+
+    def batches(epoch: int, batch_size: int):
+        if sample_weights is not None:
+            gen = torch.Generator().manual_seed(config["seed"] * 1000 + epoch)
+            order = torch.multinomial(sample_weights, n_train, replacement=True, generator=gen)
+        else:
+            order = torch.randperm(n_train, generator=torch.Generator().manual_seed(config["seed"] * 1000 + epoch))
+        for start in range(0, n_train, batch_size):
+            idx = order[start:start + batch_size]
+            yield features["train"][idx], labels["train"][idx]
+
+    def validate() -> tuple[float, float, float]:
+        return _scores(head(features["val"]).detach(), labels["val"], loss_fn)
+
+    loop = Loop(run_dir, model, _optimizer(head, "linear-probe", config["lr"]), loss_fn, config["epochs"],
+                lambda bs: -(-n_train // bs), batches, head, _no_grad(validate), lambda: head.train(),
+                config["patience"], torch.device("cpu"), emit, cancel, warmup_fraction=0.0,
+                checkpoint_info={"seed": config["seed"]})
+
+    def test_probs() -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(head(features["test"]), 1).numpy()
+
+    return loop, test_probs
+
+
+def _no_grad(fn):
+    def wrapper():
+        with torch.no_grad():
+            return fn()
+    return wrapper
+
+
+def _scores(logits: torch.Tensor, labels: torch.Tensor, loss_fn) -> tuple[float, float, float]:
+    """(loss, accuracy, balanced accuracy) of logits; zeros for an empty set."""
+    if not len(labels):
+        return 0.0, 0.0, 0.0
+    from sklearn.metrics import balanced_accuracy_score
+
+    pred = logits.argmax(1)
+    loss = float(torch.nn.functional.cross_entropy(logits.float(), labels))
+    return loss, float((pred == labels).float().mean()), float(balanced_accuracy_score(labels.numpy(), pred.numpy()))
+
+
+def _network_loop(run_dir, config, model, subsets, device, emit, cancel):
+    """Images through the (partly) trainable network, with augmentation, on the chosen device."""
+    cfg = config["data_config"]
+    channels_last = True
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    train_files = subsets["train"]
+    workers = config["workers"] if config["workers"] is not None else default_workers(len(train_files))
+    keep = workers == 0 and fits_in_memory(train_files.sizes)
+    augment = train_transform(cfg, config["augmentation"], allow_flip=config["allow_flip"],
+                              allow_rotate=config["allow_rotate"])
+    train_set = ImageFiles(train_files.paths, train_files.labels, augment, cache=keep)
+    eval_sets = {k: ImageFiles(subsets[k].paths, subsets[k].labels, eval_transform(cfg), cache=keep)
+                 for k in ("val", "test")}
+    loss_weights, sample_weights = _balance(config, train_files.labels, len(config["class_names"]), emit)
+    loss_fn = _cross_entropy(config, None if loss_weights is None else loss_weights.to(device))
+    amp = _amp_dtype(device)
+
+    def batches(epoch: int, batch_size: int):
+        loader = make_loader(train_set, batch_size=batch_size, shuffle=True, seed=config["seed"] * 1000 + epoch,
+                             workers=workers, sample_weights=sample_weights, drop_last=len(train_set) > batch_size)
+        for x, y in loader:
+            yield x.contiguous(memory_format=torch.channels_last), y
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return model(x)
+
+    def probs_of(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return _predict(model, eval_sets[name], config["batch_size"], device, amp, workers, cancel)
+
+    def validate() -> tuple[float, float, float]:
+        logits, labels = probs_of("val")
+        return _scores(torch.from_numpy(logits), torch.from_numpy(labels), loss_fn.cpu())
+
+    def train_mode() -> None:
+        model.train()
+        _freeze_bn_of_frozen(model)
+
+    def steps(bs):
+        return (max(1, len(train_set) // bs) if len(train_set) > bs else 1)
+    loop = Loop(run_dir, model, _optimizer(model, config["strategy"], config["lr"]), loss_fn, config["epochs"],
+                steps, batches, forward, validate, train_mode, config["patience"], device, emit, cancel,
+                amp_dtype=amp, checkpoint_info={"seed": config["seed"]})
+
+    def test_probs() -> np.ndarray:
+        logits, _ = probs_of("test")
+        return torch.softmax(torch.from_numpy(logits), 1).numpy()
+
+    return loop, test_probs
+
+
+def _predict(model, dataset, batch_size, device, amp, workers, cancel) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and labels of a whole dataset, in order, in eval mode."""
+    if not len(dataset):
+        return np.zeros((0, model.num_classes), np.float32), np.zeros((0,), np.int64)
+    model.eval()
+    outs, labels = [], []
+    loader = make_loader(dataset, batch_size=batch_size, shuffle=False, seed=0, workers=workers)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+        for x, y in loader:
+            cancel.raise_if_cancelled()
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
+            outs.append(model(x).float().cpu())
+            labels.append(y)
+    return torch.cat(outs).numpy(), torch.cat(labels).numpy()
+
+
+def evaluate_files(model, data_config, class_names, files, emit, cancel) -> dict[str, Any]:
+    """Metrics of ``model`` on (path, label) pairs, on the CPU, with the evaluation transform."""
+    index = {n: i for i, n in enumerate(class_names)}
+    dataset = ImageFiles([p for p, _ in files], [index[lbl] for _, lbl in files], eval_transform(data_config))
+    emit(Progress("evaluating", 0, len(dataset)))
+    logits, labels = _predict(model, dataset, 32, torch.device("cpu"), None, 0, cancel)
+    probs = torch.softmax(torch.from_numpy(logits), 1).numpy() if len(labels) else logits
+    metrics = classification_metrics(labels, probs, class_names)
+    metrics["misclassified"] = misclassified([str(p) for p, _ in files], labels, probs, class_names)
+    return metrics

@@ -1,0 +1,172 @@
+"""The run folder: config, manifest, history, metrics and safetensors checkpoints, all written atomically.
+
+Layout::
+
+    RUN_DIR/config.json      everything needed to reproduce the run (written before the first epoch)
+    RUN_DIR/manifest.json    data root, split settings, and every file with label, sha256 and subset
+    RUN_DIR/status.json      running | cancelled | failed | finished, with a one-line message
+    RUN_DIR/history.csv      one row per finished epoch
+    RUN_DIR/metrics.json     test metrics after the fit
+    RUN_DIR/checkpoints/{best,last}.safetensors + .json
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tl_desktop.core.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+
+if TYPE_CHECKING:
+    import torch
+
+HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_balanced_acc", "lr",
+                  "seconds", "images_per_s"]
+
+
+class RunError(RuntimeError):
+    """A run folder is missing, incomplete or damaged; the message is one readable line."""
+
+
+def config_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "config.json"
+
+
+def write_status(run_dir: Path, state: str, message: str = "") -> None:
+    atomic_write_json(Path(run_dir) / "status.json", {"state": state, "message": message})
+
+
+def read_status(run_dir: Path) -> dict[str, str]:
+    path = Path(run_dir) / "status.json"
+    return read_json(path) if path.is_file() else {"state": "unknown", "message": ""}
+
+
+def write_history(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(Path(run_dir) / "history.csv", buffer.getvalue())
+
+
+def read_history(run_dir: Path) -> list[dict[str, float]]:
+    path = Path(run_dir) / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(handle)]
+
+
+def manifest_hash(run_dir: Path) -> str:
+    """SHA-256 of the training manifest: changes whenever any file, label or subset assignment changes."""
+    return hashlib.sha256((Path(run_dir) / "manifest.json").read_bytes()).hexdigest()
+
+
+# --- checkpoints -----------------------------------------------------------------------------------------
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            name = f"optimizer.{index}.{key}"
+            if hasattr(value, "shape") and value.dim() > 0:
+                tensors[name] = value.detach().cpu().contiguous()
+            else:
+                scalars[name] = float(value)
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    for name, value in meta["scalars"].items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = torch.tensor(value)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(run_dir: Path, which: str, model: torch.nn.Module, info: dict[str, Any],
+                    optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Write ``checkpoints/<which>.safetensors`` (weights and optimiser tensors) and ``<which>.json``."""
+    from safetensors.torch import save
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = dict(info)
+    if optimizer is not None:
+        opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+        tensors.update(opt_tensors)
+        meta["optimizer"] = opt_meta
+    folder = Path(run_dir) / "checkpoints"
+    atomic_write_bytes(folder / f"{which}.safetensors", save(tensors))
+    atomic_write_json(folder / f"{which}.json", meta)
+
+
+def load_checkpoint(run_dir: Path, which: str) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None, dict]:
+    """Returns (model state dict, optimiser state dict or None, info)."""
+    from safetensors.torch import load_file
+
+    folder = Path(run_dir) / "checkpoints"
+    weights, meta_path = folder / f"{which}.safetensors", folder / f"{which}.json"
+    if not weights.is_file() or not meta_path.is_file():
+        raise RunError(f"{run_dir}: no '{which}' checkpoint yet")
+    try:
+        tensors = load_file(str(weights))
+    except Exception as exc:  # noqa: BLE001 - a damaged file of any kind
+        raise RunError(f"{weights.name} is damaged ({type(exc).__name__})") from exc
+    info = read_json(meta_path)
+    model_state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    optimizer = _unflatten_optimizer(tensors, info.pop("optimizer")) if "optimizer" in info else None
+    return model_state, optimizer, info
+
+
+# --- loading a finished run ------------------------------------------------------------------------------
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    model: Any
+    class_names: list[str]
+    data_config: dict[str, Any]
+    config: dict[str, Any]
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def root(self) -> Path:
+        return Path(self.manifest["root"])
+
+    def files(self, subset: str | None = None) -> list[tuple[Path, str]]:
+        """(absolute path, label) of the run's files, optionally of one subset ("train", "val", "test")."""
+        return [(self.root / f["path"], f["label"]) for f in self.manifest["files"]
+                if subset is None or f["subset"] == subset]
+
+
+def load_config(run_dir: Path) -> dict[str, Any]:
+    path = config_path(run_dir)
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a run folder (no config.json)")
+    return read_json(path)
+
+
+def load_run(run_dir: Path | str, which: str = "best") -> LoadedRun:
+    """The trained model (eval mode, CPU) with its class names, preprocessing, config and manifest."""
+    from tl_desktop.core.models import create_model
+
+    run_dir = Path(run_dir)
+    config = load_config(run_dir)
+    state, _, _ = load_checkpoint(run_dir, which)
+    model = create_model(config["model"], len(config["class_names"]), weights="none")
+    model.load_state_dict(state, strict=True)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    return LoadedRun(run_dir, model.eval(), list(config["class_names"]), dict(config["data_config"]), config,
+                     manifest)

@@ -1,0 +1,266 @@
+"""The training engine: from a scanned data set and a pretrained backbone to a run folder with test metrics.
+
+``train(config)`` starts a run, ``resume(run_dir)`` continues one from its last checkpoint, and
+``evaluate_run(run_dir)`` re-evaluates one. All three take a callback for events and a CancelToken.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tl_desktop import __version__
+from tl_desktop.core import runs
+from tl_desktop.core.events import Cancelled, CancelToken, FitEnded, FitStarted, Notice
+from tl_desktop.core.fsutil import atomic_write_json
+
+STRATEGIES = ("auto", "linear-probe", "fine-tune", "full", "scratch")
+STRATEGY_HELP = {
+    "auto": "Picks linear-probe for small data sets and fine-tune for larger ones.",
+    "linear-probe": "Keeps the pretrained network frozen and trains only the last layer: fast, best for few images.",
+    "fine-tune": "Also adapts the last stages of the network, at a lower learning rate: needs more images.",
+    "full": "Adapts the whole network with smaller steps for early layers: for large data sets and a GPU.",
+    "scratch": "Same network from random weights, no transfer: the baseline that shows what transfer gained.",
+}
+DEFAULT_LR = {"linear-probe": 5e-3, "fine-tune": 1e-3, "full": 5e-4, "scratch": 2e-3}
+LAYER_DECAY = {"fine-tune": 0.7, "full": 0.8}
+AUTO_PROBE_BELOW = 100  # images per class (median, training split) under which auto picks the linear probe
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or continue; the message is one readable line."""
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    model: str = "tf_efficientnet_lite0"
+    strategy: str = "auto"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float | None = None
+    image_size: int | None = None
+    augmentation: str = "light"
+    allow_flip: bool = False
+    allow_rotate: bool = False
+    label_smoothing: float = 0.0
+    balance: str = "auto"          # auto | weighted-loss | sampler | off
+    patience: int = 5
+    device: str = "auto"
+    workers: int | None = None
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    group_by: str | None = None
+    csv: str | None = None
+    weights_file: str | None = None
+    fine_tune_stages: int = 2
+    split: dict[str, Any] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class RunResult:
+    run_dir: str
+    best_epoch: int
+    cancelled: bool
+    test_metrics: dict[str, Any] | None
+
+
+def validate_config(config: TrainConfig) -> None:
+    """Raise TrainingError for options that cannot work, before anything is written."""
+    from tl_desktop.core.models import AUGMENTATIONS, get_info
+
+    checks = [
+        (config.strategy in STRATEGIES, f"unknown strategy '{config.strategy}'; choose one of {', '.join(STRATEGIES)}"),
+        (config.epochs >= 1, "epochs must be at least 1"),
+        (config.batch_size >= 1, "batch size must be at least 1"),
+        (config.lr is None or config.lr > 0, "learning rate must be positive"),
+        (config.image_size is None or 16 <= config.image_size <= 1024, "image size must be 16-1024 px"),
+        (config.augmentation in AUGMENTATIONS, f"augmentation must be one of {', '.join(AUGMENTATIONS)}"),
+        (config.balance in ("auto", "weighted-loss", "sampler", "off"), "balance: auto, weighted-loss, sampler or off"),
+        (config.device in ("auto", "cpu", "cuda", "mps"), "device must be auto, cpu, cuda or mps"),
+        (0 <= config.val_fraction < 1 and 0 <= config.test_fraction < 1
+         and config.val_fraction + config.test_fraction < 0.9, "validation + test fractions must stay under 0.9"),
+        (config.val_fraction > 0, "a validation split is needed (val fraction > 0)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise TrainingError(message)
+    try:
+        get_info(config.model)
+    except KeyError as exc:
+        raise TrainingError(str(exc.args[0])) from exc
+
+
+def resolve_device(name: str):
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("no CUDA GPU is usable on this computer; choose device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise TrainingError("Apple MPS is not available on this computer; choose device auto or cpu")
+    return torch.device(name)
+
+
+def device_description(device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return device.type
+
+
+def resolve_strategy(strategy: str, train_counts: dict[str, int]) -> str:
+    if strategy != "auto":
+        return strategy
+    median = float(np.median(list(train_counts.values()))) if train_counts else 0.0
+    return "linear-probe" if median < AUTO_PROBE_BELOW else "fine-tune"
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    names = ["torch", "torchvision", "timm", "numpy", "pillow", "pydicom", "onnx", "onnxruntime", "scikit-learn"]
+    versions = {"tl-desktop": __version__, "python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+# --- starting a run --------------------------------------------------------------------------------------
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise TrainingError(f"{out} is not empty; choose a new folder (or use 'resume' for an earlier run)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _manifest(report, split) -> dict[str, Any]:
+    files = [{"path": s.path, "label": s.label, "sha256": s.sha256, "subset": split.assignment[s.path],
+              "width": s.width, "height": s.height} for s in report.samples if s.path in split.assignment]
+    return {"root": str(Path(report.root).resolve()), "classes": sorted({f["label"] for f in files}),
+            "split": split.to_dict(), "files": files}
+
+
+def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
+    """Scan, split, write the run folder and fit. Raises TrainingError / DataError for unusable input.
+
+    Nothing that already exists is overwritten: the output folder must be new or empty.
+    """
+    from tl_desktop.core.data import DataError, Split, make_split, scan
+    from tl_desktop.core.models import data_config, weights_source
+
+    validate_config(config)
+    out = Path(config.out)
+    _prepare_out(out)
+    report = scan(config.data, csv=config.csv)
+    if not report.usable:
+        raise DataError(report.unusable)
+    split = Split.from_dict(config.split) if config.split else make_split(
+        report, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed,
+        group_by=config.group_by)
+    manifest = _manifest(report, split)
+    train_counts: dict[str, int] = {}
+    for f in manifest["files"]:
+        if f["subset"] == "train":
+            train_counts[f["label"]] = train_counts.get(f["label"], 0) + 1
+    strategy = resolve_strategy(config.strategy, train_counts)
+    weights = "none" if strategy == "scratch" else "pretrained"
+    wfile = Path(config.weights_file) if config.weights_file else None
+    resolved = {
+        **config.to_dict(), "split": None, "strategy_requested": config.strategy, "strategy": strategy,
+        "class_names": manifest["classes"], "weights": weights,
+        "weights_source": weights_source(config.model, weights, wfile),
+        "data_config": data_config(config.model, config.image_size),
+        "lr": config.lr or DEFAULT_LR[strategy], "versions": library_versions(),
+        "train_counts": train_counts, "skipped_files": len(report.skipped),
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    atomic_write_json(runs.config_path(out), resolved)
+    runs.write_status(out, "created")
+    return _fit(out, callback, cancel)
+
+
+def resume(run_dir: Path | str, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
+    """Continue a run from its last checkpoint (or from the start when it stopped before one)."""
+    run_dir = Path(run_dir)
+    runs.load_config(run_dir)
+    if runs.read_status(run_dir)["state"] == "finished":
+        raise TrainingError(f"{run_dir.name} already finished; start a new run to train further")
+    return _fit(run_dir, callback, cancel)
+
+
+def _fit(run_dir: Path, callback: Callable | None, cancel: CancelToken | None) -> RunResult:
+    from tl_desktop.core.fitting import fit
+
+    emit = callback or (lambda event: None)
+    cancel = cancel or CancelToken()
+    config = runs.load_config(run_dir)
+    runs.write_status(run_dir, "running")
+    try:
+        best_epoch, metrics = fit(run_dir, config, emit, cancel)
+    except Cancelled:
+        runs.write_status(run_dir, "cancelled", "stopped by the user; resume continues from the last epoch")
+        emit(FitEnded(str(run_dir), -1, True, None))
+        return RunResult(str(run_dir), -1, True, None)
+    except BaseException as exc:
+        runs.write_status(run_dir, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        raise
+    runs.write_status(run_dir, "finished")
+    emit(FitEnded(str(run_dir), best_epoch, False, metrics))
+    return RunResult(str(run_dir), best_epoch, False, metrics)
+
+
+def evaluate_run(run_dir: Path | str, data: str | None = None, callback: Callable | None = None,
+                 cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Test metrics of a run's best model on its test split, or on all usable images of another data set."""
+    from tl_desktop.core.fitting import evaluate_files
+
+    run_dir = Path(run_dir)
+    loaded = runs.load_run(run_dir)
+    if data is None:
+        files = loaded.files("test")
+    else:
+        from tl_desktop.core.data import DataError, scan
+
+        report = scan(data)
+        if not report.usable:
+            raise DataError(report.unusable)
+        unknown = sorted(set(report.classes) - set(loaded.class_names))
+        if unknown:
+            raise TrainingError(f"classes unknown to this model: {', '.join(unknown)}")
+        files = [(report.abspath(s), s.label) for s in report.samples]
+    return evaluate_files(loaded.model, loaded.data_config, loaded.class_names, files,
+                          callback or (lambda e: None), cancel or CancelToken())
+
+
+__all__ = ["STRATEGIES", "STRATEGY_HELP", "TrainConfig", "RunResult", "TrainingError", "train", "resume",
+           "evaluate_run", "Notice", "FitStarted"]
