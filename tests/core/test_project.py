@@ -102,3 +102,21 @@ def test_scan_summary_and_safe_names():
     assert s["samples"] == 3 and s["skipped"] == 1 and s["counts"] == {"a": 2, "b": 1}
     assert proj.safe_folder_name('a/b:c*? ') == "a_b_c_"
     assert proj.safe_folder_name("...") == "project"
+
+
+def test_train_config_matches_trainconfig_fields(tmp_path):
+    import dataclasses
+
+    from tl_desktop.core.training import TrainConfig
+
+    p = proj.create(tmp_path / "p")
+    with pytest.raises(proj.ProjectError, match="choose the images"):
+        p.train_config(tmp_path / "out")
+    p.set_source(tmp_path / "labels.csv", kind="csv")
+    p.split = {"seed": 0}
+    config = p.train_config(p.new_run_dir("lite0"))
+    assert config["data"] == str(tmp_path) and config["csv"] == str(tmp_path / "labels.csv")
+    assert config["split"] == {"seed": 0} and "/runs/" in config["out"].replace("\\", "/")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(config) <= names
+    TrainConfig(**config)

@@ -130,6 +130,26 @@ class Project:
             setattr(entry, key, value)
         return entry
 
+    def train_config(self, out: str | Path) -> dict[str, Any]:
+        """Keyword arguments for ``training.TrainConfig``: the project's data, stored split and settings."""
+        source = self.source_path()
+        if source is None:
+            raise ProjectError("choose the images (Data step) before training")
+        settings = asdict(self.settings)
+        data, csv = (source.parent, source) if self.source.kind == "csv" else (source, None)
+        return {**settings, "data": str(data), "csv": str(csv) if csv else None, "out": str(out),
+                "split": self.split}
+
+    def new_run_dir(self, label: str = "") -> Path:
+        """A fresh, not yet existing run folder under ``runs/`` named by date and time."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        suffix = f"-{safe_folder_name(label)}" if label else ""
+        candidate, n = self.runs_dir / f"{stamp}{suffix}", 1
+        while candidate.exists():
+            n += 1
+            candidate = self.runs_dir / f"{stamp}{suffix}-{n}"
+        return candidate
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,

@@ -1,0 +1,73 @@
+"""The sample project: scikit-learn's handwritten digits written as PNG class folders, ready to train.
+
+A new user opens it from the welcome page and trains within a minute. Nothing is downloaded: the 1,797 digit
+images (8x8, 17 grey levels, from the UCI ML repository) ship inside scikit-learn.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from tl_desktop import paths
+from tl_desktop.core import project as proj
+from tl_desktop.core.events import CancelToken, Progress
+from tl_desktop.core.fsutil import atomic_write_bytes
+
+SAMPLE_NAME = "Handwritten digits (sample)"
+IMAGES_FOLDER = "images"
+
+
+def default_folder() -> Path:
+    return paths.data_dir() / "projects" / "sample-digits"
+
+
+def write_digit_images(root: Path, *, size: int = 64, per_class: int | None = None, callback=None,
+                       cancel: CancelToken | None = None) -> int:
+    """Write the digits as ``root/digit_<k>/<k>_<i>.png`` (upscaled to ``size`` px); returns the count."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    chosen, seen = [], {}
+    for img, target in zip(digits.images, digits.target, strict=True):
+        if per_class is None or seen.get(int(target), 0) < per_class:
+            chosen.append((img, int(target)))
+            seen[int(target)] = seen.get(int(target), 0) + 1
+    seen = {}
+    for n, (img, target) in enumerate(chosen):
+        if cancel is not None and n % 100 == 0:
+            cancel.raise_if_cancelled()
+        folder = root / f"digit_{target}"
+        folder.mkdir(parents=True, exist_ok=True)
+        index = seen[target] = seen.get(target, -1) + 1
+        arr = (255 - img / 16.0 * 255).astype(np.uint8)  # dark ink on white paper, as people write
+        buffer = io.BytesIO()
+        Image.fromarray(arr, mode="L").resize((size, size), Image.BILINEAR).save(buffer, format="PNG")
+        atomic_write_bytes(folder / f"{target}_{index:03d}.png", buffer.getvalue())
+        if callback is not None and n % 100 == 0:
+            callback(Progress("sample", n, len(chosen)))
+    return len(chosen)
+
+
+def build_sample_project(folder: str | Path | None = None, *, size: int = 64, per_class: int | None = None,
+                         callback=None, cancel: CancelToken | None = None) -> Path:
+    """Create (or reuse) the sample project and return its folder.
+
+    The settings are chosen so the first run is quick on a laptop CPU: a linear probe on the offline
+    EfficientNet-Lite0 at 64 px for a few epochs.
+    """
+    folder = Path(folder) if folder is not None else default_folder()
+    if (folder / proj.PROJECT_FILE).is_file():
+        return folder
+    images = folder / IMAGES_FOLDER
+    write_digit_images(images, size=size, per_class=per_class, callback=callback, cancel=cancel)
+    project = proj.Project(name=SAMPLE_NAME, folder=folder.absolute())
+    project.set_source(images)
+    project.settings.image_size = size
+    project.settings.epochs = 5
+    project.settings.strategy = "linear-probe"
+    project.settings.augmentation = "none"
+    proj.save(project)
+    return folder

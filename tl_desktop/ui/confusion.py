@@ -1,0 +1,53 @@
+"""The confusion matrix as a heat map of counts: rows are the true classes, columns the predicted ones.
+
+Each cell shows the count and the share of its row; the colour deepens with the share. Clicking a cell emits
+``cell_clicked(true_class, predicted_class)``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+CORRECT = QColor(46, 157, 91)
+WRONG = QColor(200, 85, 61)
+
+
+class ConfusionMatrix(QTableWidget):
+    cell_clicked = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.classes: list[str] = []
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.setToolTip("Rows: the true class. Columns: what the model said. The diagonal holds the correct "
+                        "answers. Click a cell to see those images.")
+        self.cellClicked.connect(lambda r, c: self.cell_clicked.emit(self.classes[r], self.classes[c]))
+
+    def set_matrix(self, classes: list[str], matrix: list[list[int]]) -> None:
+        self.classes = list(classes)
+        self.clear()
+        self.setRowCount(len(classes))
+        self.setColumnCount(len(classes))
+        self.setHorizontalHeaderLabels([f"said {c}" for c in classes])
+        self.setVerticalHeaderLabels([f"is {c}" for c in classes])
+        text_color = self.palette().color(QPalette.ColorRole.Text)
+        for r, row in enumerate(matrix):
+            total = max(sum(row), 1)
+            for c, count in enumerate(row):
+                share = count / total
+                item = QTableWidgetItem(f"{count}\n{100 * share:.0f} %" if count else "0")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                base = CORRECT if r == c else WRONG
+                if count:
+                    color = QColor(base)
+                    color.setAlpha(int(40 + 200 * share))
+                    item.setBackground(color)
+                    item.setForeground(QColor("white") if share > 0.5 else text_color)
+                item.setToolTip(f"{count} images of class {classes[r]} were classified as {classes[c]} "
+                                f"({100 * share:.1f} % of that class)")
+                self.setItem(r, c, item)

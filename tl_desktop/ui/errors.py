@@ -1,0 +1,51 @@
+"""Readable error dialogs: what failed, what to do, technical details behind "Show Details..."."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+log = logging.getLogger(__name__)
+
+# Advice by task, shown under the one-line reason of the failure.
+ADVICE = {
+    "scan": "Check that the folder holds one sub-folder of images per class, or that the CSV has a file and a "
+            "label column.",
+    "split": "Check the group-by setting: a regular expression needs one group in brackets, e.g. (P\\d+)_.",
+    "train": "Your project and earlier runs are unchanged. Try a smaller batch size or image size, or the CPU.",
+    "evaluate": "Check that the run finished and that the images it was trained on are still in place.",
+    "export": "The trained model is unchanged; you can try exporting again without FP16/INT8.",
+    "predict": "Check that the file is an .onnx model exported by tl-desktop and that the images can be opened.",
+}
+
+
+def show_error(parent: QWidget | None, title: str, what: str, advice: str = "", details: str = "") -> QMessageBox:
+    """Open a non-blocking error dialog and log it; returns the box (tests look at it)."""
+    log.error("%s: %s\n%s", title, what, details)
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle(title)
+    box.setText(f"<b>{title}</b><br>{_escape(what)}")
+    box.setTextFormat(Qt.TextFormat.RichText)
+    if advice:
+        box.setInformativeText(advice)
+    if details:
+        box.setDetailedText(details)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setObjectName("errorDialog")
+    box.open()
+    return box
+
+
+def task_failed(parent: QWidget | None, task: str, what: str, details: str) -> QMessageBox:
+    """The dialog for a worker's ``errored`` signal."""
+    titles = {"scan": "Scanning the images failed", "split": "Making the split failed",
+              "train": "Training stopped with an error", "evaluate": "Evaluation failed",
+              "export": "Export failed", "predict": "Prediction failed"}
+    return show_error(parent, titles.get(task, f"{task} failed"), what, ADVICE.get(task, ""), details)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

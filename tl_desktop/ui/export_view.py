@@ -1,0 +1,176 @@
+"""Step 5, Export: a verified ONNX file of the selected run, with the verification figures shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tl_desktop.core.events import Progress
+from tl_desktop.ui.common import hint, icon, label, title
+from tl_desktop.ui.errors import task_failed
+from tl_desktop.ui.scan_report import fill_table, make_table
+from tl_desktop.ui.session import Session
+from tl_desktop.workers import Worker, tasks
+
+FIGURE_COLUMNS = ["File", "Precision", "Largest probability difference", "Same top answer", "Limits", "Verdict",
+                  "Size"]
+
+
+class ExportView(QWidget):
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.worker: Worker | None = None
+        self.result: Any = None
+        self.run_label = label("No run selected: train a model first.", wrap=True)
+        self.out = QLineEdit(toolTip="Where the .onnx file goes. A .verification.json file with the figures "
+                                     "is written next to it.")
+        self.browse = QPushButton("Choose…", toolTip="Choose the file name and folder")
+        self.browse.clicked.connect(self.choose_file)
+        self.fp16 = QCheckBox("also a half-precision file (FP16)", toolTip=(
+            "Half the size; for GPUs. Verified separately with a looser limit (difference ≤ 0.01)."))
+        self.int8 = QCheckBox("also a quantised file (INT8)", toolTip=(
+            "About a quarter of the size and faster on CPUs; verified to give the same top answer on at least "
+            "95 % of the verification images."))
+        self.button = QPushButton(icon("export"), "Export and verify", toolTip="Write the ONNX file and check "
+                                  "it gives the same answers as the trained model (Ctrl+E)")
+        self.button.setProperty("role", "primary")
+        self.button.setShortcut("Ctrl+E")
+        self.button.clicked.connect(self.export)
+        self.progress = QProgressBar(visible=False)
+        self.table = make_table(FIGURE_COLUMNS, "How closely each exported file matches the trained model")
+        self.where = label("", wrap=True)
+        self.open_folder = QPushButton("Show in folder", visible=False, toolTip="Open the folder with the file")
+        self.open_folder.clicked.connect(self._show_folder)
+        self._arrange()
+        session.run_selected.connect(self._on_run)
+        session.project_changed.connect(lambda _p: self._on_run(""))
+
+    def _arrange(self) -> None:
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.out, 1)
+        file_row.addWidget(self.browse)
+        options = QGroupBox("Export")
+        form = QFormLayout(options)
+        form.addRow("File:", file_row)
+        form.addRow("Extra files:", self.fp16)
+        form.addRow("", self.int8)
+        form.addRow("", self.button)
+        results = QGroupBox("Verification: the exported file against the trained model")
+        results_layout = QVBoxLayout(results)
+        results_layout.addWidget(self.table)
+        results_layout.addWidget(self.where)
+        results_layout.addWidget(self.open_folder)
+        box = QVBoxLayout(self)
+        box.addWidget(title("5. Export the model"))
+        box.addWidget(hint("ONNX is a standard file that other programs (and step 6 here) can run without this "
+                           "app or Python. Every exported file is checked: the app runs it on images of your "
+                           "data set and compares its answers with the trained model's."))
+        box.addWidget(self.run_label)
+        box.addWidget(options)
+        box.addWidget(self.progress)
+        box.addWidget(results, 1)
+
+    # --- run and file -------------------------------------------------------------------------------
+    def _on_run(self, run_dir: str) -> None:
+        project = self.session.project
+        self.button.setEnabled(bool(run_dir))
+        if not run_dir or project is None:
+            self.run_label.setText("No run selected: train a model first.")
+            self.out.clear()
+            return
+        self.run_label.setText(f"Run: {Path(run_dir).name}")
+        name = f"{project.folder.name}-{Path(run_dir).name}.onnx"
+        self.out.setText(str(project.folder / "exports" / name))
+        existing = Path(self.out.text())
+        self._show_existing(existing)
+
+    def choose_file(self) -> None:
+        file, _ = QFileDialog.getSaveFileName(self, "Save the ONNX model", self.out.text(), "ONNX model (*.onnx)")
+        if file:
+            self.out.setText(file if file.lower().endswith(".onnx") else f"{file}.onnx")
+
+    # --- export -------------------------------------------------------------------------------------
+    def export(self) -> None:
+        run_dir = self.session.run_dir
+        if run_dir is None or not self.out.text() or (self.worker and self.worker.is_running()):
+            return
+        self.worker = Worker(tasks.export_task, str(run_dir), self.out.text(), fp16=self.fp16.isChecked(),
+                             int8=self.int8.isChecked(), name="export")
+        self.worker.progressed.connect(self._on_progress)
+        self.worker.finished.connect(self._on_exported)
+        self.worker.errored.connect(lambda m, d: task_failed(self, "export", m, d))
+        self.worker.ended.connect(lambda: (self.progress.hide(), self.button.setEnabled(True)))
+        self.button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.where.setText("Exporting and verifying…")
+        self.worker.start()
+
+    def _on_progress(self, event: Any) -> None:
+        if isinstance(event, Progress):
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.done)
+
+    def _on_exported(self, result: Any) -> None:
+        self.result = result
+        files = [result] + list(result.variants.values())
+        fill_table(self.table, [_row(r.path, r.verification) for r in files])
+        accuracy = result.verification.get("test_accuracy") or {}
+        extra = ""
+        if accuracy:
+            parts = [f"{k}: {100 * v['accuracy']:.1f} %" for k, v in accuracy.items()
+                     if isinstance(v, dict) and v.get("accuracy") is not None]
+            extra = f"\nAccuracy on {accuracy.get('n_images')} {accuracy.get('subset')} images: {', '.join(parts)}."
+        self.where.setText(f"Saved to {result.path}\nFigures: {result.verification_path}{extra}")
+        self.open_folder.show()
+        self.session.message.emit(f"Exported and verified: {result.path}")
+        if self.session.project is not None and self.session.run_dir is not None:
+            self.session.record_run(self.session.run_dir, onnx=str(result.path))
+
+    def _show_existing(self, path: Path) -> None:
+        """A file exported earlier: show its stored verification figures."""
+        from tl_desktop.core.fsutil import read_json
+
+        report = path.with_name(path.stem + ".verification.json")
+        if path.is_file() and report.is_file():
+            fill_table(self.table, [_row(path, read_json(report))])
+            self.where.setText(f"Exported earlier to {path}")
+            self.open_folder.show()
+        else:
+            fill_table(self.table, [])
+            self.where.setText("Not exported yet.")
+            self.open_folder.hide()
+
+    def _show_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.out.text()).parent)))
+
+    def shutdown(self) -> None:
+        if self.worker is not None and self.worker.is_running():
+            self.worker.stop()
+            self.worker.wait()
+
+
+def _row(path: Path, figures: dict[str, Any]) -> list[Any]:
+    tol = figures.get("tolerance", {})
+    limits = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in tol.items())
+    size = figures.get("file_size_bytes")
+    return [Path(path).name, figures.get("precision", ""), f"{figures.get('max_abs_diff', float('nan')):.2e}",
+            f"{100 * figures.get('top1_agreement', 0):.1f} % of {figures.get('n_images', '?')} images", limits,
+            "✔ verified" if figures.get("passed") else "✘ refused",
+            f"{size / 1e6:.1f} MB" if size else ""]

@@ -1,0 +1,250 @@
+"""The main window: a sidebar of steps, the project menu, the status bar. No ML logic here."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from tl_desktop import __version__, paths
+from tl_desktop.core import project as proj
+from tl_desktop.ui.common import icon
+from tl_desktop.ui.errors import show_error
+from tl_desktop.ui.session import Session
+from tl_desktop.ui.settings import app_settings, recent_projects
+from tl_desktop.ui.welcome import WelcomeView
+from tl_desktop.workers import Worker, tasks
+
+log = logging.getLogger(__name__)
+
+# (key, sidebar text, icon, needs an open project)
+STEPS = [
+    ("start", "Start", "app", False),
+    ("data", "1  Data", "data", True),
+    ("model", "2  Model", "model", True),
+    ("train", "3  Train", "train", True),
+    ("evaluate", "4  Evaluate", "evaluate", True),
+    ("export", "5  Export", "export", True),
+    ("predict", "6  Predict", "predict", False),
+]
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, log_file: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.log_file = log_file or paths.log_dir() / "tl-desktop.log"
+        self.session = Session(self)
+        self.sample_worker: Worker | None = None
+        self._close_when_stopped = False
+        self.setWindowTitle("tl-desktop")
+        self.views: dict[str, QWidget] = self._make_views()
+        self._build_central()
+        self._build_menus()
+        self.session.project_changed.connect(self._on_project)
+        self.session.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.session.saved.connect(lambda f: self.statusBar().showMessage(f"Saved {f}", 3000))
+        self._on_project(None)
+        self._restore_geometry()
+        self.statusBar().showMessage("Ready. Open the sample project or create your own.")
+
+    # --- construction -------------------------------------------------------------------------------
+    def _make_views(self) -> dict[str, QWidget]:
+        from tl_desktop.ui.data_view import DataView
+        from tl_desktop.ui.evaluate_view import EvaluateView
+        from tl_desktop.ui.export_view import ExportView
+        from tl_desktop.ui.model_view import ModelView
+        from tl_desktop.ui.predict_view import PredictView
+        from tl_desktop.ui.train_view import TrainView
+
+        welcome = WelcomeView()
+        welcome.new_requested.connect(self.new_project)
+        welcome.open_requested.connect(self.open_project)
+        welcome.sample_requested.connect(self.open_sample)
+        welcome.recent_requested.connect(self.open_path)
+        self.welcome = welcome
+        train = TrainView(self.session)
+        train.run_finished.connect(lambda: self.show_step("evaluate"))
+        return {"start": welcome, "data": DataView(self.session), "model": ModelView(self.session), "train": train,
+                "evaluate": EvaluateView(self.session), "export": ExportView(self.session),
+                "predict": PredictView(self.session)}
+
+    def _build_central(self) -> None:
+        self.steps = QListWidget(objectName="stepList")
+        self.steps.setIconSize(QSize(22, 22))
+        self.steps.setFixedWidth(170)
+        self.stack = QStackedWidget()
+        for n, (key, text, icon_name, _needs) in enumerate(STEPS):
+            item = QListWidgetItem(icon(icon_name), text)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setToolTip(f"{text.strip(' 0123456789')} (Ctrl+{n})")
+            self.steps.addItem(item)
+            self.stack.addWidget(self.views[key])
+        self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.steps)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.steps.setCurrentRow(0)
+
+    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, icon_name: str | None = None,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if icon_name:
+            action.setIcon(icon(icon_name))
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        file.addAction(self._action("&New project…", self.new_project, QKeySequence.StandardKey.New, "new",
+                                    "Start a project for your own images"))
+        file.addAction(self._action("&Open project…", self.open_project, QKeySequence.StandardKey.Open, "open",
+                                    "Open a project folder"))
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addAction(self._action("Open the &sample project", self.open_sample, None, "sample",
+                                    "Handwritten digits: try every step in a minute"))
+        file.addSeparator()
+        self.save_action = self._action("&Save", self.session.save, QKeySequence.StandardKey.Save, "save",
+                                        "Save the project now (it is also saved automatically)")
+        file.addAction(self.save_action)
+        file.addSeparator()
+        file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+        steps = self.menuBar().addMenu("&Steps")
+        for n, (key, text, icon_name, _needs) in enumerate(STEPS):
+            steps.addAction(self._action(text.strip(" 0123456789"), lambda _c=False, k=key: self.show_step(k),
+                                         f"Ctrl+{n}", icon_name))
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("Show the &log file", self.show_log))
+        help_menu.addAction(self._action("&About tl-desktop", self.about))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in recent_projects():
+            self.recent_menu.addAction(str(folder), lambda f=str(folder): self.open_path(f))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    # --- steps --------------------------------------------------------------------------------------
+    def show_step(self, key: str) -> None:
+        row = [s[0] for s in STEPS].index(key)
+        if self.steps.item(row).flags() & Qt.ItemFlag.ItemIsEnabled:
+            self.steps.setCurrentRow(row)
+
+    def _on_project(self, project: proj.Project | None) -> None:
+        for row, (_key, _text, _icon, needs) in enumerate(STEPS):
+            item = self.steps.item(row)
+            flags = item.flags()
+            enabled = not needs or project is not None
+            item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if enabled else flags & ~Qt.ItemFlag.ItemIsEnabled)
+        self.save_action.setEnabled(project is not None)
+        self.setWindowTitle(f"{project.name} — tl-desktop" if project else "tl-desktop")
+        self.welcome.refresh()
+        if project is not None:
+            self.statusBar().showMessage(f"Opened {project.folder}", 5000)
+            self.show_step("data")
+
+    # --- project actions ----------------------------------------------------------------------------
+    def new_project(self) -> None:
+        name, ok = QInputDialog.getText(self, "New project", "Name of the project (e.g. Chest X-ray effusion):")
+        if not ok or not name.strip():
+            return
+        default = paths.data_dir() / "projects" / proj.safe_folder_name(name.strip())
+        folder = QFileDialog.getExistingDirectory(self, "Where should the project folder be created?",
+                                                  str(default.parent))
+        if not folder:
+            return
+        target = Path(folder) / proj.safe_folder_name(name.strip())
+        try:
+            self.session.create(target, name.strip())
+        except (proj.ProjectError, OSError) as exc:
+            show_error(self, "Could not create the project", str(exc), "Choose another folder or name.")
+
+    def open_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a project folder", str(paths.data_dir() / "projects"))
+        if folder:
+            self.open_path(folder)
+
+    def open_path(self, path: str) -> None:
+        try:
+            self.session.open_path(path)
+        except proj.ProjectError as exc:
+            show_error(self, "Could not open the project", str(exc),
+                       "Choose the folder that holds project.json.")
+
+    def open_sample(self) -> None:
+        """Build the sample project in a worker (first time only) and open it."""
+        if self.sample_worker is not None and self.sample_worker.is_running():
+            return
+        self.statusBar().showMessage("Preparing the sample project (handwritten digits)…")
+        self.sample_worker = Worker(tasks.sample_task, name="sample")
+        self.sample_worker.finished.connect(lambda folder: self.open_path(str(folder)))
+        self.sample_worker.errored.connect(
+            lambda m, d: show_error(self, "Could not create the sample project", m, "", d))
+        self.sample_worker.start()
+
+    # --- help ---------------------------------------------------------------------------------------
+    def show_log(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_file)))
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About tl-desktop",
+                          f"<b>tl-desktop {__version__}</b><br>Transfer learning on your own images, offline."
+                          f"<br><br>Log file: {self.log_file}")
+
+    # --- geometry and closing -----------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        geometry = app_settings().value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1200, 800)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        train = self.views["train"]
+        if train.is_training():
+            if not self._close_when_stopped:
+                answer = QMessageBox.question(
+                    self, "Training is running",
+                    "A model is being trained. Stop training and close?\n\nThe epochs finished so far are kept; "
+                    "you can continue the run later.")
+                if answer != QMessageBox.StandardButton.Yes:
+                    event.ignore()
+                    return
+                self._close_when_stopped = True
+                train.run_ended.connect(self.close)
+                train.stop()
+                self.statusBar().showMessage("Stopping training… the window closes when the current step ends.")
+            event.ignore()
+            return
+        self._shutdown()
+        event.accept()
+
+    def _shutdown(self) -> None:
+        settings = app_settings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.sync()
+        for view in self.views.values():
+            if hasattr(view, "shutdown"):
+                view.shutdown()
+        if self.sample_worker is not None and self.sample_worker.is_running():
+            self.sample_worker.stop()
+            self.sample_worker.wait()
+        self.session.save()

@@ -1,0 +1,246 @@
+"""Step 6, Predict: any exported .onnx file on dropped images or a folder; results with thumbnails; CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tl_desktop.core.events import Progress
+from tl_desktop.core.fsutil import atomic_write_text
+from tl_desktop.ui.common import hint, icon, label, title
+from tl_desktop.ui.errors import task_failed
+from tl_desktop.ui.session import Session
+from tl_desktop.workers import Worker, tasks
+from tl_desktop.workers.thumbnails import ThumbnailCache
+
+HEADERS = ["Image", "File", "Answer", "Probability", "Other candidates", "Problem"]
+THUMB = 64
+
+
+class PredictionModel(QAbstractTableModel):
+    def __init__(self, cache: ThumbnailCache, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.rows: list[Any] = []
+        self._cache = cache
+        self._index: dict[str, int] = {}
+        cache.loaded.connect(self._on_thumbnail)
+
+    def set_rows(self, rows: list[Any]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self._index = {r.path: i for i, r in enumerate(rows)}
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        p, col = self.rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DecorationRole and col == 0:
+            image = self._cache.get(p.path)
+            return QPixmap.fromImage(image) if image is not None and not image.isNull() else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return p.path
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        top = p.top or []
+        return ["", Path(p.path).name, top[0][0] if top else "", f"{100 * top[0][1]:.1f} %" if top else "",
+                ", ".join(f"{name} {100 * prob:.1f} %" for name, prob in top[1:]), p.error or ""][col]
+
+    def _on_thumbnail(self, path: str) -> None:
+        row = self._index.get(path)
+        if row is not None:
+            index = self.index(row, 0)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class PredictView(QWidget):
+    """Works with or without a project: any tl-desktop .onnx file and any images."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.worker: Worker | None = None
+        self.class_names: list[str] = []
+        self.setAcceptDrops(True)
+        self.model_path = QLineEdit(placeholderText="an .onnx file exported by tl-desktop",
+                                    toolTip="The exported model to use; it needs nothing else")
+        self.choose_model = QPushButton("Choose model…", toolTip="Pick an exported .onnx file")
+        self.choose_model.clicked.connect(self._choose_model)
+        self.top_k = QSpinBox(minimum=1, maximum=10, value=3, prefix="show top ",
+                              toolTip="How many candidate classes to list per image")
+        self.add_files = QPushButton(icon("open"), "Images…", toolTip="Classify image files (or drop them here)")
+        self.add_files.clicked.connect(self._choose_files)
+        self.add_folder = QPushButton("Folder…", toolTip="Classify every image in a folder and its sub-folders")
+        self.add_folder.clicked.connect(self._choose_folder)
+        self.stop_button = QPushButton("Stop", enabled=False, toolTip="Stop predicting")
+        self.stop_button.clicked.connect(lambda: self.worker and self.worker.stop())
+        self.save_button = QPushButton("Save as CSV…", enabled=False, toolTip="Save the table as a CSV file")
+        self.save_button.clicked.connect(self._save_csv)
+        self.progress = QProgressBar(visible=False)
+        self.cache = ThumbnailCache(THUMB, parent=self)
+        self.results = PredictionModel(self.cache, self)
+        self.table = self._make_table()
+        self.summary = label("", wrap=True)
+        self._arrange()
+        session.runs_changed.connect(self._suggest_model)
+        session.project_changed.connect(lambda _p: self._suggest_model())
+
+    def _make_table(self) -> QTableView:
+        table = QTableView(toolTip="One row per image; sort by clicking a column title")
+        table.setModel(self.results)
+        table.setIconSize(QSize(THUMB, THUMB))
+        table.verticalHeader().setDefaultSectionSize(THUMB + 6)
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        table.setAlternatingRowColors(True)
+        return table
+
+    def _arrange(self) -> None:
+        model_row = QHBoxLayout()
+        model_row.addWidget(label("Model:"))
+        model_row.addWidget(self.model_path, 1)
+        model_row.addWidget(self.choose_model)
+        actions = QHBoxLayout()
+        for widget in (self.add_files, self.add_folder, self.top_k, self.stop_button):
+            actions.addWidget(widget)
+        actions.addWidget(self.progress, 1)
+        actions.addStretch()
+        actions.addWidget(self.save_button)
+        box = QVBoxLayout(self)
+        box.addWidget(title("6. Use the model"))
+        box.addWidget(hint("Drop images or a folder here, or choose them. Works with any model exported by "
+                           "tl-desktop, also without opening a project."))
+        box.addLayout(model_row)
+        box.addLayout(actions)
+        box.addWidget(self.summary)
+        box.addWidget(self.table, 1)
+
+    # --- inputs -------------------------------------------------------------------------------------
+    def _suggest_model(self) -> None:
+        project = self.session.project
+        exported = [r.onnx for r in (project.runs if project else []) if r.onnx and Path(r.onnx).is_file()]
+        if exported and not self.model_path.text():
+            self.model_path.setText(exported[-1])
+
+    def _choose_model(self) -> None:
+        file, _ = QFileDialog.getOpenFileName(self, "Exported model", "", "ONNX model (*.onnx)")
+        if file:
+            self.model_path.setText(file)
+
+    def _choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Images to classify")
+        if files:
+            self.predict(files)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to classify")
+        if folder:
+            self.predict([folder])
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        onnx = [p for p in paths if p.lower().endswith(".onnx")]
+        if onnx:
+            self.model_path.setText(onnx[0])
+        images = [p for p in paths if not p.lower().endswith(".onnx")]
+        if images:
+            self.predict(images)
+        event.acceptProposedAction()
+
+    # --- predicting ---------------------------------------------------------------------------------
+    def predict(self, paths: list[str]) -> None:
+        model = self.model_path.text().strip()
+        if not model:
+            self.summary.setText("Choose a model file first (an .onnx file exported in step 5).")
+            return
+        if self.worker is not None and self.worker.is_running():
+            return
+        self.worker = Worker(tasks.predict_task, model, list(paths), top_k=self.top_k.value(), name="predict")
+        self.worker.progressed.connect(self._on_progress)
+        self.worker.finished.connect(self._on_predicted)
+        self.worker.errored.connect(lambda m, d: task_failed(self, "predict", m, d))
+        self.worker.ended.connect(self._on_ended)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.stop_button.setEnabled(True)
+        self.summary.setText("Classifying…")
+        self.worker.start()
+
+    def _on_progress(self, event: Any) -> None:
+        if isinstance(event, Progress):
+            self.progress.setRange(0, max(event.total, 1))
+            self.progress.setValue(event.done)
+
+    def _on_predicted(self, result: tuple[list[str], list[Any]]) -> None:
+        self.class_names, predictions = result
+        self.cache.clear()
+        self.results.set_rows(predictions)
+        failed = sum(1 for p in predictions if p.error)
+        counts: dict[str, int] = {}
+        for p in predictions:
+            if p.label is not None:
+                counts[p.label] = counts.get(p.label, 0) + 1
+        spread = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
+        self.summary.setText(f"{len(predictions)} images classified ({spread})"
+                             + (f"; {failed} could not be read" if failed else "") + ".")
+        self.save_button.setEnabled(bool(predictions))
+
+    def _on_ended(self) -> None:
+        self.progress.hide()
+        self.stop_button.setEnabled(False)
+
+    def _save_csv(self) -> None:
+        file, _ = QFileDialog.getSaveFileName(self, "Save predictions", "predictions.csv", "CSV files (*.csv)")
+        if file:
+            self.write_csv(Path(file))
+
+    def write_csv(self, path: Path) -> None:
+        """One row per image: file, answer, its probability, then every class probability."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["file", "prediction", "probability", *self.class_names, "error"])
+        for p in self.results.rows:
+            top = p.top[0] if p.top else ("", "")
+            probs = [f"{v:.6f}" for v in p.probabilities] or [""] * len(self.class_names)
+            writer.writerow([p.path, top[0], f"{top[1]:.6f}" if p.top else "", *probs, p.error or ""])
+        atomic_write_text(path, buffer.getvalue())
+        self.session.message.emit(f"Saved {len(self.results.rows)} predictions to {path}")
+
+    def shutdown(self) -> None:
+        if self.worker is not None and self.worker.is_running():
+            self.worker.stop()
+            self.worker.wait()
+        self.cache.shutdown()

@@ -1,0 +1,122 @@
+"""The open project as the views share it: the project file, the current scan and split, the selected run.
+
+Views change the project through this object; it autosaves (debounced, atomic) and tells every view.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from tl_desktop.core import project as proj
+from tl_desktop.ui.settings import add_recent_project
+
+log = logging.getLogger(__name__)
+
+AUTOSAVE_MS = 400
+
+
+class Session(QObject):
+    """Holds at most one open project; emits when it, its scan, split or runs change."""
+
+    project_changed = Signal(object)  # Project | None
+    scan_changed = Signal(object)  # ScanReport | None
+    split_changed = Signal(object)  # Split | None
+    runs_changed = Signal()
+    run_selected = Signal(str)  # absolute run folder
+    saved = Signal(str)  # path of project.json
+    message = Signal(str)  # for the status bar
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project: proj.Project | None = None
+        self.report: Any = None  # data.ScanReport of the current source
+        self.split: Any = None  # data.Split
+        self.run_dir: Path | None = None
+        self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
+        self._autosave.timeout.connect(self.save)
+
+    # --- opening and saving -------------------------------------------------------------------------
+    def open(self, project: proj.Project) -> None:
+        self.save()
+        self.project, self.report, self.split, self.run_dir = project, None, None, None
+        add_recent_project(project.folder)
+        log.info("opened project %s", project.folder)
+        self.project_changed.emit(project)
+        if project.runs:
+            self.select_run(project.run_path(project.runs[-1]))
+
+    def open_path(self, path: str | Path) -> proj.Project:
+        """Open a project folder or project.json. Raises ProjectError with a readable line."""
+        project = proj.load(path)
+        self.open(project)
+        return project
+
+    def create(self, folder: str | Path, name: str | None = None) -> proj.Project:
+        project = proj.create(folder, name)
+        self.open(project)
+        return project
+
+    def mark_dirty(self) -> None:
+        """Something changed: save shortly (several quick changes make one write)."""
+        if self.project is not None:
+            self._autosave.start()
+
+    def save(self) -> None:
+        self._autosave.stop()
+        if self.project is None:
+            return
+        try:
+            file = proj.save(self.project)
+        except OSError as exc:
+            log.exception("saving the project failed")
+            self.message.emit(f"Could not save the project: {exc}")
+            return
+        self.saved.emit(str(file))
+
+    # --- data ---------------------------------------------------------------------------------------
+    def set_scan(self, report: Any) -> None:
+        self.report = report
+        if self.project is not None and report is not None:
+            self.project.scan = proj.scan_summary(report)
+            self._restore_split(report)
+            self.mark_dirty()
+        self.scan_changed.emit(report)
+
+    def _restore_split(self, report: Any) -> None:
+        """Reuse the stored split when it still covers exactly the scanned files."""
+        stored = self.project.split if self.project else None
+        if not stored:
+            return
+        from tl_desktop.core.data import Split
+
+        split = Split.from_dict(stored)
+        if set(split.assignment) == {s.path for s in report.samples}:
+            self.split = split
+            self.split_changed.emit(split)
+        else:
+            self.message.emit("The images changed since the split was made: please make the split again.")
+            self.split = None
+            self.split_changed.emit(None)
+
+    def set_split(self, split: Any) -> None:
+        self.split = split
+        if self.project is not None:
+            self.project.split = split.to_dict() if split is not None else None
+            self.mark_dirty()
+        self.split_changed.emit(split)
+
+    # --- runs ---------------------------------------------------------------------------------------
+    def record_run(self, run_dir: str | Path, **summary: Any) -> None:
+        if self.project is None:
+            return
+        self.project.add_run(run_dir, **summary)
+        self.save()
+        self.runs_changed.emit()
+
+    def select_run(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_selected.emit(str(self.run_dir))
