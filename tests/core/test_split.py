@@ -113,7 +113,8 @@ def test_csv_groups(tmp_path, digits_dir):
     report = scan(tmp_path / "labels.csv", cache=False)
     split = make_split(report, seed=2, group_by="csv")
     assert leakage(report, split) == []
-    assert split.groups is not None and set(split.groups.values()) == {f"case{i}" for i in range(15)}
+    assert split.groups is not None and len(set(split.groups.values())) == 15
+    assert "case" not in json.dumps(split.to_dict())  # the group column may hold patient IDs: hashed
 
 
 def test_dicom_patient_groups_are_hashed(tmp_path):

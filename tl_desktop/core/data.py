@@ -435,7 +435,8 @@ def group_values(report: ScanReport, group_by: str | None) -> dict[str, str | No
     if kind == "csv" and not arg:
         if not any(s.group for s in report.samples):
             raise DataError("grouping by 'csv' needs a 'group' column in the CSV")
-        return {s.path: s.group or None for s in report.samples}
+        salt = _salt()  # a CSV group column is often a patient ID: stored only as a keyed hash
+        return {s.path: _hashed("group", s.group, salt) if s.group else None for s in report.samples}
     if kind == "dicom" and arg:
         return _dicom_groups(report, arg)
     if kind == "regex" and arg:
