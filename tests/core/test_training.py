@@ -155,3 +155,28 @@ def test_cli_train_evaluate_resume_end_to_end(digits_dir, tmp_path, capsys):
     assert err.count("\n") == 1 and "not empty" in err
     assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "r2")]) == 2
     assert main(["train", str(digits_dir), "--out", str(tmp_path / "r3"), "--model", "nope"]) == 2
+
+
+def test_continue_training_with_a_new_class_keeps_old_order_and_reports_forgetting(tmp_path):
+    old_data = write_digits_folder(tmp_path / "old", classes=(0, 1), per_class=20, size=32)
+    first = train(TrainConfig(data=str(old_data), out=str(tmp_path / "first"), strategy="linear-probe", epochs=3,
+                              lr=2e-2, **TINY))
+    old_manifest = json.loads((tmp_path / "first" / "manifest.json").read_text())
+    old_test = {f["sha256"] for f in old_manifest["files"] if f["subset"] == "test"}
+    new_data = write_digits_folder(tmp_path / "new", classes=(0, 1), per_class=20, size=32)
+    write_digits_folder(new_data, classes=(7,), per_class=20, size=32)
+    second = train(TrainConfig(data=str(new_data), out=str(tmp_path / "second"), strategy="linear-probe",
+                               epochs=3, lr=2e-2, init_from=str(tmp_path / "first"), **TINY))
+    config = json.loads((tmp_path / "second" / "config.json").read_text())
+    assert config["class_names"] == ["digit_0", "digit_1", "digit_7"]
+    assert config["weights_source"].startswith("continued from run first")
+    manifest = json.loads((tmp_path / "second" / "manifest.json").read_text())
+    assert all(f["subset"] == "test" for f in manifest["files"] if f["sha256"] in old_test)
+    cont = second.test_metrics["continued"]
+    assert cont["old_test_images"] == first.test_metrics["n"]
+    assert cont["old_test_accuracy_before"] == first.test_metrics["accuracy"]
+    assert cont["old_test_accuracy_after"] >= 0.7
+    assert cont["forgetting"] == pytest.approx(cont["old_test_accuracy_before"] - cont["old_test_accuracy_after"])
+    with pytest.raises(TrainingError, match="tf_efficientnet_lite0"):
+        train(TrainConfig(data=str(new_data), out=str(tmp_path / "third"), model="tf_efficientnet_lite1",
+                          init_from=str(tmp_path / "first"), **TINY))

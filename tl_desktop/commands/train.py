@@ -36,6 +36,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs (0: off)")
     parser.add_argument("--workers", type=int, help="data loader processes (default: automatic)")
     parser.add_argument("--weights-file", help=".safetensors or .pth weights to start from")
+    parser.add_argument("--init-from", metavar="RUN_DIR",
+                        help="continue from an earlier run's model with new images and/or new classes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object per event")
 
@@ -86,7 +88,7 @@ def _config_from(args: argparse.Namespace):
         allow_flip=args.allow_flip, allow_rotate=args.allow_rotate, label_smoothing=args.label_smoothing,
         balance=args.balance, patience=args.patience, device=args.device, workers=args.workers, seed=args.seed,
         val_fraction=args.val_split, test_fraction=args.test_split, group_by=args.group_by, csv=args.csv,
-        weights_file=args.weights_file)
+        weights_file=args.weights_file, init_from=args.init_from)
 
 
 def _summary(metrics: dict[str, Any]) -> str:
@@ -99,6 +101,11 @@ def _summary(metrics: dict[str, Any]) -> str:
     for name, row in metrics["per_class"].items():
         lines.append(f"  {name}: precision {row['precision']:.3f} recall {row['recall']:.3f} "
                      f"F1 {row['f1']:.3f} (n={row['support']})")
+    old = metrics.get("continued")
+    if old and old["old_test_accuracy_before"] is not None:
+        lines.append(f"earlier run {old['earlier_run']}'s test images ({old['old_test_images']}): accuracy "
+                     f"{old['old_test_accuracy_before']:.3f} before, {old['old_test_accuracy_after']:.3f} after "
+                     f"(forgetting {old['forgetting']:+.3f})")
     return "\n".join(lines)
 
 

@@ -105,6 +105,8 @@ def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelTok
     device = resolve_device(config["device"]) if config["strategy"] != "linear-probe" else torch.device("cpu")
     weights_file = Path(config["weights_file"]) if config.get("weights_file") else None
     model = create_model(config["model"], len(names), weights=config["weights"], weights_file=weights_file)
+    if config.get("init_from"):
+        _load_earlier(model, config["init_from"])
     _set_trainable(model, config["strategy"], config["fine_tune_stages"])
     state = LoopState(batch_size=config["batch_size"])
     last = run_dir / "checkpoints" / "last.json"
@@ -130,10 +132,35 @@ def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelTok
     test = subsets["test"]
     metrics = classification_metrics(np.asarray(test.labels), probs, names) if len(test) else {"n": 0}
     metrics["misclassified"] = misclassified(test.rel, np.asarray(test.labels), probs, names) if len(test) else []
+    if config.get("init_from"):
+        metrics["continued"] = _forgetting(config["init_from"], model, config, emit, cancel)
     metrics["best_epoch"] = state.best_epoch
     metrics["epochs_run"] = state.epoch
     atomic_write_json(run_dir / "metrics.json", metrics)
     return state.best_epoch, metrics
+
+
+def _load_earlier(model: torch.nn.Module, earlier: dict[str, Any]) -> None:
+    """Start from an earlier run's best weights; its classes keep their head rows, new classes get fresh ones."""
+    state, _, _ = runs.load_checkpoint(Path(earlier["run_dir"]), "best")
+    n_old = len(earlier["class_names"])
+    fresh = model.state_dict()
+    for name in (f"{model.default_cfg['classifier']}.weight", f"{model.default_cfg['classifier']}.bias"):
+        grown = fresh[name].clone()
+        grown[:n_old] = state[name]
+        state[name] = grown
+    model.load_state_dict(state, strict=True)
+
+
+def _forgetting(earlier: dict[str, Any], model, config, emit, cancel) -> dict[str, Any]:
+    """Accuracy on the earlier run's test split before and after continuing (old classes only)."""
+    old_run = runs.load_run(earlier["run_dir"])
+    files = old_run.files("test")
+    before = evaluate_files(old_run.model, old_run.data_config, old_run.class_names, files, emit, cancel)
+    after = evaluate_files(model.cpu(), config["data_config"], config["class_names"], files, emit, cancel)
+    return {"earlier_run": Path(earlier["run_dir"]).name, "old_test_images": len(files),
+            "old_test_accuracy_before": before.get("accuracy"), "old_test_accuracy_after": after.get("accuracy"),
+            "forgetting": None if before.get("accuracy") is None else before["accuracy"] - after["accuracy"]}
 
 
 def _cross_entropy(config: dict[str, Any], weights) -> torch.nn.Module:

@@ -61,6 +61,7 @@ class TrainConfig:
     csv: str | None = None
     weights_file: str | None = None
     fine_tune_stages: int = 2
+    init_from: str | None = None   # continue from an earlier run's best model (new images and/or classes)
     split: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,11 +164,32 @@ def _prepare_out(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _manifest(report, split) -> dict[str, Any]:
-    files = [{"path": s.path, "label": s.label, "sha256": s.sha256, "subset": split.assignment[s.path],
+def _manifest(report, split, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The training manifest; when continuing a run, its classes come first in their old order and files it
+    already used keep their old subset (so its test images never become training images)."""
+    old_subset = {f["sha256"]: f["subset"] for f in earlier["manifest"]["files"]} if earlier else {}
+    files = [{"path": s.path, "label": s.label, "sha256": s.sha256,
+              "subset": old_subset.get(s.sha256, split.assignment[s.path]),
               "width": s.width, "height": s.height} for s in report.samples if s.path in split.assignment]
-    return {"root": str(Path(report.root).resolve()), "classes": sorted({f["label"] for f in files}),
+    old_classes = list(earlier["class_names"]) if earlier else []
+    new_classes = sorted({f["label"] for f in files} - set(old_classes))
+    return {"root": str(Path(report.root).resolve()), "classes": old_classes + new_classes,
             "split": split.to_dict(), "files": files}
+
+
+def _earlier_run(config: TrainConfig) -> dict[str, Any] | None:
+    """Config and manifest of the run to continue from, after checking it can be continued."""
+    if not config.init_from:
+        return None
+    run_dir = Path(config.init_from)
+    earlier = runs.load_config(run_dir)
+    if earlier["model"] != config.model:
+        raise TrainingError(f"{run_dir.name} used {earlier['model']}; continue it with --model {earlier['model']}")
+    if runs.read_status(run_dir)["state"] != "finished" or not (run_dir / "checkpoints" / "best.json").is_file():
+        raise TrainingError(f"{run_dir.name} has not finished; resume it before continuing from it")
+    manifest = runs.read_json(run_dir / "manifest.json")
+    return {"run_dir": str(run_dir.resolve()), "class_names": earlier["class_names"], "manifest": manifest,
+            "image_size": earlier["data_config"]["input_size"][-1], "weights_source": earlier["weights_source"]}
 
 
 def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
@@ -179,6 +201,7 @@ def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelT
     from tl_desktop.core.models import data_config, weights_source
 
     validate_config(config)
+    earlier = _earlier_run(config)
     out = Path(config.out)
     _prepare_out(out)
     report = scan(config.data, csv=config.csv)
@@ -187,19 +210,22 @@ def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelT
     split = Split.from_dict(config.split) if config.split else make_split(
         report, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed,
         group_by=config.group_by)
-    manifest = _manifest(report, split)
+    manifest = _manifest(report, split, earlier)
     train_counts: dict[str, int] = {}
     for f in manifest["files"]:
         if f["subset"] == "train":
             train_counts[f["label"]] = train_counts.get(f["label"], 0) + 1
     strategy = resolve_strategy(config.strategy, train_counts)
-    weights = "none" if strategy == "scratch" else "pretrained"
+    weights = "none" if strategy == "scratch" or earlier else "pretrained"
     wfile = Path(config.weights_file) if config.weights_file else None
+    source = weights_source(config.model, weights, wfile)
+    if earlier:
+        source = f"continued from run {Path(earlier['run_dir']).name} ({earlier['weights_source']})"
     resolved = {
         **config.to_dict(), "split": None, "strategy_requested": config.strategy, "strategy": strategy,
-        "class_names": manifest["classes"], "weights": weights,
-        "weights_source": weights_source(config.model, weights, wfile),
-        "data_config": data_config(config.model, config.image_size),
+        "class_names": manifest["classes"], "weights": weights, "weights_source": source,
+        "data_config": data_config(config.model, config.image_size or (earlier or {}).get("image_size")),
+        "init_from": {k: earlier[k] for k in ("run_dir", "class_names")} if earlier else None,
         "lr": config.lr or DEFAULT_LR[strategy], "versions": library_versions(),
         "train_counts": train_counts, "skipped_files": len(report.skipped),
     }
