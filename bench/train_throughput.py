@@ -53,7 +53,7 @@ def plain_loop(paths, labels, cfg, batch: int, epochs: int) -> float:
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
     loss_fn = torch.nn.CrossEntropyLoss()
     data = ImageFiles(paths, labels, train_transform(cfg, "light"), cache=True)
-    for x, _ in make_loader(data, batch_size=batch, shuffle=False, seed=0, workers=0):
+    for _batch in make_loader(data, batch_size=batch, shuffle=False, seed=0, workers=0):
         pass  # warm the decoded-image cache, as the engine's first epoch does
     seen, start = 0, time.perf_counter()
     for epoch in range(epochs):
