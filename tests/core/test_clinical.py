@@ -151,3 +151,68 @@ def test_decide_with_a_threshold_on_the_positive_class():
     assert clinical.decide(probs).tolist() == [0, 0, 2]
     assert clinical.decide(probs, positive=1, threshold=0.25).tolist() == [0, 1, 2]
     assert clinical.decide(probs, positive=1, threshold=0.25, abstain=0.6).tolist() == [0, -1, 2]
+
+
+# --- a real run: clinical.json, the exported decision, the predictor ------------------------------------
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    from tests.evaluation_run import two_digit_run
+    from tl_desktop.core.clinical_run import evaluate_clinical
+
+    run = two_digit_run(tmp_path_factory)
+    return run, evaluate_clinical(run, positive_class="digit_8", n_boot=500)
+
+
+def test_clinical_json_of_a_run(evaluated):
+    from tl_desktop.core.clinical_run import load_clinical
+
+    run, result = evaluated
+    assert load_clinical(run) == result
+    assert result["positive_class"] == "digit_8" and result["threshold_rule"]["chosen_on"] == "val"
+    test = result["operating_point"]["test"]
+    y = np.asarray(result["predictions"]["test"]["labels"])
+    assert test["tp"] + test["fn"] == int((y == 1).sum()) and test["tn"] + test["fp"] == int((y == 0).sum())
+    probs = clinical.softmax(np.asarray(result["predictions"]["test"]["logits"]), result["temperature"])
+    assert test == {**clinical.binary_stats(y == 1, probs[:, 1], result["decision_threshold"]),
+                    "confusion": test["confusion"], "coverage": 1.0, "subset": "test", "positive_class": "digit_8"}
+    auc = result["curves"]["digit_8"]["auc"]
+    assert auc["low"] <= auc["auc"] <= auc["high"] and auc["auc"] > 0.8
+    cal = result["calibration"]["val"]
+    assert cal["nll_after"] <= cal["nll_before"] + 1e-9  # the temperature is fitted on val
+    assert result["temperature"] > 0 and len(result["coverage"]["test"]["coverage"]) >= 2
+    assert all(not p.startswith("/") for p in result["predictions"]["test"]["paths"])
+
+
+def test_threshold_and_abstain_reach_the_onnx_file_and_the_predictor(evaluated, tmp_path):
+    import onnx
+
+    from tl_desktop.core.clinical_run import decision_metadata, operating_point, set_decision
+    from tl_desktop.core.export import export_onnx
+    from tl_desktop.core.inference import OnnxPredictor
+
+    run, before = evaluated
+    probs = clinical.softmax(np.asarray(before["predictions"]["test"]["logits"]), before["temperature"])
+    abstain = float(np.round(np.median(probs.max(axis=1)), 4))  # about half the cases set aside
+    result = set_decision(run, threshold=0.3, abstain_threshold=abstain)
+    assert result["decision_threshold"] == 0.3 and result["threshold_rule"]["chosen_on"] == "user"
+    live = operating_point(result, 0.3, abstain)
+    assert 0.3 <= live["coverage"] <= 0.8
+    assert live == result["operating_point"]["test"]
+    assert sum(live["confusion"]["not_sure"]) + np.sum(live["confusion"]["matrix"]) == result["n"]["test"]
+    exported = export_onnx(run, tmp_path / "model.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(exported.path)).metadata_props}
+    assert (meta["positive_class"], float(meta["decision_threshold"]), float(meta["abstain_threshold"])) == \
+        ("digit_8", 0.3, abstain)
+    assert float(meta["temperature"]) == pytest.approx(result["temperature"])
+    predictor = OnnxPredictor(exported.path)
+    files = [str(run.parent / "data" / p) for p in result["predictions"]["test"]["paths"]]
+    found = predictor.predict(files)
+    p8 = np.array([p.probabilities[1] for p in found])
+    top = np.array([max(p.probabilities) for p in found])
+    expected = np.where(top < abstain, "not sure", np.where(p8 >= 0.3, "digit_8", "digit_3"))
+    assert [p.label for p in found] == expected.tolist()
+    # the ONNX probabilities are the evaluated (temperature-scaled) ones
+    assert np.allclose(p8, probs[:, 1], atol=1e-4)
+    set_decision(run, abstain_threshold=None)
+    assert "abstain_threshold" not in decision_metadata(run) and "decision_threshold" in decision_metadata(run)

@@ -203,9 +203,8 @@ def pick_threshold(truth: np.ndarray, scores: np.ndarray, method: str = "youden"
     if not _defined(truth):
         raise ValueError("choosing a threshold needs positive and negative cases")
     candidates = np.unique(scores)[::-1]  # high to low: sensitivity rises, specificity falls
-    called = scores[None, :] >= candidates[:, None]
-    sens = (called & (truth == 1)).sum(axis=1) / (truth == 1).sum()
-    spec = (~called & (truth == 0)).sum(axis=1) / (truth == 0).sum()
+    sens = _share_at_or_above(scores[truth == 1], candidates)
+    spec = 1.0 - _share_at_or_above(scores[truth == 0], candidates)
     if method == "youden":
         return float(candidates[int(np.argmax(sens + spec - 1.0))])
     if target is None or not 0.0 <= target <= 1.0:
@@ -216,6 +215,12 @@ def pick_threshold(truth: np.ndarray, scores: np.ndarray, method: str = "youden"
     if not ok.size:  # even the highest threshold calls some negative positive: call nobody positive
         return float(np.nextafter(candidates[0], np.inf))
     return float(candidates[int(ok[-1])])
+
+
+def _share_at_or_above(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """For each threshold, the share of ``values`` that are >= it (O(n log n))."""
+    ordered = np.sort(values)
+    return (len(ordered) - np.searchsorted(ordered, thresholds, side="left")) / len(ordered)
 
 
 # --- calibration -----------------------------------------------------------------------------------------
@@ -262,10 +267,12 @@ def coverage_curve(y: np.ndarray, probs: np.ndarray) -> dict[str, list[float]]:
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == y
     thresholds = np.unique(confidence)
-    answered = confidence[None, :] >= thresholds[:, None]
-    n_answered = answered.sum(axis=1)
+    order = np.argsort(confidence, kind="stable")
+    first = np.searchsorted(confidence[order], thresholds, side="left")  # answered: order[first:]
+    right_from = np.concatenate([np.cumsum(correct[order][::-1])[::-1], [0]])
+    n_answered = len(y) - first
     return {"thresholds": thresholds.tolist(), "coverage": (n_answered / len(y)).tolist(),
-            "accuracy": ((answered & correct[None, :]).sum(axis=1) / n_answered).tolist()}
+            "accuracy": (right_from[first] / n_answered).tolist()}
 
 
 def abstain_threshold_for(y: np.ndarray, probs: np.ndarray, accuracy: float) -> float | None:
