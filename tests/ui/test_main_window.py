@@ -13,7 +13,7 @@ from tl_desktop.ui.settings import recent_projects
 
 @pytest.fixture
 def window(qtbot):
-    win = MainWindow()
+    win = MainWindow(warm_up=False)
     qtbot.addWidget(win)
     win.show()
     yield win
@@ -81,7 +81,7 @@ def test_project_round_trip_through_the_window(window, qtbot, tmp_path, digits_d
     assert proj.load(project.folder).split["assignment"] == window.session.split.to_dict()["assignment"]
     window.close()
     # Reopening restores the stored split instead of making a new one.
-    again = MainWindow()
+    again = MainWindow(warm_up=False)
     qtbot.addWidget(again)
     again.open_path(str(project.folder))
     qtbot.waitUntil(lambda: again.session.split is not None, timeout=30_000)

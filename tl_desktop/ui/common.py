@@ -43,7 +43,9 @@ def separator() -> QFrame:
 
 def duration(seconds: float) -> str:
     """3 s, 2 min 05 s, 1 h 04 min: how people say durations."""
-    seconds = max(0, int(round(seconds)))
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:

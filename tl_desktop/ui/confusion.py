@@ -23,6 +23,7 @@ class ConfusionMatrix(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setMinimumSectionSize(24)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.setToolTip("Rows: the true class. Columns: what the model said. The diagonal holds the correct "
                         "answers. Click a cell to see those images.")
@@ -33,14 +34,14 @@ class ConfusionMatrix(QTableWidget):
         self.clear()
         self.setRowCount(len(classes))
         self.setColumnCount(len(classes))
-        self.setHorizontalHeaderLabels([f"said {c}" for c in classes])
-        self.setVerticalHeaderLabels([f"is {c}" for c in classes])
+        self.setHorizontalHeaderLabels(classes)
+        self.setVerticalHeaderLabels(classes)
         text_color = self.palette().color(QPalette.ColorRole.Text)
         for r, row in enumerate(matrix):
             total = max(sum(row), 1)
             for c, count in enumerate(row):
                 share = count / total
-                item = QTableWidgetItem(f"{count}\n{100 * share:.0f} %" if count else "0")
+                item = QTableWidgetItem(str(count))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 base = CORRECT if r == c else WRONG
                 if count:

@@ -48,19 +48,20 @@ class EvaluateView(QWidget):
             figures.addLayout(column)
             figures.addSpacing(24)
         figures.addStretch()
-        matrix_box = QGroupBox("Confusion matrix (click a cell to see the images)")
+        matrix_box = QGroupBox("Confusion matrix — rows: true class, columns: the model's answer "
+                               "(click a cell to see its images)")
         QVBoxLayout(matrix_box).addWidget(self.matrix)
         gallery_box = QGroupBox("Misclassified test images, most confident mistakes first")
         gallery_layout = QVBoxLayout(gallery_box)
         gallery_layout.addWidget(self.gallery_note)
         gallery_layout.addWidget(self.gallery)
-        left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(self.table)
-        left.addWidget(matrix_box)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.table)
+        right.addWidget(gallery_box)
         body = QSplitter(Qt.Orientation.Horizontal)
-        body.addWidget(left)
-        body.addWidget(gallery_box)
-        body.setSizes([560, 480])
+        body.addWidget(matrix_box)
+        body.addWidget(right)
+        body.setSizes([520, 560])
         box = QVBoxLayout(self)
         box.addWidget(title("4. How good is the model?"))
         box.addWidget(hint("All figures are measured on the test images, which the model never saw during "
@@ -117,8 +118,8 @@ class EvaluateView(QWidget):
             mistakes = [m for m in mistakes if m["true"] == true and m["predicted"] == predicted]
             self.gallery_note.setText(f"{len(mistakes)} images of class {true} that the model called {predicted}.")
         else:
-            self.gallery_note.setText(f"{len(mistakes)} mistakes on the test images. Hover an image for all its "
-                                      "probabilities." if mistakes or not self.metrics else
+            self.gallery_note.setText(f"{len(mistakes)} mistakes on the test images. Under each image: the model's "
+                                      "answer and its probability; hover for all probabilities." if mistakes or not self.metrics else
                                       "No mistakes on the test images.")
         groups: dict[str, list[Tile]] = {}
         for m in mistakes:
@@ -130,7 +131,7 @@ class EvaluateView(QWidget):
         p = probs.get(mistake["predicted"], 0.0)
         listing = "\n".join(f"  {name}: {100 * v:.1f} %" for name, v in sorted(probs.items(), key=lambda kv: -kv[1]))
         tip = f"{mistake['path']}\nis {mistake['true']}, model said {mistake['predicted']}\n{listing}"
-        return Tile(str(self.root / mistake["path"]), f"{mistake['predicted']} {100 * p:.0f} %", tip)
+        return Tile(str(self.root / mistake["path"]), f"{mistake['predicted']} {100 * p:.0f}%", tip)
 
     def _clear(self) -> None:
         self.metrics = None

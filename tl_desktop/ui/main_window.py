@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -30,6 +30,8 @@ from tl_desktop.workers import Worker, tasks
 
 log = logging.getLogger(__name__)
 
+WARM_UP_DELAY_MS = 1500
+
 # (key, sidebar text, icon, needs an open project)
 STEPS = [
     ("start", "Start", "app", False),
@@ -43,7 +45,8 @@ STEPS = [
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, log_file: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, log_file: Path | None = None, *, warm_up: bool = True,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.log_file = log_file or paths.log_dir() / "tl-desktop.log"
         self.session = Session(self)
@@ -59,6 +62,12 @@ class MainWindow(QMainWindow):
         self._on_project(None)
         self._restore_geometry()
         self.statusBar().showMessage("Ready. Open the sample project or create your own.")
+        # Load the engine (torch) in the background shortly after the window appears, so Start is instant
+        # and the one-off import never happens while a model trains.
+        self.warm_up_timer = QTimer(self, singleShot=True, interval=WARM_UP_DELAY_MS)
+        self.warm_up_timer.timeout.connect(self.views["train"].form.query_devices)
+        if warm_up:
+            self.warm_up_timer.start()
 
     # --- construction -------------------------------------------------------------------------------
     def _make_views(self) -> dict[str, QWidget]:
@@ -84,6 +93,7 @@ class MainWindow(QMainWindow):
     def _build_central(self) -> None:
         self.steps = QListWidget(objectName="stepList")
         self.steps.setIconSize(QSize(22, 22))
+        self.steps.setSpacing(4)
         self.steps.setFixedWidth(170)
         self.stack = QStackedWidget()
         for n, (key, text, icon_name, _needs) in enumerate(STEPS):
@@ -238,6 +248,7 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def _shutdown(self) -> None:
+        self.warm_up_timer.stop()
         settings = app_settings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.sync()

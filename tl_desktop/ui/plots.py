@@ -17,7 +17,7 @@ SMOOTHING = 0.9  # exponential moving average of the per-batch loss
 TRAIN, VAL, BATCH, BEST = "#3f7cbf", "#e07b39", "#9bb7d6", "#2e9d5b"
 
 
-def _plot(title: str, y_label: str) -> pg.PlotWidget:
+def _plot(title: str, y_label: str, legend_offset: tuple[int, int]) -> pg.PlotWidget:
     palette = QApplication.palette()
     widget = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
     text = palette.color(QPalette.ColorRole.Text).name()
@@ -29,7 +29,7 @@ def _plot(title: str, y_label: str) -> pg.PlotWidget:
     for axis in ("left", "bottom"):
         item.getAxis(axis).setTextPen(text)
         item.getAxis(axis).setPen(QColor(text))
-    item.addLegend(offset=(-10, 10), labelTextColor=text)
+    item.addLegend(offset=legend_offset, labelTextColor=text)
     widget.setMenuEnabled(False)
     widget.setMinimumHeight(180)
     return widget
@@ -40,8 +40,8 @@ class TrainingPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.loss_plot = _plot("Loss (lower is better)", "loss")
-        self.acc_plot = _plot("Accuracy (higher is better)", "accuracy %")
+        self.loss_plot = _plot("Loss (lower is better)", "loss", (-10, 10))
+        self.acc_plot = _plot("Accuracy (higher is better)", "accuracy %", (-10, -40))
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self._curves = {
             "batch": self.loss_plot.plot(name="training, per batch (smoothed)", pen=pg.mkPen(BATCH, width=1)),
@@ -68,7 +68,7 @@ class TrainingPlots(QWidget):
     @staticmethod
     def _best_line(plot: pg.PlotWidget) -> pg.InfiniteLine:
         line = pg.InfiniteLine(angle=90, pen=pg.mkPen(BEST, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-                               label="best", labelOpts={"position": 0.92, "color": BEST})
+                               label="best", labelOpts={"position": 0.5, "color": BEST, "fill": (255, 255, 255, 200)})
         line.setVisible(False)
         plot.addItem(line)
         return line

@@ -30,7 +30,7 @@ from tl_desktop.ui.session import Session
 from tl_desktop.workers import Worker, tasks
 from tl_desktop.workers.thumbnails import ThumbnailCache
 
-HEADERS = ["Image", "File", "Answer", "Probability", "Other candidates", "Problem"]
+HEADERS = ["Image", "File", "Answer", "Probability", "Problem", "Other candidates"]
 THUMB = 64
 
 
@@ -72,7 +72,7 @@ class PredictionModel(QAbstractTableModel):
             return None
         top = p.top or []
         return ["", Path(p.path).name, top[0][0] if top else "", f"{100 * top[0][1]:.1f} %" if top else "",
-                ", ".join(f"{name} {100 * prob:.1f} %" for name, prob in top[1:]), p.error or ""][col]
+                p.error or "", ", ".join(f"{name} {100 * prob:.1f} %" for name, prob in top[1:])][col]
 
     def _on_thumbnail(self, path: str) -> None:
         row = self._index.get(path)
@@ -217,6 +217,7 @@ class PredictView(QWidget):
         self.summary.setText(f"{len(predictions)} images classified ({spread})"
                              + (f"; {failed} could not be read" if failed else "") + ".")
         self.save_button.setEnabled(bool(predictions))
+        self.table.setColumnHidden(HEADERS.index("Problem"), not failed)
 
     def _on_ended(self) -> None:
         self.progress.hide()

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from tl_desktop.ui.common import label
 
 
-def make_table(headers: list[str], tooltip: str = "") -> QTableWidget:
+def make_table(headers: list[str], tooltip: str = "", *, sortable: bool = False) -> QTableWidget:
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(headers)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -29,6 +29,7 @@ def make_table(headers: list[str], tooltip: str = "") -> QTableWidget:
     table.horizontalHeader().setStretchLastSection(True)
     table.setAlternatingRowColors(True)
     table.setToolTip(tooltip)
+    table.setProperty("sortable", sortable)
     return table
 
 
@@ -45,7 +46,7 @@ def fill_table(table: QTableWidget, rows: list[list[Any]]) -> None:
             else:
                 item.setText("" if value is None else str(value))
             table.setItem(r, c, item)
-    table.setSortingEnabled(True)
+    table.setSortingEnabled(bool(table.property("sortable")))
 
 
 class ScanReportView(QTabWidget):
@@ -54,7 +55,8 @@ class ScanReportView(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.summary = label("No scan yet.", wrap=True)
-        self.skipped = make_table(["File", "Why it was skipped"], "Files that will not be used, and why")
+        self.skipped = make_table(["File", "Why it was skipped"], "Files that will not be used, and why",
+                                  sortable=True)
         self.duplicates = make_table(["Identical files (same content)"],
                                      "Files with the same content: they could end up in training and test")
         self.warnings = QLabel(wordWrap=True, alignment=Qt.AlignmentFlag.AlignTop)

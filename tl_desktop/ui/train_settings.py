@@ -33,6 +33,7 @@ class TrainSettingsForm(QGroupBox):
     """Emits ``changed`` whenever the user edits a setting."""
 
     changed = Signal()
+    engine_ready = Signal()  # torch is loaded and the devices are known
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Settings", parent)
@@ -69,6 +70,7 @@ class TrainSettingsForm(QGroupBox):
         self.device.addItem("CPU", "cpu")
         self.device.addItem("GPU (CUDA)", "cuda")
         self.device_worker: Worker | None = None
+        self.ready = False
         self._layout()
         self._connect()
 
@@ -142,6 +144,7 @@ class TrainSettingsForm(QGroupBox):
         self.device_worker.start()
 
     def _on_devices(self, devices: list[tuple[str, str]]) -> None:
+        self.ready = True
         current = self.device.currentData()
         self.device.blockSignals(True)
         self.device.clear()
@@ -149,6 +152,7 @@ class TrainSettingsForm(QGroupBox):
             self.device.addItem(text, value)
         self.device.setCurrentIndex(max(self.device.findData(current), 0))
         self.device.blockSignals(False)
+        self.engine_ready.emit()
 
     def shutdown(self) -> None:
         if self.device_worker is not None and self.device_worker.is_running():

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QGroupBox,
@@ -33,6 +33,8 @@ from tl_desktop.workers import Worker, tasks
 
 log = logging.getLogger(__name__)
 
+STATUS_MS = 250  # progress text refresh while training
+
 
 class TrainView(QWidget):
     run_finished = Signal(str)  # a run completed (not cancelled): its folder
@@ -57,12 +59,17 @@ class TrainView(QWidget):
                                                                  "finished epoch")
         self.resume_button.clicked.connect(self.resume)
         self.progress = QProgressBar(toolTip="Progress of the whole run", textVisible=True)
-        self.status = label("Not started.", wrap=True)
+        self.status = label("Not started.")
+        self.status.setMinimumWidth(100)  # long texts are cut, never re-layout the plots
+        self._last_batch: BatchEnded | None = None
+        self._status_timer = QTimer(self, singleShot=True, interval=STATUS_MS)
+        self._status_timer.timeout.connect(self._show_batch_status)
         self.plots = TrainingPlots()
         self.log_pane = QPlainTextEdit(readOnly=True, objectName="logPane", maximumBlockCount=5000,
                                        toolTip="What happened during training, step by step")
         self.history = QListWidget(toolTip="Every run of this project. Click one to see its curves and to "
                                            "evaluate or export it.")
+        self.history.setWordWrap(True)
         self.history.currentItemChanged.connect(self._on_history_selected)
         self._arrange()
         session.project_changed.connect(self._on_project)
@@ -226,6 +233,15 @@ class TrainView(QWidget):
     def _on_batch(self, event: BatchEnded) -> None:
         steps = max(self._fit.steps_per_epoch, 1) if self._fit else 1
         self.plots.add_batch(event.global_step / steps, event.loss)
+        self._last_batch = event  # shown by the status timer, a few times a second at most
+        if not self._status_timer.isActive():
+            self._status_timer.start()
+
+    def _show_batch_status(self) -> None:
+        event, self._last_batch = self._last_batch, None
+        if event is None:
+            return
+        steps = max(self._fit.steps_per_epoch, 1) if self._fit else 1
         self.progress.setValue(event.global_step)
         self.status.setText(f"Epoch {event.epoch + 1}: step {event.step + 1} of {steps} · "
                             f"{event.images_per_s:,.0f} images/s · about {duration(event.eta_s)} left")
@@ -239,6 +255,8 @@ class TrainView(QWidget):
                   f"{duration(event.seconds)}")
 
     def _on_finished(self, result: Any) -> None:
+        self._status_timer.stop()
+        self._last_batch = None
         metrics = result.test_metrics or {}
         summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy") if metrics.get(k) is not None}
         self.session.record_run(result.run_dir, best_epoch=result.best_epoch, cancelled=result.cancelled,
@@ -279,6 +297,15 @@ class TrainView(QWidget):
 def _run_text(entry: Any) -> str:
     when = time.strftime("%d %b %H:%M", time.localtime(entry.created)) if entry.created else ""
     score = entry.metrics.get("accuracy")
-    figures = f" · test accuracy {percent(score)}" if score is not None else ""
+    figures = f"test accuracy {percent(score)}" if score is not None else "no test result yet"
     state = " · stopped" if entry.cancelled else ""
-    return f"{when} · {entry.model} · {entry.strategy}{figures}{state}"
+    return f"{when}  {_model_label(entry.model)}, {entry.strategy}\n{figures}{state}"
+
+
+def _model_label(name: str) -> str:
+    from tl_desktop.core.models import get_info
+
+    try:
+        return get_info(name).label
+    except KeyError:
+        return name

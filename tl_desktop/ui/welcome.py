@@ -57,6 +57,8 @@ class WelcomeView(QWidget):
         buttons.addWidget(self.open_button)
         buttons.addStretch()
         column = QVBoxLayout()
+        column.setAlignment(Qt.AlignmentFlag.AlignTop)
+        column.addSpacing(40)
         column.addWidget(title("Transfer learning on your own images"))
         column.addWidget(hint("Everything runs on this computer: your images never leave it, and no internet "
                               "connection is needed. A project keeps your images' location, the split into "
@@ -69,6 +71,7 @@ class WelcomeView(QWidget):
         self.recent_title = label("Recent projects", "figure")
         column.addWidget(self.recent_title)
         column.addWidget(self.recent, 1)
+        column.addStretch(1)
         outer = QHBoxLayout(self)
         outer.addStretch(1)
         outer.addLayout(column, 4)

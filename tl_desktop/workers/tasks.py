@@ -35,9 +35,27 @@ def split_task(report, *, val_fraction: float, test_fraction: float, seed: int, 
 
 
 def devices_task(*, callback, cancel: CancelToken) -> list[tuple[str, str]]:
-    """The devices training can use, as (value, label); imports torch, so it runs in a worker."""
+    """Load the engine and list the devices training can use, as (value, label).
+
+    This is the GUI's warm-up, run in a worker soon after the window is shown, so the one-off cost of
+    importing torch and timm is paid before the user presses Start. It also leaves one CPU core to the
+    window (torch would otherwise spin every core and starve the event loop) and moves the objects created
+    by the imports out of the garbage collector's reach (``gc.freeze``), so no full collection pauses every
+    thread for a tenth of a second during training.
+    """
+    import gc
+    import os
+
+    import timm  # noqa: F401 - imported here so that training does not pay for it
     import torch
 
+    import tl_desktop.core.training  # noqa: F401
+
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        torch.set_num_threads(min(torch.get_num_threads(), cores - 1))
+    gc.collect()
+    gc.freeze()
     found = [("auto", "Automatic"), ("cpu", "CPU")]
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
