@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("train", "evaluate a run on its test split or on another data set"),
     "export": ("export", "export a run to a verified ONNX file"),
     "predict": ("predict", "classify images with an exported ONNX model"),
+    "report": ("report", "write the PDF/HTML report and audit folder of a finished run"),
+    "job": ("job", "train a project on a GPU server or cluster (torchrun job bundles)"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from typing import Any
@@ -119,6 +120,8 @@ def _run(start, as_json: bool) -> int:
         result = _guarded(lambda: start(_Printer(as_json), cancel))
     finally:
         signal.signal(signal.SIGINT, previous)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, rank 0 alone reports
     if result.cancelled:
         print(f"cancelled; continue with: tl-desktop resume {result.run_dir}", file=sys.stderr)
         return 130

@@ -13,14 +13,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Subset
 
-from tl_desktop.core import runs
+from tl_desktop.core import distributed, runs
 from tl_desktop.core.evaluation import classification_metrics, misclassified
 from tl_desktop.core.events import CancelToken, FitStarted, Notice, Progress
 from tl_desktop.core.fsutil import atomic_write_json
 from tl_desktop.core.loop import Loop, LoopState, seed_all
 from tl_desktop.core.models import create_model, eval_transform, train_transform
-from tl_desktop.core.torchdata import ImageFiles, class_weights, default_workers, fits_in_memory, make_loader
+from tl_desktop.core.torchdata import ImageFiles, class_weights, default_workers, fits_in_memory
 
 IMBALANCE_RATIO = 3.0
 
@@ -102,7 +103,12 @@ def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelTok
     manifest = runs.read_json(run_dir / "manifest.json")
     names = config["class_names"]
     subsets = {s: _Files(manifest, s, names) for s in ("train", "val", "test")}
-    device = resolve_device(config["device"]) if config["strategy"] != "linear-probe" else torch.device("cpu")
+    d = distributed.current()
+    device = resolve_device(config["device"])
+    if config["strategy"] == "linear-probe" and not d.enabled:
+        device = torch.device("cpu")  # a linear head trains fastest where the embeddings are
+    if device.type == "cuda" and d.enabled:
+        device = torch.device("cuda", d.local_rank)
     weights_file = Path(config["weights_file"]) if config.get("weights_file") else None
     model = create_model(config["model"], len(names), weights=config["weights"], weights_file=weights_file)
     if config.get("init_from"):
@@ -117,7 +123,7 @@ def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelTok
         state = LoopState(**{k: v for k, v in info["loop"].items() if k in LoopState.__dataclass_fields__})
         emit(Notice(f"Resuming after epoch {state.epoch} of {config['epochs']}"))
     if config["strategy"] == "linear-probe":
-        loop, test_probs = _probe_loop(run_dir, config, model, subsets, emit, cancel)
+        loop, test_probs = _probe_loop(run_dir, config, model, subsets, device, emit, cancel)
     else:
         loop, test_probs = _network_loop(run_dir, config, model, subsets, device, emit, cancel)
     if optimizer_state is not None:
@@ -126,6 +132,9 @@ def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelTok
                     loop.steps_per_epoch(state.batch_size), state.batch_size, state.epoch))
     if not (last.is_file() and runs.read_json(last)["loop"].get("stopped_early")):
         state = loop.run(state)
+    distributed.barrier()
+    if not d.is_main:
+        return state.best_epoch, {}
     best_state, _, _ = runs.load_checkpoint(run_dir, "best")
     model.load_state_dict(best_state, strict=True)
     probs = test_probs()
@@ -163,14 +172,69 @@ def _forgetting(earlier: dict[str, Any], model, config, emit, cancel) -> dict[st
             "forgetting": None if before.get("accuracy") is None else before["accuracy"] - after["accuracy"]}
 
 
+def _epoch_order(n: int, seed: int, epoch: int, sample_weights: torch.Tensor | None) -> torch.Tensor:
+    """The global order of training items in an epoch: a pure function of (seed, epoch)."""
+    gen = torch.Generator().manual_seed(seed * 1000 + epoch)
+    if sample_weights is not None:
+        return torch.multinomial(sample_weights, n, replacement=True, generator=gen)
+    return torch.randperm(n, generator=gen)
+
+
+def _steps(n: int, batch_size: int, drop_last: bool) -> int:
+    return n // batch_size if drop_last and n > batch_size else -(-n // batch_size)
+
+
+def _wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """DistributedDataParallel under torchrun, the module itself otherwise."""
+    if not distributed.current().enabled:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
 def _cross_entropy(config: dict[str, Any], weights) -> torch.nn.Module:
     return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=float(config["label_smoothing"]))
 
 
-def _probe_loop(run_dir, config, model, subsets, emit, cancel):
+def _probe_loop(run_dir, config, model, subsets, device, emit, cancel):
     """Embeddings once (cached on disk), then only the classifier trains on them."""
+    features = _probe_features(config, model, subsets, emit, cancel)
+    head = model.get_classifier().to(device)
+    features = {k: v.to(device) for k, v in features.items()}
+    labels = {k: torch.tensor(v.labels, dtype=torch.long, device=device) for k, v in subsets.items()}
+    loss_weights, sample_weights = _balance(config, subsets["train"].labels, len(config["class_names"]), emit)
+    loss_fn = _cross_entropy(config, None if loss_weights is None else loss_weights.to(device))
+    n_train = len(subsets["train"])
+    forward = _wrap(head, device)
+
+    def batches(epoch: int, batch_size: int):
+        order = _epoch_order(n_train, config["seed"], epoch, sample_weights)
+        for idx in distributed.shard(order, batch_size, drop_last=False):
+            yield features["train"][idx.to(device)], labels["train"][idx.to(device)]
+
+    def validate() -> tuple[float, float, float]:
+        return _scores(head(features["val"]).detach().cpu(), labels["val"].cpu(), loss_fn.cpu())
+
+    loop = Loop(run_dir, model, _optimizer(head, "linear-probe", config["lr"]), loss_fn, config["epochs"],
+                lambda bs: _steps(n_train, bs, False), batches, forward, _no_grad(validate),
+                lambda: head.train(), config["patience"], device, emit, cancel, warmup_fraction=0.0,
+                checkpoint_info={"seed": config["seed"]})
+
+    def test_probs() -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(head(features["test"]), 1).cpu().numpy()
+
+    return loop, test_probs
+
+
+def _probe_features(config, model, subsets, emit, cancel) -> dict[str, torch.Tensor]:
+    """Frozen-backbone features of every subset; under torchrun rank 0 fills the disk cache first."""
     from tl_desktop.core.embeddings import extract
 
+    d = distributed.current()
+    if d.enabled and not d.is_main:
+        distributed.barrier()  # wait for rank 0 to fill the cache, then read it
     features: dict[str, torch.Tensor] = {}
     for name, files in subsets.items():
         if not len(files):
@@ -182,35 +246,9 @@ def _probe_loop(run_dir, config, model, subsets, emit, cancel):
         features[name] = torch.from_numpy(vectors)
         emit(Notice(f"Features of {len(files)} {name} images: {info['cached']} from cache, {info['computed']} "
                     f"computed ({info['backend']}) in {time.perf_counter() - start:.1f} s"))
-    head = model.get_classifier()
-    labels = {k: torch.tensor(v.labels, dtype=torch.long) for k, v in subsets.items()}
-    loss_weights, sample_weights = _balance(config, subsets["train"].labels, len(config["class_names"]), emit)
-    loss_fn = _cross_entropy(config, loss_weights)
-    n_train = len(subsets["train"])
-
-    def batches(epoch: int, batch_size: int):
-        if sample_weights is not None:
-            gen = torch.Generator().manual_seed(config["seed"] * 1000 + epoch)
-            order = torch.multinomial(sample_weights, n_train, replacement=True, generator=gen)
-        else:
-            order = torch.randperm(n_train, generator=torch.Generator().manual_seed(config["seed"] * 1000 + epoch))
-        for start in range(0, n_train, batch_size):
-            idx = order[start:start + batch_size]
-            yield features["train"][idx], labels["train"][idx]
-
-    def validate() -> tuple[float, float, float]:
-        return _scores(head(features["val"]).detach(), labels["val"], loss_fn)
-
-    loop = Loop(run_dir, model, _optimizer(head, "linear-probe", config["lr"]), loss_fn, config["epochs"],
-                lambda bs: -(-n_train // bs), batches, head, _no_grad(validate), lambda: head.train(),
-                config["patience"], torch.device("cpu"), emit, cancel, warmup_fraction=0.0,
-                checkpoint_info={"seed": config["seed"]})
-
-    def test_probs() -> np.ndarray:
-        with torch.no_grad():
-            return torch.softmax(head(features["test"]), 1).numpy()
-
-    return loop, test_probs
+    if d.enabled and d.is_main:
+        distributed.barrier()
+    return features
 
 
 def _no_grad(fn):
@@ -248,30 +286,35 @@ def _network_loop(run_dir, config, model, subsets, device, emit, cancel):
     loss_fn = _cross_entropy(config, None if loss_weights is None else loss_weights.to(device))
     amp = _amp_dtype(device)
 
+    n_train = len(train_set)
+    ddp = _wrap(model, device)
+
     def batches(epoch: int, batch_size: int):
-        loader = make_loader(train_set, batch_size=batch_size, shuffle=True, seed=config["seed"] * 1000 + epoch,
-                             workers=workers, sample_weights=sample_weights, drop_last=len(train_set) > batch_size)
+        order = _epoch_order(n_train, config["seed"], epoch, sample_weights)
+        parts = [p.tolist() for p in distributed.shard(order, batch_size, drop_last=n_train > batch_size)]
+        loader = DataLoader(train_set, batch_sampler=parts, num_workers=workers, pin_memory=device.type == "cuda")
         for x, y in loader:
             yield x.contiguous(memory_format=torch.channels_last), y
 
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return model(x)
-
-    def probs_of(name: str) -> tuple[np.ndarray, np.ndarray]:
-        return _predict(model, eval_sets[name], config["batch_size"], device, amp, workers, cancel)
+    def probs_of(name: str, everything: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Logits of a subset; with everything=False each rank does its share and all ranks get the whole."""
+        dataset, d = eval_sets[name], distributed.current()
+        if everything or not d.enabled:
+            return _predict(model, dataset, config["batch_size"], device, amp, workers, cancel)
+        part = Subset(dataset, list(range(d.rank, len(dataset), d.world)))
+        pieces = distributed.gather(_predict(model, part, config["batch_size"], device, amp, workers, cancel))
+        return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
 
     def validate() -> tuple[float, float, float]:
-        logits, labels = probs_of("val")
+        logits, labels = probs_of("val", everything=False)
         return _scores(torch.from_numpy(logits), torch.from_numpy(labels), loss_fn.cpu())
 
     def train_mode() -> None:
         model.train()
         _freeze_bn_of_frozen(model)
 
-    def steps(bs):
-        return (max(1, len(train_set) // bs) if len(train_set) > bs else 1)
     loop = Loop(run_dir, model, _optimizer(model, config["strategy"], config["lr"]), loss_fn, config["epochs"],
-                steps, batches, forward, validate, train_mode, config["patience"], device, emit, cancel,
+                lambda bs: _steps(n_train, bs, n_train > bs), batches, ddp, validate, train_mode, config["patience"], device, emit, cancel,
                 amp_dtype=amp, checkpoint_info={"seed": config["seed"]})
 
     def test_probs() -> np.ndarray:
@@ -287,7 +330,7 @@ def _predict(model, dataset, batch_size, device, amp, workers, cancel) -> tuple[
         return np.zeros((0, model.num_classes), np.float32), np.zeros((0,), np.int64)
     model.eval()
     outs, labels = [], []
-    loader = make_loader(dataset, batch_size=batch_size, shuffle=False, seed=0, workers=workers)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     with torch.inference_mode(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
         for x, y in loader:
             cancel.raise_if_cancelled()

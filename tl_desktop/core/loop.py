@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tl_desktop.core import runs
+from tl_desktop.core import distributed, runs
 from tl_desktop.core.events import BatchEnded, CancelToken, EpochEnded, Notice
 
 
@@ -129,6 +129,7 @@ class Loop:
             self.callback(BatchEnded(epoch, step, state.global_step + step + 1, loss, lr, rate, eta))
         state.global_step += steps
         seconds = time.perf_counter() - start
+        loss_sum, correct, seen = distributed.sum_all(loss_sum, correct, seen)
         val_loss, val_acc, val_bal = self.validate()
         return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
                 "val_loss": val_loss, "val_acc": val_acc, "val_balanced_acc": val_bal, "lr": lr,
@@ -161,16 +162,20 @@ class Loop:
         improved = score > state.best_score or (score == state.best_score and loss < state.best_loss)
         state.history.append(row)
         state.epoch += 1
+        main = distributed.current().is_main  # under torchrun only rank 0 writes run files
         if improved:
             state.best_epoch, state.best_score, state.best_loss, state.bad_epochs = row["epoch"], score, loss, 0
-            runs.save_checkpoint(self.run_dir, "best", self.model, {**self.checkpoint_info, "epoch": row["epoch"]})
+            if main:
+                runs.save_checkpoint(self.run_dir, "best", self.model,
+                                     {**self.checkpoint_info, "epoch": row["epoch"]})
         else:
             state.bad_epochs += 1
         stop = self.patience > 0 and state.bad_epochs >= self.patience
-        runs.write_history(self.run_dir, state.history)
-        runs.save_checkpoint(self.run_dir, "last", self.model,
-                             {**self.checkpoint_info, "loop": {**state.to_dict(), "stopped_early": stop}},
-                             self.optimizer)
+        if main:
+            runs.write_history(self.run_dir, state.history)
+            runs.save_checkpoint(self.run_dir, "last", self.model,
+                                 {**self.checkpoint_info, "loop": {**state.to_dict(), "stopped_early": stop}},
+                                 self.optimizer)
         remaining = sum(r["seconds"] for r in state.history) / len(state.history) * (self.epochs - state.epoch)
         self.callback(EpochEnded(row["epoch"], row["train_loss"], row["train_acc"], loss, row["val_acc"],
                                  row["lr"], row["images_per_s"], 0.0 if stop else remaining, state.best_epoch,

@@ -195,12 +195,38 @@ def _earlier_run(config: TrainConfig) -> dict[str, Any] | None:
 def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
     """Scan, split, write the run folder and fit. Raises TrainingError / DataError for unusable input.
 
-    Nothing that already exists is overwritten: the output folder must be new or empty.
+    Nothing that already exists is overwritten: the output folder must be new or empty. Under ``torchrun``
+    rank 0 prepares the run folder and every rank then trains its share of each batch.
     """
+    from tl_desktop.core import distributed
+
+    validate_config(config)
+    d = distributed.init(resolve_device(config.device).type)
+    if not d.enabled:
+        _start(config)
+        return _fit(Path(config.out), callback, cancel)
+    problem = None
+    if d.is_main:
+        try:
+            _start(config)
+        except Exception as exc:  # noqa: BLE001 - re-raised below after telling the other ranks
+            problem = exc
+    message = distributed.broadcast(None if problem is None else f"{problem}")
+    if problem is not None:
+        raise problem
+    if message is not None:
+        raise TrainingError(f"rank 0 could not start the run: {message}")
+    try:
+        return _fit(Path(config.out), callback, cancel)
+    finally:
+        distributed.shutdown()
+
+
+def _start(config: TrainConfig) -> None:
+    """Check the data, split it and write the run folder's config and manifest."""
     from tl_desktop.core.data import DataError, Split, make_split, scan
     from tl_desktop.core.models import data_config, weights_source
 
-    validate_config(config)
     earlier = _earlier_run(config)
     out = Path(config.out)
     _prepare_out(out)
@@ -232,37 +258,45 @@ def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelT
     atomic_write_json(out / "manifest.json", manifest)
     atomic_write_json(runs.config_path(out), resolved)
     runs.write_status(out, "created")
-    return _fit(out, callback, cancel)
 
 
 def resume(run_dir: Path | str, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
     """Continue a run from its last checkpoint (or from the start when it stopped before one)."""
+    from tl_desktop.core import distributed
+
     run_dir = Path(run_dir)
-    runs.load_config(run_dir)
+    config = runs.load_config(run_dir)
     if runs.read_status(run_dir)["state"] == "finished":
         raise TrainingError(f"{run_dir.name} already finished; start a new run to train further")
-    return _fit(run_dir, callback, cancel)
+    distributed.init(resolve_device(config["device"]).type)
+    try:
+        return _fit(run_dir, callback, cancel)
+    finally:
+        distributed.shutdown()
 
 
 def _fit(run_dir: Path, callback: Callable | None, cancel: CancelToken | None) -> RunResult:
+    from tl_desktop.core import distributed
     from tl_desktop.core.fitting import fit
 
-    emit = callback or (lambda event: None)
+    main = distributed.current().is_main
+    emit = callback if callback is not None and main else (lambda event: None)
+    status = runs.write_status if main else (lambda *args: None)  # rank 0 alone writes run files
     cancel = cancel or CancelToken()
     config = runs.load_config(run_dir)
-    runs.write_status(run_dir, "running")
+    status(run_dir, "running")
     try:
         best_epoch, metrics = fit(run_dir, config, emit, cancel)
     except Cancelled:
-        runs.write_status(run_dir, "cancelled", "stopped by the user; resume continues from the last epoch")
+        status(run_dir, "cancelled", "stopped by the user; resume continues from the last epoch")
         emit(FitEnded(str(run_dir), -1, True, None))
         return RunResult(str(run_dir), -1, True, None)
     except BaseException as exc:
-        runs.write_status(run_dir, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        status(run_dir, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
         raise
-    runs.write_status(run_dir, "finished")
+    status(run_dir, "finished")
     emit(FitEnded(str(run_dir), best_epoch, False, metrics))
-    return RunResult(str(run_dir), best_epoch, False, metrics)
+    return RunResult(str(run_dir), best_epoch, False, metrics or None)
 
 
 def evaluate_run(run_dir: Path | str, data: str | None = None, callback: Callable | None = None,

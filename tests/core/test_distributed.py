@@ -1,0 +1,96 @@
+"""torchrun on this CPU machine: 2 gloo processes train like one, and job bundles round-trip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tl_desktop.core import runs
+from tl_desktop.core.training import TrainConfig, train
+
+ARGS = ["--strategy", "linear-probe", "--epochs", "4", "--image-size", "32", "--batch-size", "16", "--seed", "5",
+        "--lr", "0.02", "--patience", "0"]
+
+
+def _torchrun(args: list[str], env_home: Path, extra_env: dict | None = None, timeout: int = 240):
+    env = {**os.environ, "TL_DESKTOP_HOME": str(env_home), "OMP_NUM_THREADS": "1", **(extra_env or {})}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                           "--standalone", "-m", "tl_desktop", *args],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_two_gloo_processes_match_one_process(digits_dir, tmp_path, _isolated_home):
+    single = train(TrainConfig(data=str(digits_dir), out=str(tmp_path / "one"), strategy="linear-probe", epochs=4,
+                               image_size=32, batch_size=16, seed=5, lr=0.02, patience=0, workers=0))
+    done = _torchrun(["train", str(digits_dir), "--out", str(tmp_path / "two"), *ARGS], _isolated_home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("test: accuracy") == 1  # rank 0 alone reports
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert abs(two["accuracy"] - single.test_metrics["accuracy"]) <= 0.05
+    assert len(runs.read_history(tmp_path / "two")) == 4
+    assert runs.read_status(tmp_path / "two")["state"] == "finished"
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+    h1, h2 = runs.read_history(tmp_path / "one"), runs.read_history(tmp_path / "two")
+    assert h2[-1]["val_loss"] == pytest.approx(h1[-1]["val_loss"], abs=1e-3)  # same global batches, same steps
+
+
+@pytest.fixture()
+def project_with_data(digits_dir, tmp_path):
+    from tl_desktop.core import project as projects
+
+    project = projects.create(tmp_path / "proj", name="Digits")
+    project.set_source(digits_dir)
+    project.settings.epochs = 3
+    project.settings.image_size = 32
+    project.settings.batch_size = 16
+    project.settings.strategy = "linear-probe"
+    projects.save(project)
+    return project
+
+
+def test_job_bundle_round_trip_with_two_processes(project_with_data, digits_dir, tmp_path, _isolated_home):
+    from tl_desktop.cli import main
+    from tl_desktop.core import project as projects
+    from tl_desktop.core.export import export_onnx
+
+    job = tmp_path / "job"
+    assert main(["job", "create", str(project_with_data.folder), "--out", str(job), "--gpus", "2"]) == 0
+    assert {"job.json", "run.sh", "slurm.sbatch"} <= {p.name for p in job.iterdir()}
+    assert "--nproc-per-node \"${GPUS:-2}\"" in (job / "run.sh").read_text()
+    server_data = shutil.copytree(digits_dir, tmp_path / "server-images")
+    env = {**os.environ, "PYTHON": sys.executable, "TL_DESKTOP_HOME": str(_isolated_home), "OMP_NUM_THREADS": "1",
+           "TORCHRUN_ARGS": "--standalone"}
+    done = subprocess.run(["bash", str(job / "run.sh"), str(server_data)], capture_output=True, text=True, env=env,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert runs.read_status(job / "run")["state"] == "finished"
+    assert main(["job", "import", str(job), "--project", str(project_with_data.folder)]) == 0
+    project = projects.load(project_with_data.folder)
+    assert len(project.runs) == 1 and project.runs[0].metrics["accuracy"] > 0.5
+    imported = project.run_path(project.runs[0])
+    assert Path(runs.read_json(imported / "manifest.json")["root"]) == Path(digits_dir)
+    result = export_onnx(imported, tmp_path / "server.onnx")  # verification reads the local images
+    assert result is not None and (tmp_path / "server.onnx").is_file()
+
+
+def test_job_refuses_changed_data(project_with_data, digits_dir, tmp_path, _isolated_home):
+    from tl_desktop.cli import main
+
+    job = tmp_path / "job"
+    assert main(["job", "create", str(project_with_data.folder), "--out", str(job)]) == 0
+    server_data = shutil.copytree(digits_dir, tmp_path / "server-images")
+    victim = sorted((server_data / "digit_1").iterdir())[3]
+    victim.write_bytes(sorted((server_data / "digit_2").iterdir())[0].read_bytes())
+    env = {**os.environ, "TL_DESKTOP_HOME": str(_isolated_home)}
+    done = subprocess.run([sys.executable, "-m", "tl_desktop", "job", "run", str(job), "--data", str(server_data)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "do not match the job" in done.stderr and victim.name in done.stderr
+    assert not (job / "run").exists()
+    assert main(["job", "import", str(job), "--project", str(project_with_data.folder)]) == 2
