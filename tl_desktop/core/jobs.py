@@ -134,7 +134,7 @@ def verify_data(job: dict[str, Any], root: Path) -> list[str]:
     with ThreadPoolExecutor(max_workers=8) as pool:
         hashes = list(pool.map(lambda f: _sha256(root / f["path"]), files))
     problems = []
-    for f, found in zip(files, hashes):
+    for f, found in zip(files, hashes, strict=True):
         if found is None:
             problems.append(f"{f['path']}: missing")
         elif found != f["sha256"]:
