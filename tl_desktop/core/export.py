@@ -134,7 +134,7 @@ def _metadata(run: runs.LoadedRun, pre: Preprocessing, precision: str, which: st
         "input_name": "input",
         "outputs": "logits (N, classes); probabilities (N, classes) = softmax(logits / temperature), "
                    "columns in class_names order",
-        "temperature": repr(float(config.get("temperature") or 1.0)),
+        **_decision(run),
         "precision": precision,
         "model_name": str(config["model"]),
         "weights_source": str(config.get("weights_source", "unknown")),
@@ -147,6 +147,13 @@ def _metadata(run: runs.LoadedRun, pre: Preprocessing, precision: str, which: st
     }
     _refuse_paths(meta, run)
     return meta
+
+
+def _decision(run: runs.LoadedRun) -> dict[str, str]:
+    """Temperature, and positive class / decision / abstain thresholds when chosen in the clinical evaluation."""
+    from tl_desktop.core.clinical_run import decision_metadata
+
+    return decision_metadata(run.run_dir, run.config)
 
 
 def _refuse_paths(meta: dict[str, str], run: runs.LoadedRun) -> None:
@@ -400,7 +407,7 @@ def _export_fp32(run, pre, images: _Images, which: str, out: Path, temps: list[P
 
     tmp = _temp_onnx(out)
     temps.append(tmp)
-    temperature = float(run.config.get("temperature") or 1.0)
+    temperature = float(_decision(run)["temperature"])
     export_module(_wrapped(run.model, temperature), images.torch_batch[:2], tmp,
                   output_names=["logits", "probabilities"], input_name="input")
     meta = _metadata(run, pre, "fp32", which)
@@ -412,7 +419,7 @@ def _export_fp32(run, pre, images: _Images, which: str, out: Path, temps: list[P
 def _torch_probs(run, images: _Images) -> np.ndarray:
     import torch
 
-    temperature = float(run.config.get("temperature") or 1.0)
+    temperature = float(_decision(run)["temperature"])
     with torch.inference_mode():
         return _wrapped(run.model, temperature)(images.torch_batch)[1].numpy()
 

@@ -149,9 +149,12 @@ class Prediction:
     top: list[tuple[str, float]] = field(default_factory=list)
     probabilities: list[float] = field(default_factory=list)
     error: str | None = None
+    decision: str | None = None  # set when the model carries a decision/abstain threshold; may be "not sure"
 
     @property
     def label(self) -> str | None:
+        if self.decision is not None:
+            return self.decision
         return self.top[0][0] if self.top else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,6 +229,7 @@ class OnnxPredictor:
         if "probabilities" not in outputs:
             raise PredictorError(f"{self.path.name} has no 'probabilities' output")
         self.providers: list[str] = list(self.session.get_providers())
+        self.decision_rule = _decision_rule(self.metadata, self.class_names)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (n, classes) for a ready float32 batch (n, 3, H, W)."""
@@ -282,7 +286,28 @@ class OnnxPredictor:
                 continue
             p = by_index[i].astype(float)
             order = np.argsort(-p, kind="stable")[:k]
-            yield Prediction(str(path), [(self.class_names[j], float(p[j])) for j in order], p.tolist())
+            yield Prediction(str(path), [(self.class_names[j], float(p[j])) for j in order], p.tolist(),
+                             decision=self._decide(p))
+
+    def _decide(self, p: np.ndarray) -> str | None:
+        """The label under the exported decision/abstain thresholds, or None when the file has neither."""
+        if self.decision_rule is None:
+            return None
+        from tl_desktop.core.clinical import NOT_SURE, decide
+
+        index = int(decide(p[None, :], **self.decision_rule)[0])
+        return NOT_SURE if index < 0 else self.class_names[index]
+
+
+def _decision_rule(meta: dict[str, str], class_names: list[str]) -> dict[str, Any] | None:
+    """``clinical.decide`` keyword arguments from the metadata written by the clinical evaluation, if any."""
+    rule: dict[str, Any] = {}
+    if meta.get("positive_class") in class_names and "decision_threshold" in meta:
+        rule = {"positive": class_names.index(meta["positive_class"]),
+                "threshold": float(meta["decision_threshold"])}
+    if "abstain_threshold" in meta:
+        rule["abstain"] = float(meta["abstain_threshold"])
+    return rule or None
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:

@@ -1,0 +1,209 @@
+"""Audit-ready report of a run: ``report.pdf``, ``report.html`` (+ ``figures/``) and an ``audit/`` folder.
+
+Outside ``tl_desktop.core`` because it draws with Qt (QPainter charts, QTextDocument -> QPdfWriter); it works
+without a display (an offscreen QGuiApplication is created when none exists), so the CLI can use it.
+
+    from tl_desktop.report import write_report
+    result = write_report(run_dir, out_dir)   # computes clinical.json first if the run has none
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tl_desktop.report.audit import ReportError
+
+__all__ = ["ReportError", "ReportResult", "write_report", "find_onnx", "require_finished"]
+
+MAX_HEATMAPS = 6
+
+
+@dataclass
+class ReportResult:
+    pdf: Path
+    html: Path
+    audit: Path
+    files: list[str]
+    warnings: list[str]
+
+
+def find_onnx(run_dir: Path) -> list[Path]:
+    """Exported models kept in the run folder (or a sub-folder) with their verification file."""
+    return sorted(p for p in Path(run_dir).rglob("*.onnx")
+                  if p.with_name(f"{p.stem}.verification.json").is_file())
+
+
+def require_finished(run_dir: Path | str) -> None:
+    """Raise ReportError unless the run finished training (a report needs its test metrics)."""
+    from tl_desktop.core import runs
+
+    run_dir = Path(run_dir)
+    runs.load_config(run_dir)
+    if runs.read_status(run_dir)["state"] != "finished" or not (run_dir / "metrics.json").is_file():
+        raise ReportError(f"{run_dir.name} has not finished training; a report needs a finished run")
+
+
+def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: list[Path | str] | None = None,
+                 hide_file_names: bool = False, heatmaps: bool = True, callback: Callable | None = None,
+                 cancel=None) -> ReportResult:
+    """Write the report of a finished run into ``out`` (default ``RUN_DIR/report``).
+
+    Args:
+        onnx: exported model files to include; default those found in the run folder.
+        hide_file_names: name files by SHA-256 only (for file names that may contain patient data).
+        heatmaps: include example Grad-CAM images (leave out when images carry burned-in patient text).
+
+    Raises:
+        ReportError, RunError, ClinicalError: one readable line.
+    """
+    from tl_desktop.core import runs
+    from tl_desktop.core.clinical_run import evaluate_clinical, load_clinical
+    from tl_desktop.core.fsutil import read_json
+    from tl_desktop.report.audit import check_no_local_paths, environment, file_namer, write_audit
+    from tl_desktop.report.sections import RunData
+
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / "report"
+    config = runs.load_config(run_dir)
+    require_finished(run_dir)
+    clinical = load_clinical(run_dir) or evaluate_clinical(run_dir, callback=callback, cancel=cancel)
+    manifest = read_json(run_dir / "manifest.json")
+    onnx_files = [Path(p) for p in onnx] if onnx is not None else find_onnx(run_dir)
+    missing = [p.name for p in onnx_files if not p.is_file()]
+    if missing:
+        raise ReportError(f"no such model file: {', '.join(missing)}")
+    out.mkdir(parents=True, exist_ok=True)
+    name = file_namer(manifest, hide_file_names)
+    data = RunData(run_dir, config, manifest, read_json(run_dir / "metrics.json"), clinical,
+                   runs.read_history(run_dir), environment(config, run_dir), name,
+                   read_json(run_dir / "transfer.json") if (run_dir / "transfer.json").is_file() else None,
+                   [_verification(p, clinical) for p in onnx_files])
+    if heatmaps:
+        data.heatmaps = _heatmaps(run_dir, clinical, name, MAX_HEATMAPS)
+    files = write_audit(run_dir, out, config, manifest, clinical, onnx_files, name)
+    html = _html(data, files)
+    _write_figures(out, data)
+    from tl_desktop.core.fsutil import atomic_write_text
+
+    atomic_write_text(out / "report.html", html)
+    _pdf(out / "report.pdf", html, data.figures, f"Model report {run_dir.name}")
+    check_no_local_paths(out, [Path(manifest["root"]), run_dir.resolve(), Path.home(), tempfile.gettempdir()])
+    return ReportResult(out / "report.pdf", out / "report.html", out / "audit", files,
+                        list(clinical.get("warnings", [])))
+
+
+def _verification(path: Path, clinical: dict[str, Any]) -> dict[str, Any]:
+    """Verification figures of an exported file, and whether its decision metadata is the reported one."""
+    from tl_desktop.core.fsutil import read_json
+
+    figures = read_json(path.with_name(f"{path.stem}.verification.json"))
+    meta = figures.get("metadata") or {}
+
+    def same(key: str) -> bool:
+        want, got = clinical.get(key), meta.get(key)
+        if want is None or got is None:
+            return want is None and got is None
+        return str(want) == got if isinstance(want, str) else abs(float(got) - float(want)) < 1e-9
+
+    keys = ("temperature", "positive_class", "decision_threshold", "abstain_threshold")
+    return {"file": path.name, "decision_matches": all(same(k) for k in keys),
+            **{k: figures.get(k) for k in ("precision", "max_abs_diff", "top1_agreement", "passed", "sha256",
+                                           "n_images")}}
+
+
+def _heatmaps(run_dir: Path, clinical: dict[str, Any], name, limit: int) -> list[dict[str, Any]]:
+    """Grad-CAM of the most confident correct and wrong test images (half each when possible)."""
+    from itertools import zip_longest
+
+    import numpy as np
+    from PIL import Image
+
+    from tl_desktop.core import clinical as cl
+    from tl_desktop.core import runs
+    from tl_desktop.core.explain import explain_run
+
+    preds = clinical["predictions"]["test"]
+    if not preds["labels"]:
+        return []
+    y = np.asarray(preds["labels"])
+    probs = cl.softmax(np.asarray(preds["logits"]), clinical["temperature"])
+    pred, top = probs.argmax(1), probs.max(1)
+    wrong = [int(i) for i in np.argsort(-top, kind="stable") if pred[i] != y[i]][: limit // 2]
+    per_class = [[int(i) for i in np.argsort(-top, kind="stable") if pred[i] == y[i] == c] for c in np.unique(y)]
+    right = [i for rank in zip_longest(*per_class) for i in rank if i is not None][: limit - len(wrong)]  # the most confident correct image of each class in turn
+    chosen = right + wrong
+    run = runs.load_run(run_dir)
+    found = explain_run(run, [run.root / preds["paths"][i] for i in chosen])
+    names = clinical["class_names"]
+    out = []
+    for k, (i, e) in enumerate(zip(chosen, found, strict=True)):
+        size = 150
+        pair = Image.new("RGB", (2 * size + 6, size), "white")
+        pair.paste(e.image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), (0, 0))
+        pair.paste(e.overlay(size=size), (size + 6, 0))
+        out.append({"file": f"heatmap_{k}.png", "image": pair, "true": names[int(y[i])],
+                    "predicted": names[int(pred[i])], "probability": float(top[i]), "name": name(preds["paths"][i])})
+    return out
+
+
+def _html(data, files: list[str]) -> str:
+    from tl_desktop import __version__
+    from tl_desktop.report import sections as s
+    from tl_desktop.report.document import document, page_break
+    from tl_desktop.report.figures import image_png
+
+    for h in data.heatmaps:
+        data.figures[h["file"]] = image_png(h["image"])
+    created = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    parts = [s.summary(data, created, __version__), s.data_section(data), s.model_section(data),
+             page_break(), s.training_curves(data), s.results_section(data),
+             page_break(), s.curves_section(data), s.calibration_section(data),
+             page_break(), s.heatmap_section(data), s.transfer_section(data),
+             page_break(), s.audit_section(data, files)]
+    return document(f"Model report {data.run_dir.name}", [p for p in parts if p])
+
+
+def _write_figures(out: Path, data) -> None:
+    import shutil
+
+    from tl_desktop.core.fsutil import atomic_write_bytes
+
+    folder = out / "figures"
+    if folder.exists():
+        shutil.rmtree(folder)
+    for file, png in data.figures.items():
+        atomic_write_bytes(folder / file, png)
+
+
+def _pdf(path: Path, html: str, figures: dict[str, bytes], title: str) -> None:
+    """The HTML laid out by QTextDocument on A4 pages, written by QPdfWriter.
+
+    QTextDocument.print_ lays out an unpaginated document with 2 cm margins and page numbers, at 96 px per
+    inch: the text column is about 640 px wide, which the sections are designed for.
+    """
+    from PySide6.QtCore import QMarginsF, QUrl
+    from PySide6.QtGui import QFont, QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+
+    from tl_desktop.report.figures import ensure_gui
+
+    ensure_gui()
+    tmp = path.with_name(f".{path.name}.tmp")
+    writer = QPdfWriter(str(tmp))
+    writer.setTitle(title)
+    writer.setCreator("tl-desktop")
+    writer.setResolution(300)
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
+                                     QMarginsF(0, 0, 0, 0), QPageLayout.Unit.Millimeter))  # QTextDocument adds 2 cm
+    doc = QTextDocument()
+    doc.setDefaultFont(QFont("DejaVu Sans", 9))
+    for file, png in figures.items():
+        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"figures/{file}"), QImage.fromData(png))
+    doc.setHtml(html)
+    doc.print_(writer)
+    del writer  # flushes and closes the file
+    tmp.replace(path)
