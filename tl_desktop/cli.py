@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("predict", "classify images with an exported ONNX model"),
     "report": ("report", "write the PDF/HTML report and audit folder of a finished run"),
     "job": ("job", "train a project on a GPU server or cluster (torchrun job bundles)"),
+    "transfer-check": ("transfer", "did transfer help? linear probe vs fine-tune vs scratch on one split"),
+    "compare-models": ("transfer", "compare backbones on one split: accuracy with CI, time and size"),
+    "label-budget": ("transfer", "test score versus images per class: would more labels pay off?"),
 }
 
 
@@ -35,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(f"tl_desktop.commands.{module_name}")
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        getattr(module, f"add_{name}_arguments")(cmd)
-        cmd.set_defaults(_run=getattr(module, f"run_{name}"))
+        ident = name.replace("-", "_")
+        getattr(module, f"add_{ident}_arguments")(cmd)
+        cmd.set_defaults(_run=getattr(module, f"run_{ident}"))
     return parser
 
 
