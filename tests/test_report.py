@@ -36,6 +36,10 @@ def report(tmp_path_factory):
                               "sha256": hashlib.sha256(dcm.read_bytes()).hexdigest(), "width": 64, "height": 64})
     (run / "manifest.json").write_text(json.dumps(manifest))
     export_onnx(run, run / "export" / "model.onnx")
+    (run / "transfer.json").write_text(json.dumps({  # the shape core/transfer.py writes (another issue)
+        "verdict": "positive", "difference": {"value": 0.05, "low": 0.01, "high": 0.09}, "best_transfer": "fine-tune",
+        "best_no_transfer": "scratch", "test_images": 19, "summary": "Transfer helped.", "rule": "2 points",
+        "data": str(data), "out_dir": str(run)}))
     out = base / "report"
     assert main(["report", str(run), "--out", str(out), "--abstain", "0.6", "--positive", "digit_8"]) == 0
     return run, out, manifest
@@ -60,6 +64,7 @@ def test_report_files_and_contents(report):
     assert "model.onnx" in html and "passed" in html
     # exported before this evaluation chose its threshold: the report says the file does not decide as reported
     assert "NO: export again" in html
+    assert "Transfer helped" in html and "+5.0" in html and "+1.0 to +9.0" in html
 
 
 def test_audit_folder_lists_every_file_with_hash_and_label(report):

@@ -13,6 +13,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onnx", action="append", metavar="FILE",
                         help="exported model to include with its verification (repeatable; default: the .onnx "
                              "files in the run folder)")
+    parser.add_argument("--transfer", metavar="FILE",
+                        help="a transfer.json from 'tl-desktop transfer-check' (default RUN_DIR/transfer.json)")
     parser.add_argument("--positive", metavar="CLASS", help="the finding to detect (recomputes the evaluation)")
     parser.add_argument("--threshold", default=None,
                         help="youden (default), sens>=0.9, spec>=0.95 or a number; recomputes the evaluation")
@@ -48,7 +50,7 @@ def run_report(args: argparse.Namespace) -> int:
             evaluate_clinical(args.run_dir, positive_class=args.positive, threshold_method=method, target=target,
                               abstain_threshold=args.abstain)
         result = write_report(args.run_dir, args.out, onnx=args.onnx, hide_file_names=args.hide_file_names,
-                              heatmaps=not args.no_heatmaps)
+                              heatmaps=not args.no_heatmaps, transfer=args.transfer)
     except (ReportError, RunError, ClinicalError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     print(f"report: {result.pdf}")

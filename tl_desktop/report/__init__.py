@@ -49,14 +49,15 @@ def require_finished(run_dir: Path | str) -> None:
 
 
 def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: list[Path | str] | None = None,
-                 hide_file_names: bool = False, heatmaps: bool = True, callback: Callable | None = None,
-                 cancel=None) -> ReportResult:
+                 hide_file_names: bool = False, heatmaps: bool = True, transfer: Path | str | None = None,
+                 callback: Callable | None = None, cancel=None) -> ReportResult:
     """Write the report of a finished run into ``out`` (default ``RUN_DIR/report``).
 
     Args:
         onnx: exported model files to include; default those found in the run folder.
         hide_file_names: name files by SHA-256 only (for file names that may contain patient data).
         heatmaps: include example Grad-CAM images (leave out when images carry burned-in patient text).
+        transfer: a ``transfer.json`` ("did transfer help?"); default ``RUN_DIR/transfer.json`` when present.
 
     Raises:
         ReportError, RunError, ClinicalError: one readable line.
@@ -77,15 +78,18 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
     missing = [p.name for p in onnx_files if not p.is_file()]
     if missing:
         raise ReportError(f"no such model file: {', '.join(missing)}")
+    transfer_file = Path(transfer) if transfer is not None else run_dir / "transfer.json"
+    if transfer is not None and not transfer_file.is_file():
+        raise ReportError(f"no such file: {transfer_file.name}")
     out.mkdir(parents=True, exist_ok=True)
     name = file_namer(manifest, hide_file_names)
     data = RunData(run_dir, config, manifest, read_json(run_dir / "metrics.json"), clinical,
                    runs.read_history(run_dir), environment(config, run_dir), name,
-                   read_json(run_dir / "transfer.json") if (run_dir / "transfer.json").is_file() else None,
+                   read_json(transfer_file) if transfer_file.is_file() else None,
                    [_verification(p, clinical) for p in onnx_files])
     if heatmaps:
         data.heatmaps = _heatmaps(run_dir, clinical, name, MAX_HEATMAPS)
-    files = write_audit(run_dir, out, config, manifest, clinical, onnx_files, name)
+    files = write_audit(run_dir, out, config, manifest, clinical, onnx_files, name, data.transfer)
     html = _html(data, files)
     _write_figures(out, data)
     from tl_desktop.core.fsutil import atomic_write_text

@@ -83,7 +83,8 @@ def _renamed(data: Any, name: Callable[[str], str]) -> Any:
 
 
 def write_audit(run_dir: Path, out: Path, config: dict[str, Any], manifest: dict[str, Any],
-                clinical: dict[str, Any] | None, onnx_files: list[Path], name: Callable[[str], str]) -> list[str]:
+                clinical: dict[str, Any] | None, onnx_files: list[Path], name: Callable[[str], str],
+                transfer: dict[str, Any] | None = None) -> list[str]:
     """Write ``out/audit``; returns the files written, relative to ``out``."""
     audit = out / "audit"
     if audit.exists():
@@ -95,10 +96,11 @@ def write_audit(run_dir: Path, out: Path, config: dict[str, Any], manifest: dict
                                               "files": len(manifest["files"])})
     atomic_write_json(audit / "run_config.json", sanitise(config))
     atomic_write_json(audit / "environment.json", environment(config, run_dir))
-    for source, target in (("metrics.json", "metrics.json"), ("transfer.json", "transfer.json"),
-                           ("status.json", "status.json")):
+    for source in ("metrics.json", "status.json"):
         if (run_dir / source).is_file():
-            atomic_write_json(audit / target, _renamed(read_json(run_dir / source), name))
+            atomic_write_json(audit / source, _renamed(read_json(run_dir / source), name))
+    if transfer is not None:
+        atomic_write_json(audit / "transfer.json", sanitise(transfer))
     if clinical is not None:
         atomic_write_json(audit / "clinical.json", _renamed(clinical, name))
     if (run_dir / "history.csv").is_file():

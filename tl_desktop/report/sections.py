@@ -300,13 +300,23 @@ def heatmap_section(d: RunData) -> str:
 
 
 def transfer_section(d: RunData) -> str:
+    """The 'did transfer help?' verdict (core/transfer.py's transfer.json), when the run has one."""
     t = d.transfer
     if not t:
         return ""
-    verdict = t.get("verdict") or t.get("summary") or t.get("conclusion")
-    rows = [[k, v] for k, v in t.items() if isinstance(v, (str, int, float, bool)) and k != "verdict"]
-    return ("<h2>Did transfer help?</h2>" + (f"<p><b>{esc(verdict)}</b></p>" if verdict else "") +
-            (table(["Figure", "Value"], rows) if rows else ""))
+    words = {"positive": "Transfer helped", "negative": "Transfer hurt", "neutral": "No clear effect of transfer"}
+    verdict = words.get(str(t.get("verdict")), str(t.get("verdict", "")))
+    diff = t.get("difference") or {}
+    figure_text = ""
+    if {"value", "low", "high"} <= set(diff):
+        figure_text = (f"<p>Best transfer model ({esc(t.get('best_transfer', '?'))}) minus best model without "
+                       f"transfer ({esc(t.get('best_no_transfer', '?'))}): <b>{100 * diff['value']:+.1f}</b> points of "
+                       f"balanced accuracy (95% CI {100 * diff['low']:+.1f} to {100 * diff['high']:+.1f}) on "
+                       f"{esc(t.get('test_images', '?'))} test images.</p>")
+    summary = "".join(f"{esc(line)}<br>" for line in str(t.get("summary", "")).splitlines())
+    return ("<h2>Did transfer help?</h2>" + f"<p><b>{esc(verdict)}</b></p>" + figure_text +
+            (f"<p class='muted'>{summary}</p>" if summary else "") +
+            (f"<p class='muted'>Rule: {esc(t['rule'])}</p>" if t.get("rule") else ""))
 
 
 def audit_section(d: RunData, files: list[str]) -> str:
