@@ -35,7 +35,8 @@ class ReportResult:
 def find_onnx(run_dir: Path) -> list[Path]:
     """Exported models kept in the run folder (or a sub-folder) with their verification file."""
     return sorted(p for p in Path(run_dir).rglob("*.onnx")
-                  if p.with_name(f"{p.stem}.verification.json").is_file())
+                  if p.with_name(f"{p.stem}.verification.json").is_file()
+                  and "audit" not in p.relative_to(run_dir).parts)  # not the copy in an earlier report
 
 
 def require_finished(run_dir: Path | str) -> None:
