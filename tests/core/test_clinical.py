@@ -212,6 +212,14 @@ def test_threshold_and_abstain_reach_the_onnx_file_and_the_predictor(evaluated, 
     top = np.array([max(p.probabilities) for p in found])
     expected = np.where(top < abstain, "not sure", np.where(p8 >= 0.3, "digit_8", "digit_3"))
     assert [p.label for p in found] == expected.tolist()
+    import csv
+
+    from tl_desktop.cli import main
+
+    table = tmp_path / "decisions.csv"  # batch CSVs carry the same decisions, "not sure" included
+    assert main(["predict", str(exported.path), *files, "--csv", str(table)]) == 0
+    with table.open(newline="") as handle:
+        assert [r["decision"] for r in csv.DictReader(handle)] == expected.tolist()
     # the ONNX probabilities are the evaluated (temperature-scaled) ones
     assert np.allclose(p8, probs[:, 1], atol=1e-4)
     set_decision(run, abstain_threshold=None)

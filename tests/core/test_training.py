@@ -52,6 +52,7 @@ def test_run_folder_contents_and_warm_embedding_cache(digits_dir, tmp_path):
     assert len(metrics["confusion_matrix"]) == 3
     assert {"precision", "recall", "f1", "support"} <= set(metrics["per_class"]["digit_0"])
     assert (run / "checkpoints" / "best.safetensors").is_file()
+    assert json.loads((run / "hardware.json").read_text())["device"].startswith("cpu")
     first = [n.message for n in notes if isinstance(n, Notice) and n.message.startswith("Features of")]
     assert any("0 from cache" in m for m in first)
     notes.clear()
@@ -180,3 +181,15 @@ def test_continue_training_with_a_new_class_keeps_old_order_and_reports_forgetti
     with pytest.raises(TrainingError, match="tf_efficientnet_lite0"):
         train(TrainConfig(data=str(new_data), out=str(tmp_path / "third"), model="tf_efficientnet_lite1",
                           init_from=str(tmp_path / "first"), **TINY))
+
+
+@pytest.mark.parametrize("balance", ["auto", "sampler"])
+def test_imbalanced_classes_are_balanced_automatically_or_by_sampler(tmp_path, balance):
+    data = write_digits_folder(tmp_path / "data", classes=(0,), per_class=48, size=32)
+    write_digits_folder(data, classes=(1,), per_class=10, size=32)
+    notes: list = []
+    result = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), strategy="linear-probe", epochs=3,
+                               lr=2e-2, balance=balance, **TINY), _events(notes))
+    weighted = [n for n in notes if isinstance(n, Notice) and "imbalanced" in n.message]
+    assert bool(weighted) == (balance == "auto")
+    assert result.test_metrics["per_class"]["digit_1"]["recall"] >= 0.5

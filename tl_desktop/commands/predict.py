@@ -21,15 +21,19 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def csv_text(predictions, top_k: int) -> str:
-    """path, top1, p_top1, ..., topK, p_topK, error."""
+    """path, decision, top1, p_top1, ..., topK, p_topK, error.
+
+    ``decision`` is the model's answer after its stored decision/abstain rule ("not sure" when it abstains);
+    without such a rule it is top1.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = ["path"]
+    header = ["path", "decision"]
     for i in range(1, top_k + 1):
         header += [f"top{i}", f"p_top{i}"]
     writer.writerow([*header, "error"])
     for p in predictions:
-        row = [p.path]
+        row = [p.path, "" if p.error else (p.label or "")]
         for i in range(top_k):
             label, prob = p.top[i] if i < len(p.top) else ("", None)
             row += [label, "" if prob is None else f"{prob:.6f}"]
@@ -46,7 +50,8 @@ def _print(prediction, as_json: bool) -> None:
         print(f"{prediction.path}\terror: {prediction.error}", flush=True)
     else:
         tops = ", ".join(f"{label} {p:.3f}" for label, p in prediction.top)
-        print(f"{prediction.path}\t{tops}", flush=True)
+        decided = f"{prediction.decision} | " if prediction.decision is not None else ""
+        print(f"{prediction.path}\t{decided}{tops}", flush=True)
 
 
 def run_predict(args: argparse.Namespace) -> int:

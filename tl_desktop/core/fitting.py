@@ -128,6 +128,8 @@ def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelTok
         loop, test_probs = _network_loop(run_dir, config, model, subsets, device, emit, cancel)
     if optimizer_state is not None:
         loop.optimizer.load_state_dict(optimizer_state)
+    if d.is_main:
+        atomic_write_json(run_dir / "hardware.json", _hardware(device, d.world))
     emit(FitStarted(str(run_dir), config["strategy"], device_description(device), config["epochs"],
                     loop.steps_per_epoch(state.batch_size), state.batch_size, state.epoch))
     if not (last.is_file() and runs.read_json(last)["loop"].get("stopped_early")):
@@ -170,6 +172,23 @@ def _forgetting(earlier: dict[str, Any], model, config, emit, cancel) -> dict[st
     return {"earlier_run": Path(earlier["run_dir"]).name, "old_test_images": len(files),
             "old_test_accuracy_before": before.get("accuracy"), "old_test_accuracy_after": after.get("accuracy"),
             "forgetting": None if before.get("accuracy") is None else before["accuracy"] - after["accuracy"]}
+
+
+def _hardware(device: torch.device, processes: int) -> dict[str, Any]:
+    """What this fit actually ran on, for the report (not the requested setting)."""
+    import os
+    import platform
+
+    from tl_desktop.core.training import device_description
+
+    info = {"device": device_description(device), "processes": processes, "cpu": platform.processor() or
+            platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "os": platform.platform()}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
+                    cuda=torch.version.cuda, mixed_precision=str(_amp_dtype(device)).removeprefix("torch."))
+    return info
 
 
 def _epoch_order(n: int, seed: int, epoch: int, sample_weights: torch.Tensor | None) -> torch.Tensor:

@@ -185,8 +185,12 @@ def _imagenet_model(name: str, weights: str, weights_file: Path | None, cache_di
             f"{name}: pretrained weights are not on this computer and there is no internet connection; "
             "pick an offline model (EfficientNet-Lite) or use 'Import weights file'"
         )
-    try:
-        return timm.create_model(name, pretrained=True, cache_dir=str(cache_dir) if cache_dir else None)
+    if cache_dir is None:
+        from tl_desktop.paths import cache_dir as user_cache
+
+        cache_dir = user_cache() / "weights"
+    try:  # huggingface_hub prints its download progress on stderr (the CLI and the GUI log show it)
+        return timm.create_model(name, pretrained=True, cache_dir=str(cache_dir))
     except Exception as exc:  # noqa: BLE001 - network/hub failures of every kind
         raise WeightsUnavailable(
             f"{name}: pretrained weights are not on this computer and could not be downloaded "
@@ -227,7 +231,7 @@ def create_model(
         num_classes: size of the new classification head; None keeps the weights' own head.
         weights: "pretrained" (bundled, imported or downloaded) or "none" (random initialisation).
         weights_file: a ``.safetensors`` or ``.pth`` state dict to use instead of the bundled weights.
-        cache_dir: where downloaded weights are kept (the user cache dir).
+        cache_dir: where downloaded weights are kept (default: the user cache dir's ``weights``).
 
     Raises:
         WeightsUnavailable: with a one-line, user-facing reason.
