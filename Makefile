@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint screenshots bench package clean
+.PHONY: run test venv lint screenshots bench package selftest-frozen clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -30,6 +30,22 @@ screenshots: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py
 	$(PY) bench/inference_latency.py
+
+# The frozen app (docs/packaging.md): PyInstaller from the 'package' extra, onedir build in dist/tl-desktop/.
+PACKAGE_STAMP := $(VENV)/.installed-package
+
+$(PACKAGE_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,package]'
+	touch $(PACKAGE_STAMP)
+
+package: $(PACKAGE_STAMP)
+	@start=$$(date +%s); \
+	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
+		packaging/tl_desktop.spec && \
+	echo "package: built dist/tl-desktop in $$(( $$(date +%s) - start )) s, $$(du -sh dist/tl-desktop | cut -f1)"
+
+selftest-frozen:
+	bash packaging/selftest_frozen.sh dist/tl-desktop
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

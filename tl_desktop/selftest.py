@@ -126,8 +126,13 @@ def _load_engine() -> tuple[None, str]:
     weights = offline_weights_path(MODEL)
     if weights is None:
         raise SelfTestFailure(f"the bundled ImageNet weights for {MODEL} are missing")
-    return None, (f"torch {torch.__version__}, torchvision {torchvision.__version__}, timm {timm.__version__}, "
-                  f"onnxruntime {onnxruntime.__version__}; weights {weights.name}")
+    # torchvision's C++ operators: a frozen build without its _C_stable library dies here (packaging/hooks).
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    kept = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist()
+    if kept != [0, 2]:
+        raise SelfTestFailure(f"torchvision.ops.nms kept boxes {kept} instead of [0, 2]")
+    return None, (f"torch {torch.__version__}, torchvision {torchvision.__version__} (C++ ops ok), "
+                  f"timm {timm.__version__}, onnxruntime {onnxruntime.__version__}; weights {weights.name}")
 
 
 def _train(data: Path, out: Path) -> tuple[Any, str]:
