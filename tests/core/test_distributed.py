@@ -94,3 +94,21 @@ def test_job_refuses_changed_data(project_with_data, digits_dir, tmp_path, _isol
     assert "do not match the job" in done.stderr and victim.name in done.stderr
     assert not (job / "run").exists()
     assert main(["job", "import", str(job), "--project", str(project_with_data.folder)]) == 2
+
+
+def test_two_processes_fine_tune_images_through_ddp(digits_dir, tmp_path, _isolated_home):
+    """The network path: each rank loads its slice of every global batch; validation is gathered."""
+    done = _torchrun(["train", str(digits_dir), "--out", str(tmp_path / "ft"), "--strategy", "fine-tune",
+                      "--epochs", "2", "--image-size", "32", "--batch-size", "16", "--patience", "0", "--json"],
+                     _isolated_home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    started = next(e for e in events if e["event"] == "FitStarted")
+    files = json.loads((tmp_path / "ft" / "manifest.json").read_text())["files"]
+    n_train, n_test = (sum(f["subset"] == s for f in files) for s in ("train", "test"))
+    assert started["steps_per_epoch"] == n_train // 16 and started["batch_size"] == 16  # global batches
+    assert [e["epoch"] for e in events if e["event"] == "EpochEnded"] == [1, 2]
+    history = runs.read_history(tmp_path / "ft")
+    assert len(history) == 2 and all(0 <= row["val_acc"] <= 1 for row in history)
+    metrics = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    assert metrics["n"] == n_test and sum(map(sum, metrics["confusion_matrix"])) == n_test
