@@ -30,7 +30,7 @@ from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text
 
 TRANSFER_ARMS = ("linear-probe", "fine-tune")   # start from the pretrained weights
 NO_TRANSFER_ARMS = ("scratch", "thumbnail")      # no pretrained knowledge at all
-TARGET_FRACTION = 0.9   # indicator 2: target = 90% of the best validation balanced accuracy of any arm
+TARGET_FRACTION = 0.9   # indicator 2: target = 90% of the best validation balanced accuracy of any network
 MARGIN = 0.02           # verdict: a difference under 2 points of balanced accuracy is not worth a claim
 N_BOOT = 2000
 THUMBNAIL_SIDE = 32
@@ -318,8 +318,9 @@ def transfer_check(data: str, *, model: str, budget_epochs: int, out_dir: str | 
     arms["thumbnail"], thumb_pred = _thumbnail_arm(report, split, seed, callback, cancel)
     order = {s.path: i for i, s in enumerate(split.samples(report, "test"))}
     preds["thumbnail"] = thumb_pred[[order[p] for p in paths]]
-    target = TARGET_FRACTION * max(a.best_val_balanced_accuracy for a in arms.values())
-    for arm in ("linear-probe", "fine-tune", "scratch"):
+    networks = ("linear-probe", "fine-tune", "scratch")
+    target = TARGET_FRACTION * max(arms[a].best_val_balanced_accuracy for a in networks)
+    for arm in networks:
         history = runs.read_history(Path(arms[arm].run_dir))
         arms[arm].epochs_to_target, arms[arm].seconds_to_target = reach(history, target)
     best_t = max(TRANSFER_ARMS, key=lambda a: arms[a].best_val_balanced_accuracy)
@@ -344,7 +345,7 @@ def _pct(score: dict[str, float]) -> str:
 
 def _reach_text(arm: ArmResult, budget: int) -> str:
     if arm.epochs_to_target is None:
-        return f"{arm.arm}: did not reach it within {budget} epochs"
+        return f"{arm.arm}: did not reach it within {budget} epoch(s)"
     return f"{arm.arm}: reached it after {arm.epochs_to_target} epoch(s), {arm.seconds_to_target:.1f} s of training"
 
 
@@ -352,10 +353,10 @@ def summary_text(r: TransferReport) -> str:
     a = r.arms
     words = {"positive": "Transfer helped", "negative": "Transfer hurt", "neutral": "No clear effect of transfer"}
     lines = [
-        f"{words[r.verdict]} (verdict: {r.verdict}). {r.model}, {r.budget_epochs} epochs per model, "
+        f"{words[r.verdict]} (verdict: {r.verdict}). {r.model}, {r.budget_epochs} epoch(s) per model, "
         f"{r.test_images} test images, {len(r.classes)} classes.",
         f"1. Pretrained features alone (linear probe): test balanced accuracy {_pct(a['linear-probe'].test_balanced_accuracy)}.",
-        f"2. Speed: target = {100 * TARGET_FRACTION:.0f}% of the best validation balanced accuracy of any model "
+        f"2. Speed: target = {100 * TARGET_FRACTION:.0f}% of the best validation balanced accuracy of any network "
         f"= {100 * r.target_val_balanced_accuracy:.1f}%. " + "; ".join(
             _reach_text(a[k], r.budget_epochs) for k in ("linear-probe", "fine-tune", "scratch")) + ".",
         "3. Final test balanced accuracy: " + "; ".join(
