@@ -53,6 +53,9 @@ def test_run_folder_contents_and_warm_embedding_cache(digits_dir, tmp_path):
     assert {"precision", "recall", "f1", "support"} <= set(metrics["per_class"]["digit_0"])
     assert (run / "checkpoints" / "best.safetensors").is_file()
     assert json.loads((run / "hardware.json").read_text())["device"].startswith("cpu")
+    stored = runs.read_predictions(run)
+    assert stored["class_names"] == config["class_names"] and len(stored["paths"]) == metrics["n"]
+    assert sum(t == p for t, p in zip(stored["true"], stored["predicted"], strict=True)) == round(metrics["accuracy"] * metrics["n"])
     first = [n.message for n in notes if isinstance(n, Notice) and n.message.startswith("Features of")]
     assert any("0 from cache" in m for m in first)
     notes.clear()

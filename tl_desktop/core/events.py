@@ -69,6 +69,7 @@ class EpochEnded:
     best_epoch: int
     is_best: bool
     seconds: float
+    val_balanced_acc: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,7 @@ def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelTok
     test = subsets["test"]
     metrics = classification_metrics(np.asarray(test.labels), probs, names) if len(test) else {"n": 0}
     metrics["misclassified"] = misclassified(test.rel, np.asarray(test.labels), probs, names) if len(test) else []
+    runs.write_predictions(run_dir, test.rel, [names[i] for i in test.labels], probs, names)
     if config.get("init_from"):
         metrics["continued"] = _forgetting(config["init_from"], model, config, emit, cancel)
     metrics["best_epoch"] = state.best_epoch

@@ -180,5 +180,5 @@ class Loop:
         remaining = sum(r["seconds"] for r in state.history) / len(state.history) * (self.epochs - state.epoch)
         self.callback(EpochEnded(row["epoch"], row["train_loss"], row["train_acc"], loss, row["val_acc"],
                                  row["lr"], row["images_per_s"], 0.0 if stop else remaining, state.best_epoch,
-                                 improved, row["seconds"]))
+                                 improved, row["seconds"], row["val_balanced_acc"]))
         return stop

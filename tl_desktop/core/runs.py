@@ -62,6 +62,33 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(handle)]
 
 
+PREDICTIONS_FILE = "test_predictions.csv"
+
+
+def write_predictions(run_dir: Path, paths: list[str], true: list[str], probs, class_names: list[str]) -> None:
+    """Every test image's true class, predicted class and class probabilities (``test_predictions.csv``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "true", "predicted", *[f"p_{name}" for name in class_names]])
+    for path, label, row in zip(paths, true, probs, strict=True):
+        best = max(range(len(class_names)), key=lambda i: row[i])
+        writer.writerow([path, label, class_names[best], *[f"{float(p):.7f}" for p in row]])
+    atomic_write_text(Path(run_dir) / PREDICTIONS_FILE, buffer.getvalue())
+
+
+def read_predictions(run_dir: Path) -> dict[str, Any] | None:
+    """``{"paths", "true", "predicted", "probs", "class_names"}`` of the test split, or None for older runs."""
+    path = Path(run_dir) / PREDICTIONS_FILE
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    return {"paths": [r[0] for r in body], "true": [r[1] for r in body], "predicted": [r[2] for r in body],
+            "probs": [[float(v) for v in r[3:]] for r in body],
+            "class_names": [h.removeprefix("p_") for h in header[3:]]}
+
+
 def manifest_hash(run_dir: Path) -> str:
     """SHA-256 of the training manifest: changes whenever any file, label or subset assignment changes."""
     return hashlib.sha256((Path(run_dir) / "manifest.json").read_bytes()).hexdigest()

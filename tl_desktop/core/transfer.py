@@ -170,17 +170,13 @@ def _test_files(run_dir: Path) -> tuple[list[str], list[str]]:
 def predictions_on_test(run_dir: Path | str) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(test paths, true labels, predicted labels) of a finished run's best model, as class-name arrays.
 
-    metrics.json lists every misclassified test image with its prediction (up to its limit of 500), so the
-    others were predicted correctly; past that limit the best model is re-run on the test images.
+    Read from the run's ``test_predictions.csv``; runs trained before it existed are re-run on the test images.
     """
     run_dir = Path(run_dir)
+    stored = runs.read_predictions(run_dir)
+    if stored is not None:
+        return stored["paths"], np.array(stored["true"]), np.array(stored["predicted"])
     paths, labels = _test_files(run_dir)
-    metrics = runs.read_json(run_dir / "metrics.json")
-    wrong = metrics.get("misclassified", [])
-    if len(wrong) < 500:
-        predicted = {m["path"]: m["predicted"] for m in wrong}
-        return paths, np.array(labels), np.array([predicted.get(p, lbl) for p, lbl in zip(paths, labels,
-                                                                                              strict=True)])
     return paths, np.array(labels), _predict_again(run_dir)
 
 
