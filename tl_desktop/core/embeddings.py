@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from tl_desktop.core.events import CancelToken, Progress
-from tl_desktop.core.torchdata import UnreadableImage
 from tl_desktop.paths import cache_dir
 
 VERIFY_TOLERANCE = 1e-3
@@ -140,7 +139,7 @@ def extract(model: torch.nn.Module, data_config: dict[str, Any], paths: list[Pat
     if todo:
         files = ImageFiles([paths[i] for i in todo], [0] * len(todo), eval_transform(data_config))
         start = time.perf_counter()
-        new = _compute(files, FeatureExtractor(model), batch_size, callback, cancel, info)
+        new = _compute(files, key, FeatureExtractor(model), batch_size, callback, cancel, info)
         info["images_per_s"] = len(todo) / max(time.perf_counter() - start, 1e-9)
         fresh = {shas[i]: vec for i, vec in zip(todo, new, strict=False)}
         cache.put_many(key, fresh)
@@ -148,7 +147,18 @@ def extract(model: torch.nn.Module, data_config: dict[str, Any], paths: list[Pat
     return np.stack([known[s] for s in shas]).astype(np.float32), info
 
 
-def _compute(files, extractor: FeatureExtractor, batch_size: int, callback, cancel, info) -> np.ndarray:
+_RUNNERS: dict[str, _Runner] = {}  # the last backbone's session, reused for the next subset of the same run
+
+
+def _runner(key: str, extractor: FeatureExtractor, example: torch.Tensor) -> _Runner:
+    if key not in _RUNNERS:
+        _RUNNERS.clear()
+        _RUNNERS[key] = _Runner(extractor, example)
+    return _RUNNERS[key]
+
+
+def _compute(files, key: str, extractor: FeatureExtractor, batch_size: int, callback, cancel,
+             info) -> np.ndarray:
     """Decode and preprocess the next batch in threads while the current one runs."""
     batches = [list(range(s, min(s + batch_size, len(files)))) for s in range(0, len(files), batch_size)]
 
@@ -162,14 +172,11 @@ def _compute(files, extractor: FeatureExtractor, batch_size: int, callback, canc
         for n, _ in enumerate(batches):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            try:
-                batch = pending.result()
-            except UnreadableImage:
-                raise
+            batch = pending.result()  # re-raises UnreadableImage from the loader thread
             if n + 1 < len(batches):
                 pending = pool.submit(load, batches[n + 1])
             if runner is None:
-                runner = _Runner(extractor, batch)
+                runner = _runner(key, extractor, batch)
                 info["backend"] = runner.backend
             out.append(runner(batch))
             if callback is not None:
