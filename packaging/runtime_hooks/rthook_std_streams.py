@@ -1,7 +1,8 @@
-# Runs in the frozen app before main.py.
+# Runs in the frozen app before main.py - and in every multiprocessing worker it spawns (DataLoader workers on
+# Windows/macOS), which never reach the GUI's own guard (tl_desktop.app.guard_std_streams).
 #
-# The windowed executable (console=False, on Windows and in the macOS .app) starts with sys.stdout and
-# sys.stderr set to None: any print(), a library's progress bar or a logging.StreamHandler would raise
+# The windowed Windows executable (console=False) starts, like pythonw.exe, with sys.stdout and sys.stderr
+# set to None: any print(), a library's progress bar or a logging.StreamHandler would raise
 # AttributeError on the first write. Point them at the null device instead; the app's own log goes to the
 # user log folder (tl_desktop.app.setup_logging) and the self-test also writes <log dir>/self-test.log.
 # In the console executable (tl-desktop-cli) and from a terminal the streams exist and are left alone.
