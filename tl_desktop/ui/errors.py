@@ -18,6 +18,9 @@ ADVICE = {
     "evaluate": "Check that the run finished and that the images it was trained on are still in place.",
     "export": "The trained model is unchanged; you can try exporting again without FP16/INT8.",
     "predict": "Check that the file is an .onnx model exported by tl-desktop and that the images can be opened.",
+    "report": "The run is unchanged. Check that it finished training and that its images are still in place.",
+    "decision": "The run and its earlier export settings are unchanged; try again.",
+    "job": "Your project is unchanged. Choose an empty folder for the job, or check the job folder you picked.",
 }
 
 
@@ -43,7 +46,8 @@ def task_failed(parent: QWidget | None, task: str, what: str, details: str) -> Q
     """The dialog for a worker's ``errored`` signal."""
     titles = {"scan": "Scanning the images failed", "split": "Making the split failed",
               "train": "Training stopped with an error", "evaluate": "Evaluation failed",
-              "export": "Export failed", "predict": "Prediction failed"}
+              "export": "Export failed", "predict": "Prediction failed", "report": "Writing the report failed",
+              "decision": "Storing the threshold failed", "job": "The server job failed"}
     return show_error(parent, titles.get(task, f"{task} failed"), what, ADVICE.get(task, ""), details)
 
 

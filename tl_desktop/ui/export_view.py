@@ -137,7 +137,8 @@ class ExportView(QWidget):
             parts = [f"{k}: {100 * v['accuracy']:.1f} %" for k, v in accuracy.items()
                      if isinstance(v, dict) and v.get("accuracy") is not None]
             extra = f"\nAccuracy on {accuracy.get('n_images')} {accuracy.get('subset')} images: {', '.join(parts)}."
-        self.where.setText(f"Saved to {result.path}\nFigures: {result.verification_path}{extra}")
+        self.where.setText(f"Saved to {result.path}\nFigures: {result.verification_path}{extra}"
+                           f"{decision_text(result.verification.get('metadata') or {})}")
         self.open_folder.show()
         self.session.message.emit(f"Exported and verified: {result.path}")
         if self.session.project is not None and self.session.run_dir is not None:
@@ -164,6 +165,19 @@ class ExportView(QWidget):
         if self.worker is not None and self.worker.is_running():
             self.worker.stop()
             self.worker.wait()
+
+
+def decision_text(meta: dict[str, str]) -> str:
+    """What the exported file decides, from its metadata (set in Evaluate with "Use this threshold")."""
+    if not meta.get("temperature"):
+        return ""
+    text = f"\nProbabilities calibrated with temperature {float(meta['temperature']):.2f}."
+    if meta.get("decision_threshold"):
+        text += (f" Answers {meta['positive_class']} when its probability is ≥ "
+                 f"{float(meta['decision_threshold']):.4f}")
+        text += (f", “not sure” below {float(meta['abstain_threshold']):.4f}." if meta.get("abstain_threshold")
+                 else ".")
+    return text
 
 
 def _row(path: Path, figures: dict[str, Any]) -> list[Any]:

@@ -17,19 +17,22 @@ SMOOTHING = 0.9  # exponential moving average of the per-batch loss
 TRAIN, VAL, BATCH, BEST = "#3f7cbf", "#e07b39", "#9bb7d6", "#2e9d5b"
 
 
-def _plot(title: str, y_label: str, legend_offset: tuple[int, int]) -> pg.PlotWidget:
+def make_plot(title: str, y_label: str, legend_offset: tuple[int, int] | None = (-10, 10),
+              x_label: str = "epoch") -> pg.PlotWidget:
+    """A themed plot (palette colours, grid, legend at ``legend_offset`` or none, no context menu)."""
     palette = QApplication.palette()
     widget = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
     text = palette.color(QPalette.ColorRole.Text).name()
     item = widget.getPlotItem()
     item.setTitle(title, color=text, size="11pt")
-    item.setLabel("bottom", "epoch", color=text)
+    item.setLabel("bottom", x_label, color=text)
     item.setLabel("left", y_label, color=text)
     item.showGrid(x=True, y=True, alpha=0.2)
     for axis in ("left", "bottom"):
         item.getAxis(axis).setTextPen(text)
         item.getAxis(axis).setPen(QColor(text))
-    item.addLegend(offset=legend_offset, labelTextColor=text)
+    if legend_offset is not None:
+        item.addLegend(offset=legend_offset, labelTextColor=text)
     widget.setMenuEnabled(False)
     widget.setMinimumHeight(180)
     return widget
@@ -40,8 +43,8 @@ class TrainingPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.loss_plot = _plot("Loss (lower is better)", "loss", (-10, 10))
-        self.acc_plot = _plot("Accuracy (higher is better)", "accuracy %", (-10, -40))
+        self.loss_plot = make_plot("Loss (lower is better)", "loss", (-10, 10))
+        self.acc_plot = make_plot("Accuracy (higher is better)", "accuracy %", (-10, -40))
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self._curves = {
             "batch": self.loss_plot.plot(name="training, per batch (smoothed)", pen=pg.mkPen(BATCH, width=1)),

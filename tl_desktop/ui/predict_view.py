@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tl_desktop.core.clinical import NOT_SURE
 from tl_desktop.core.events import Progress
 from tl_desktop.core.fsutil import atomic_write_text
 from tl_desktop.ui.common import hint, icon, label, title
@@ -67,11 +68,15 @@ class PredictionModel(QAbstractTableModel):
             image = self._cache.get(p.path)
             return QPixmap.fromImage(image) if image is not None and not image.isNull() else None
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == 2 and p.decision == NOT_SURE:
+                return "The model's top probability is below its “not sure” threshold: check this image yourself"
             return p.path
+        if role == Qt.ItemDataRole.ForegroundRole and col == 2 and p.decision == NOT_SURE:
+            return QColor(200, 85, 61)
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         top = p.top or []
-        return ["", Path(p.path).name, top[0][0] if top else "", f"{100 * top[0][1]:.1f} %" if top else "",
+        return ["", Path(p.path).name, p.label or "", f"{100 * top[0][1]:.1f} %" if top else "",
                 p.error or "", ", ".join(f"{name} {100 * prob:.1f} %" for name, prob in top[1:])][col]
 
     def _on_thumbnail(self, path: str) -> None:
@@ -229,14 +234,15 @@ class PredictView(QWidget):
             self.write_csv(Path(file))
 
     def write_csv(self, path: Path) -> None:
-        """One row per image: file, answer, its probability, then every class probability."""
+        """One row per image: file, answer ("not sure" when the model abstains), the top probability, then
+        every class probability."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["file", "prediction", "probability", *self.class_names, "error"])
         for p in self.results.rows:
             top = p.top[0] if p.top else ("", "")
             probs = [f"{v:.6f}" for v in p.probabilities] or [""] * len(self.class_names)
-            writer.writerow([p.path, top[0], f"{top[1]:.6f}" if p.top else "", *probs, p.error or ""])
+            writer.writerow([p.path, p.label or "", f"{top[1]:.6f}" if p.top else "", *probs, p.error or ""])
         atomic_write_text(path, buffer.getvalue())
         self.session.message.emit(f"Saved {len(self.results.rows)} predictions to {path}")
 

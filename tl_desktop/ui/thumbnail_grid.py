@@ -79,9 +79,11 @@ class ThumbnailModel(QAbstractListModel):
 
 
 class ThumbnailGrid(QWidget):
-    """Thumbnails with a class filter above them; ``activated_path`` when a tile is double-clicked."""
+    """Thumbnails with a class filter above them; ``selected_path`` when a tile becomes current (click or
+    keys), ``activated_path`` when it is double-clicked."""
 
     activated_path = Signal(str)
+    selected_path = Signal(str)
 
     def __init__(self, size: int = 96, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,6 +118,8 @@ class ThumbnailGrid(QWidget):
         view.setModel(self.model)
         view.verticalScrollBar().valueChanged.connect(lambda _v: self.cache.cancel_pending())
         view.doubleClicked.connect(lambda i: self.activated_path.emit(self.model.tile(i.row()).path))
+        view.selectionModel().currentChanged.connect(
+            lambda i, _old: i.isValid() and self.selected_path.emit(self.model.tile(i.row()).path))
         return view
 
     def set_groups(self, groups: dict[str, list[Tile]], all_label: str = "All images") -> None:

@@ -6,10 +6,11 @@ function, so importing this module (at GUI start-up) loads neither torch nor the
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
-from tl_desktop.core.events import CancelToken, Progress
+from tl_desktop.core.events import CancelToken, Notice, Progress
 
 
 def _progress(callback, phase: str):
@@ -94,10 +95,17 @@ def evaluate_task(run_dir: str, *, callback, cancel: CancelToken) -> tuple[dict[
 
 
 def export_task(run_dir: str, out: str, *, fp16: bool, int8: bool, callback, cancel: CancelToken):
-    """``export.export_onnx``: export, verify, write the verification figures."""
+    """``export.export_onnx`` after making sure the run's clinical evaluation exists, so the file always carries
+    the evaluated temperature and decision (and never reads a clinical.json being written meanwhile)."""
     from tl_desktop.core import export
+    from tl_desktop.core.clinical_run import ClinicalError
 
-    return export.export_onnx(run_dir, out, fp16=fp16, int8=int8, callback=callback, cancel=cancel)
+    with _run_lock(run_dir):
+        try:
+            _clinical(run_dir, callback=callback, cancel=cancel)
+        except ClinicalError as exc:  # no test split: export without a decision, as the CLI does
+            callback(Notice(f"exported without a clinical evaluation: {exc}"))
+        return export.export_onnx(run_dir, out, fp16=fp16, int8=int8, callback=callback, cancel=cancel)
 
 
 def predict_task(model_path: str, files: list[str], *, top_k: int = 3, callback,
@@ -121,3 +129,104 @@ def check_weights_task(model: str, weights_file: str, *, callback, cancel: Cance
 
     models.create_model(model, weights_file=Path(weights_file))
     return f"{Path(weights_file).name} fits {models.get_info(model).label}"
+
+
+# --- clinical evaluation, heatmaps, report -------------------------------------------------------------
+
+_RUN_LOCKS: dict[str, threading.Lock] = {}
+_RUN_LOCKS_GUARD = threading.Lock()
+
+
+def _run_lock(run_dir: str) -> threading.Lock:
+    """One lock per run folder: its clinical evaluation is computed once, never while an export reads it."""
+    with _RUN_LOCKS_GUARD:
+        return _RUN_LOCKS.setdefault(str(Path(run_dir).resolve()), threading.Lock())
+
+
+def _clinical(run_dir: str, *, callback, cancel: CancelToken) -> dict[str, Any]:
+    from tl_desktop.core import clinical_run
+
+    stored = clinical_run.load_clinical(run_dir)
+    if stored is not None and stored.get("predictions", {}).get("test") is not None:
+        return stored
+    return clinical_run.evaluate_clinical(run_dir, callback=callback, cancel=cancel)
+
+
+def clinical_task(run_dir: str, *, callback, cancel: CancelToken) -> dict[str, Any]:
+    """The run's ``clinical.json``; computed once (``clinical_run.evaluate_clinical``) when it has none."""
+    with _run_lock(run_dir):
+        return _clinical(run_dir, callback=callback, cancel=cancel)
+
+
+def set_decision_task(run_dir: str, *, threshold: float, positive_class: str, abstain_threshold: float | None,
+                      callback, cancel: CancelToken) -> dict[str, Any]:
+    """``clinical_run.set_decision``: store the chosen operating point where the ONNX export reads it."""
+    from tl_desktop.core import clinical_run
+
+    with _run_lock(run_dir):
+        return clinical_run.set_decision(run_dir, threshold=threshold, positive_class=positive_class,
+                                         abstain_threshold=abstain_threshold)
+
+
+_LOADED: dict[tuple[str, float], Any] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _loaded_run(run_dir: str):
+    """``runs.load_run`` cached per run folder (and checkpoint time), so a second heatmap is quick."""
+    from tl_desktop.core import runs
+
+    best = Path(run_dir) / "checkpoints" / "best.safetensors"
+    key = (str(Path(run_dir).resolve()), best.stat().st_mtime if best.is_file() else 0.0)
+    with _LOADED_LOCK:
+        if key not in _LOADED:
+            _LOADED.clear()  # one model in memory at a time
+            _LOADED[key] = runs.load_run(run_dir)
+        return _LOADED[key]
+
+
+def heatmap_task(run_dir: str, image: str, target: str | None = None, *, callback,
+                 cancel: CancelToken) -> dict[str, Any]:
+    """Grad-CAM of one image (``explain.explain_run``) as PNG bytes: the image as the model saw it and the
+    heatmap overlay, with the class explained and the model's probabilities."""
+    import io
+
+    from tl_desktop.core.explain import explain_run
+
+    run = _loaded_run(run_dir)
+    cancel.raise_if_cancelled()
+    found = explain_run(run, [Path(image)], target)[0]
+
+    def png(picture) -> bytes:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    return {"image": image, "target": target, "class_name": found.class_name, "probability": found.probability,
+            "predicted": found.predicted, "predicted_probability": found.predicted_probability,
+            "seen_png": png(found.image.convert("RGB").resize((256, 256))), "overlay_png": png(found.overlay())}
+
+
+def report_task(run_dir: str, out: str | None = None, *, callback, cancel: CancelToken):
+    """``report.write_report``: report.pdf, report.html and the audit folder of a finished run."""
+    from tl_desktop.report import write_report
+
+    return write_report(run_dir, out, callback=callback, cancel=cancel)
+
+
+# --- server jobs ---------------------------------------------------------------------------------------
+
+def create_job_task(project_path: str, out: str, *, gpus: int, nodes: int, epochs: int | None, callback,
+                    cancel: CancelToken) -> dict[str, Any]:
+    """``jobs.create_job`` and what to tell the user: the folder, a summary and its run.sh/sbatch files."""
+    from tl_desktop.core import jobs
+
+    folder = jobs.create_job(project_path, out, gpus=gpus, nodes=nodes, epochs=epochs)
+    return {"folder": str(folder), "summary": jobs.summary(jobs.load_job(folder))}
+
+
+def import_job_task(job_dir: str, project_path: str, *, callback, cancel: CancelToken) -> str:
+    """``jobs.import_job``: the new run folder inside the project."""
+    from tl_desktop.core import jobs
+
+    return str(jobs.import_job(job_dir, project_path))
