@@ -138,14 +138,40 @@ class MainWindow(QMainWindow):
                                         "Save the project now (it is also saved automatically)")
         file.addAction(self.save_action)
         file.addSeparator()
+        train = self.views["train"]
+        self.server_action = self._action("Train on a ser&ver…", train.server.create_job, None, None,
+                                          "Write a job folder to train this project on a GPU server (torchrun)")
+        self.import_action = self._action("&Import server run…", train.server.choose_job, None, None,
+                                          "Bring a finished server job back into the project")
+        file.addAction(self.server_action)
+        file.addAction(self.import_action)
+        file.addSeparator()
         file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
         steps = self.menuBar().addMenu("&Steps")
         for n, (key, text, icon_name, _needs) in enumerate(STEPS):
             steps.addAction(self._action(text.strip(" 0123456789"), lambda _c=False, k=key: self.show_step(k),
                                          f"Ctrl+{n}", icon_name))
+        tools = self.menuBar().addMenu("&Tools")
+        tools.addAction(self._action("Did transfer &help?…", self.show_transfer_window, "Ctrl+T", "train",
+                                     "Did the pretrained model help, which model, would more labels pay off?"))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("Show the &log file", self.show_log))
         help_menu.addAction(self._action("&About tl-desktop", self.about))
+
+    def show_transfer_window(self) -> None:
+        """Open (or raise) the non-modal "Did transfer help?" window of the open project."""
+        if self.session.project is None:
+            show_error(self, "No project is open", "The transfer check uses the images of a project.",
+                       "Open or create a project first (File menu).")
+            return
+        from tl_desktop.ui.transfer_window import TransferWindow
+
+        window = getattr(self, "transfer_window", None)
+        if window is None or window.project is not self.session.project and not window.is_running():
+            window = self.transfer_window = TransferWindow(self.session.project, self)
+        window.show()
+        window.raise_()
+        window.activateWindow()
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -166,7 +192,8 @@ class MainWindow(QMainWindow):
             flags = item.flags()
             enabled = not needs or project is not None
             item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if enabled else flags & ~Qt.ItemFlag.ItemIsEnabled)
-        self.save_action.setEnabled(project is not None)
+        for action in (self.save_action, self.server_action, self.import_action):
+            action.setEnabled(project is not None)
         self.setWindowTitle(f"{project.name} — tl-desktop" if project else "tl-desktop")
         self.welcome.refresh()
         if project is not None:

@@ -117,6 +117,13 @@ class Session(QObject):
         self.save()
         self.runs_changed.emit()
 
+    def reload_runs(self) -> None:
+        """Take the run list from project.json on disk (a core function added a run there, e.g. an import)."""
+        if self.project is None:
+            return
+        self.project.runs = proj.load(self.project.folder).runs
+        self.runs_changed.emit()
+
     def select_run(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.run_selected.emit(str(self.run_dir))

@@ -27,6 +27,7 @@ from tl_desktop.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted,
 from tl_desktop.ui.common import duration, hint, icon, label, percent, title
 from tl_desktop.ui.errors import show_error, task_failed
 from tl_desktop.ui.plots import TrainingPlots
+from tl_desktop.ui.server_job import ServerJobs
 from tl_desktop.ui.session import Session
 from tl_desktop.ui.train_settings import TrainSettingsForm
 from tl_desktop.workers import Worker, tasks
@@ -58,6 +59,14 @@ class TrainView(QWidget):
         self.resume_button = QPushButton("Continue run", toolTip="Continue the selected stopped run from its last "
                                                                  "finished epoch")
         self.resume_button.clicked.connect(self.resume)
+        self.server = ServerJobs(session, self)
+        self.server.imported.connect(self.show_run)
+        self.server_button = QPushButton("Train on a server…", toolTip=(
+            "Write this project's training as a job folder for a GPU server or cluster (PyTorch torchrun)"))
+        self.server_button.clicked.connect(self.server.create_job)
+        self.import_button = QPushButton("Import server run…", toolTip=(
+            "Bring a finished server job back: its run appears here like a local one"))
+        self.import_button.clicked.connect(self.server.choose_job)
         self.progress = QProgressBar(toolTip="Progress of the whole run", textVisible=True)
         self.status = label("Not started.")
         self.status.setMinimumWidth(100)  # long texts are cut, never re-layout the plots
@@ -86,6 +95,10 @@ class TrainView(QWidget):
         history_layout = QVBoxLayout(history_box)
         history_layout.addWidget(self.history)
         history_layout.addWidget(self.resume_button)
+        history_buttons = QHBoxLayout()
+        history_buttons.addWidget(self.server_button)
+        history_buttons.addWidget(self.import_button)
+        history_layout.addLayout(history_buttons)
         left.addWidget(history_box, 1)
         left_widget = QWidget()
         left_widget.setLayout(left)
@@ -149,6 +162,13 @@ class TrainView(QWidget):
         self.session.select_run(run_dir)
         self._update_buttons()
 
+    def show_run(self, run_dir: str) -> None:
+        """Select a run in the history (its curves, evaluation and export follow)."""
+        for row in range(self.history.count()):
+            if Path(self.history.item(row).data(Qt.ItemDataRole.UserRole)) == Path(run_dir):
+                self.history.setCurrentRow(row)
+                return
+
     # --- start / stop -------------------------------------------------------------------------------
     def is_training(self) -> bool:
         return self.worker is not None and self.worker.is_running()
@@ -196,6 +216,8 @@ class TrainView(QWidget):
     def _update_buttons(self) -> None:
         training = self.is_training()
         self.start_button.setEnabled(not training and self.session.project is not None)
+        self.server_button.setEnabled(self.session.project is not None)
+        self.import_button.setEnabled(self.session.project is not None)
         self.stop_button.setEnabled(training)
         item = self.history.currentItem()
         stopped = item is not None and runs.read_status(Path(item.data(Qt.ItemDataRole.UserRole)))["state"] in (
@@ -292,6 +314,7 @@ class TrainView(QWidget):
             self.worker.stop()
             self.worker.wait(120_000)
         self.form.shutdown()
+        self.server.shutdown()
 
 
 def _run_text(entry: Any) -> str:
