@@ -183,3 +183,22 @@ def test_threshold_chosen_in_the_gui_is_the_one_in_the_exported_onnx(qtbot, fini
     assert "not sure" in got.values()
     assert sum(got[k] != v for k, v in expected.items()) <= 1  # torch vs onnxruntime rounding at the edge
     window.close()
+
+
+def test_metrics_and_per_image_results_may_arrive_in_either_order(qtbot, finished_run):
+    from tl_desktop.core.fsutil import read_json
+
+    for clinical_first in (True, False):
+        widget = EvaluateView(Session())
+        qtbot.addWidget(widget)
+        widget.run_dir = str(finished_run)
+        steps = [lambda w=widget: w.show_clinical(str(finished_run), load_clinical(finished_run)),
+                 lambda w=widget: w.show_metrics(str(finished_run), read_json(finished_run / "metrics.json"),
+                                                 read_json(finished_run / "manifest.json")["root"])]
+        for step in steps if clinical_first else steps[::-1]:
+            step()
+        assert widget.images.heatmap.run_dir == str(finished_run)
+        widget.show_cell(widget.clinical.names[0], widget.clinical.names[0], thresholded=False)
+        tile = widget.images.gallery.model.tile(0)
+        assert Path(tile.path).is_file()
+        widget.shutdown()

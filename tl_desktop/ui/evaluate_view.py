@@ -188,9 +188,8 @@ class EvaluateView(QWidget):
         self.table.horizontalHeaderItem(METRIC_COLUMNS.index("ROC-AUC")).setText("ROC-AUC")
         self._add_auc_intervals()
         self.report_button.setEnabled(True)
-        if self.clinical is None:
-            self.images.set_run(run_dir, self.root, classes)
-            self.show_mistakes()
+        self.images.set_run(run_dir, self.root, classes)  # the data root comes with the metrics
+        self.show_mistakes()
 
     def show_clinical(self, run_dir: str, data: dict[str, Any]) -> None:
         if run_dir != self.run_dir:
@@ -207,10 +206,9 @@ class EvaluateView(QWidget):
         self.calibration.show_calibration(self.clinical.calibration(), self.clinical.temperature,
                                           self.clinical.n("val"))
         self._show_stored(data)
-        if self.metrics is not None:
-            self.images.set_run(run_dir, self.root, names)
         self.refresh()
-        self.show_mistakes()
+        if self.metrics is not None:  # else show_metrics shows them, with the data root
+            self.show_mistakes()
 
     def _show_warnings(self, warnings: list[str]) -> None:
         """The core's notes on the figures: the first in full, all of them in the tooltip."""

@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     grab(window, out, "3-train")
     evaluate = window.views["evaluate"]
     window.show_step("evaluate")
-    wait_until(lambda: evaluate.metrics is not None, 120, "evaluation")
+    wait_until(lambda: evaluate.metrics is not None and evaluate.clinical is not None, 300, "evaluation")
     grab(window, out, "4-evaluate")
+    _evaluate_tabs(window, out)
 
     export = window.views["export"]
     window.show_step("export")
@@ -96,9 +97,47 @@ def main(argv: list[str] | None = None) -> int:
     predict.predict([str(folder / "images" / "digit_7"), str(folder / "images" / "digit_1")])
     wait_until(lambda: predict.results.rowCount() > 0, 120, "prediction")
     grab(window, out, "6-predict")
+    _server_job(window, out, home)
     window.close()
     app.quit()
     return 0
+
+
+def _evaluate_tabs(window, out: Path) -> None:
+    """The threshold and curves, calibration and "not sure", and a mistake with its heatmap."""
+    evaluate = window.views["evaluate"]
+    evaluate.tabs.setCurrentWidget(evaluate.threshold)
+    evaluate.threshold.youden.click()
+    grab(window, out, "4b-evaluate-threshold")
+    evaluate.tabs.setCurrentWidget(evaluate.calibration)
+    evaluate.calibration.enabled.setChecked(True)
+    evaluate.calibration.pick.click()
+    grab(window, out, "4c-evaluate-calibration")
+    evaluate.calibration.enabled.setChecked(False)
+    mistakes = evaluate.clinical.images(None, mistakes_only=True)
+    if mistakes:
+        evaluate.show_cell(mistakes[0].true, mistakes[0].predicted, thresholded=False)
+    else:
+        evaluate.show_cell(evaluate.clinical.names[0], evaluate.clinical.names[0], thresholded=False)
+    grid = evaluate.images.gallery
+    grid.view.setCurrentIndex(grid.model.index(0))
+    wait_until(lambda: evaluate.images.heatmap.current() is not None, 120, "heatmap")
+    grab(window, out, "4d-evaluate-heatmaps")
+    evaluate.tabs.setCurrentIndex(0)
+
+
+def _server_job(window, out: Path, home: Path) -> None:
+    window.show_step("train")
+    dialog = window.views["train"].server.create_job()
+    dialog.gpus.setValue(4)
+    dialog.out.setText(str(home / "jobs" / "digits-on-the-gpu-server"))
+    dialog.resize(760, 520)
+    done: list[str] = []
+    dialog.created.connect(done.append)
+    dialog.create_button.click()
+    wait_until(lambda: bool(done), 120, "server job")
+    grab(dialog, out, "7-server-job")
+    dialog.close()
 
 
 def _train(window) -> None:
