@@ -125,12 +125,12 @@ def answer_of(points: list[CurvePoint]) -> tuple[float | None, str, str]:
 def label_budget_curve(data: str, *, model: str, shots=DEFAULT_SHOTS, repeats: int = 3, seed: int = 0,
                        image_size: int | None = None, csv: str | None = None, group_by: str | None = None,
                        out_dir: str | Path | None = None, callback: Callable | None = None,
-                       cancel: CancelToken | None = None) -> LabelBudgetCurve:
+                       cancel: CancelToken | None = None, split: dict | None = None) -> LabelBudgetCurve:
     """Test score versus images per class on the data's usual split (training images drawn, test fixed).
 
     Writes ``label_budget.json`` in ``out_dir`` when given.
     """
-    from tl_desktop.core.data import DataError, make_split, scan
+    from tl_desktop.core.data import DataError, Split, make_split, scan
     from tl_desktop.core.embeddings import extract
     from tl_desktop.core.models import create_model, data_config
 
@@ -138,7 +138,7 @@ def label_budget_curve(data: str, *, model: str, shots=DEFAULT_SHOTS, repeats: i
     report = scan(data, csv=csv)
     if not report.usable:
         raise DataError(report.unusable)
-    split = make_split(report, seed=seed, group_by=group_by)
+    split = Split.from_dict(split) if split else make_split(report, seed=seed, group_by=group_by)
     net = create_model(model, len(report.classes), weights="pretrained")
     cfg = data_config(net, image_size)
     subsets = {s: split.samples(report, s) for s in ("train", "test")}

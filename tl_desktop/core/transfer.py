@@ -209,13 +209,14 @@ def _prepare(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _split(data: str, csv: str | None, seed: int, group_by: str | None):
-    from tl_desktop.core.data import DataError, make_split, scan
+def _split(data: str, csv: str | None, seed: int, group_by: str | None, stored: dict | None = None):
+    """The scan and the split: a project's stored split when given, else a new seeded one."""
+    from tl_desktop.core.data import DataError, Split, make_split, scan
 
     report = scan(data, csv=csv)
     if not report.usable:
         raise DataError(report.unusable)
-    split = make_split(report, seed=seed, group_by=group_by)
+    split = Split.from_dict(stored) if stored else make_split(report, seed=seed, group_by=group_by)
     if not split.counts().get("test"):
         raise TransferError("the split has no test images; a transfer check needs some")
     return report, split
@@ -285,7 +286,8 @@ def _thumbnail_arm(report, split, seed: int, callback, cancel: CancelToken) -> t
 def transfer_check(data: str, *, model: str, budget_epochs: int, out_dir: str | Path, image_size: int | None = None,
                    seed: int = 0, csv: str | None = None, group_by: str | None = None, batch_size: int = 32,
                    lr: dict[str, float] | None = None, device: str = "auto", workers: int | None = None,
-                   callback: Callable | None = None, cancel: CancelToken | None = None) -> TransferReport:
+                   callback: Callable | None = None, cancel: CancelToken | None = None,
+                   split: dict | None = None) -> TransferReport:
     """Train the arms on one split and budget, and answer "did transfer help?" (see the module docstring).
 
     Every network arm runs exactly ``budget_epochs`` epochs (early stopping off) into ``out_dir/<arm>``;
@@ -300,7 +302,7 @@ def transfer_check(data: str, *, model: str, budget_epochs: int, out_dir: str | 
     cancel = cancel or CancelToken()
     out = Path(out_dir)
     _prepare(out)
-    report, split = _split(data, csv, seed, group_by)
+    report, split = _split(data, csv, seed, group_by, split)
     base = dict(data=data, model=model, epochs=budget_epochs, batch_size=batch_size, image_size=image_size,
                 patience=0, device=device, workers=workers, seed=seed, csv=csv, group_by=group_by,
                 split=split.to_dict())
@@ -376,7 +378,8 @@ def compare_models(data: str, *, models: list[str] | None = None, budget_epochs:
                    out_dir: str | Path, strategy: str = "linear-probe", image_size: int | None = None,
                    seed: int = 0, csv: str | None = None, group_by: str | None = None, batch_size: int = 32,
                    lr: float | None = None, device: str = "auto", workers: int | None = None,
-                   callback: Callable | None = None, cancel: CancelToken | None = None) -> list[dict[str, Any]]:
+                   callback: Callable | None = None, cancel: CancelToken | None = None,
+                   split: dict | None = None) -> list[dict[str, Any]]:
     """One row per model, all trained with ``strategy`` on the same split into ``out_dir/<model>``.
 
     Row: model, label, params, test balanced accuracy and accuracy (95% CIs), wall and epoch seconds, size of
@@ -391,7 +394,7 @@ def compare_models(data: str, *, models: list[str] | None = None, budget_epochs:
         raise TransferError("no models to compare")
     out = Path(out_dir)
     _prepare(out)
-    report, split = _split(data, csv, seed, group_by)
+    report, split = _split(data, csv, seed, group_by, split)
     rows = []
     for name in models:
         cancel.raise_if_cancelled()

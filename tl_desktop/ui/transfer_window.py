@@ -204,11 +204,8 @@ class TransferWindow(QWidget):
                 "fine-tune) and without it (from scratch), adds a simple classifier on the raw pixels, and compares "
                 "their test scores. Positive: the pretrained model clearly helps; neutral: no clear difference; "
                 "negative: it does worse than doing without.")
-        s = self.project.settings
-        if (s.val_fraction, s.test_fraction) != (0.15, 0.15):
-            text += (f" Note: the check splits the images 70/15/15 (training/validation/test) with your seed and "
-                     f"grouping; your project uses {100 * s.val_fraction:.0f}% validation and "
-                     f"{100 * s.test_fraction:.0f}% test, so its test images differ from your runs'.")
+        if self.project.split:
+            text += " It uses your project's stored split, so its test images are those of your runs."
         return hint(text)
 
     # --- saved results ------------------------------------------------------------------------------
@@ -253,7 +250,7 @@ class TransferWindow(QWidget):
                        "Import a weights file in step 2 (Model).")
             return None
         return {"data": config["data"], "csv": config["csv"], "seed": config["seed"], "group_by": config["group_by"],
-                "image_size": self.image_size.value() or None}
+                "split": config["split"], "image_size": self.image_size.value() or None}
 
     def start_check(self) -> None:
         data = self._data_kwargs()
