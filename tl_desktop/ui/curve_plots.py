@@ -19,8 +19,8 @@ POINT_BRUSH = pg.mkBrush(20, 20, 20)
 
 
 def _unit(plot: pg.PlotWidget) -> None:
-    plot.setXRange(0, 1, padding=0.02)
-    plot.setYRange(0, 1, padding=0.02)
+    plot.setXRange(0, 1, padding=0.04)  # room for the "1.0" tick labels
+    plot.setYRange(0, 1, padding=0.04)
     plot.getPlotItem().getViewBox().setLimits(xMin=-0.05, xMax=1.05, yMin=-0.05, yMax=1.05)
 
 
@@ -113,7 +113,7 @@ class CalibrationPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.reliability = make_plot("Reliability (test images)", "share correct", (8, -8),
+        self.reliability = make_plot("Reliability (test images)", "share correct", (8, 8),
                                      x_label="the model's probability (top class)")
         self.coverage = make_plot("Accuracy versus “not sure”", "accuracy on answered", (8, -8),
                                   x_label="share of images answered (coverage)")

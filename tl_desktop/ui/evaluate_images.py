@@ -62,12 +62,13 @@ class ImagesPane(QWidget):
         self.gallery.set_groups(groups, ALL_MISTAKES)
 
     def show_cell(self, images: list[ImageResult], true: str, predicted: str) -> None:
+        n = f"{len(images)} image{'' if len(images) == 1 else 's'} of class {true}"
         if predicted == NOT_SURE:
-            what = f"{len(images)} images of class {true} for which the model said “not sure”."
+            what = f"{n} for which the model said “not sure”."
         elif true == predicted:
-            what = f"{len(images)} images of class {true} recognised correctly, most confident first."
+            what = f"{n} recognised correctly, most confident first."
         else:
-            what = f"{len(images)} images of class {true} that the model called {predicted}."
+            what = f"{n} that the model called {predicted}."
         self.show_images(images, what + " Click one for its heatmap.", f"{true} → {predicted}")
 
     def _tile(self, image: ImageResult) -> Tile:

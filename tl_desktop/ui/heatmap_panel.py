@@ -121,9 +121,8 @@ class HeatmapPanel(QWidget):
             pixmap.loadFromData(result[key])
             widget.setPixmap(pixmap.scaled(SIDE - 4, SIDE - 4, Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation))
-        self.info.setText(f"{Path(result['image']).name}: heatmap for <b>{result['class_name']}</b> "
-                          f"(probability {100 * result['probability']:.1f} %); the model's answer: "
-                          f"{result['predicted']} ({100 * result['predicted_probability']:.1f} %).")
+        self.info.setText(f"{Path(result['image']).name}: what speaks for <b>{result['class_name']}</b> "
+                          f"(the model's answer: {result['predicted']}).")
         self.save_button.setEnabled(True)
         self.shown.emit(result)
 

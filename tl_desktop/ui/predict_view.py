@@ -76,7 +76,10 @@ class PredictionModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         top = p.top or []
-        return ["", Path(p.path).name, p.label or "", f"{100 * top[0][1]:.1f} %" if top else "",
+        probability = f"{100 * top[0][1]:.1f} %" if top else ""
+        if top and p.label != top[0][0]:  # "not sure" or a threshold decision: name the most probable class
+            probability += f" ({top[0][0]})"
+        return ["", Path(p.path).name, p.label or "", probability,
                 p.error or "", ", ".join(f"{name} {100 * prob:.1f} %" for name, prob in top[1:])][col]
 
     def _on_thumbnail(self, path: str) -> None:

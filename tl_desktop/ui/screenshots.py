@@ -111,9 +111,10 @@ def _evaluate_tabs(window, out: Path) -> None:
     grab(window, out, "4b-evaluate-threshold")
     evaluate.tabs.setCurrentWidget(evaluate.calibration)
     evaluate.calibration.enabled.setChecked(True)
-    evaluate.calibration.pick.click()
+    evaluate.calibration.value.setValue(0.8)
+    evaluate.threshold.export_button.click()  # the export (and Predict) then say "not sure" below 0.8
+    wait_until(lambda: "0.8000" in evaluate.threshold.stored.text(), 60, "storing the decision")
     grab(window, out, "4c-evaluate-calibration")
-    evaluate.calibration.enabled.setChecked(False)
     mistakes = evaluate.clinical.images(None, mistakes_only=True)
     if mistakes:
         evaluate.show_cell(mistakes[0].true, mistakes[0].predicted, thresholded=False)

@@ -32,16 +32,16 @@ from tl_desktop.workers import Worker, tasks
 
 
 def server_commands(folder: str, data_hint: str, gpus: int, nodes: int) -> str:
-    """What to type on the server, for the job written to ``folder``."""
-    job = shlex.quote(folder)
+    """What to type on the server, for the job written to ``folder`` (copied there under the same name)."""
+    job = shlex.quote(Path(folder).name)
     data = shlex.quote(data_hint)
     lines = [
-        "1. Copy this job folder and the images (unchanged) to the server.",
+        f"1. Copy this job folder ({Path(folder).name}) and the images, unchanged, to the server.",
         "2. On the server, with tl-desktop installed (pip install tl-desktop, or this app's Python):",
         f"     cd {job}",
         f"     ./run.sh {data}",
         f"   (runs: python3 -m torch.distributed.run --nproc-per-node {gpus} --nnodes {nodes} "
-        f"-m tl_desktop job run {job} --data {data})",
+        f"-m tl_desktop job run . --data {data})",
         "   On a Slurm cluster instead:",
         f"     cd {job} && DATA={data} sbatch slurm.sbatch",
         "3. The images are checked against the job's SHA-256 manifest before training starts.",

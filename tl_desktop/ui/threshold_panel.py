@@ -125,7 +125,7 @@ class ThresholdPanel(QWidget):
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(self.plots)
         body.addWidget(bottom)
-        body.setSizes([250, 330])
+        body.setSizes([215, 370])
         box = QHBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(body)

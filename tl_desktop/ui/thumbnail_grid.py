@@ -141,7 +141,7 @@ class ThumbnailGrid(QWidget):
         tiles = self._groups.get(name, []) if name is not None else []
         self.cache.cancel_pending()
         self.model.set_tiles(tiles)
-        self.count.setText(f"{len(tiles):,} images")
+        self.count.setText(f"{len(tiles):,} image{'' if len(tiles) == 1 else 's'}")
 
     def shutdown(self) -> None:
         self.cache.shutdown()
