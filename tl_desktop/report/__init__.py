@@ -1,7 +1,7 @@
 """Audit-ready report of a run: ``report.pdf``, ``report.html`` (+ ``figures/``) and an ``audit/`` folder.
 
 Outside ``tl_desktop.core`` because it draws with Qt (QPainter charts, QTextDocument -> QPdfWriter); it works
-without a display (an offscreen QGuiApplication is created when none exists), so the CLI can use it.
+without a display (an offscreen QApplication is created when none exists), so the CLI can use it.
 
     from tl_desktop.report import write_report
     result = write_report(run_dir, out_dir)   # computes clinical.json first if the run has none

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QApplication
 
 SCALE = 2
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
@@ -18,9 +19,13 @@ _APP: list[QGuiApplication] = []
 
 
 def ensure_gui() -> None:
-    """A QGuiApplication for fonts and painting; an offscreen one when the caller (the CLI) has none."""
+    """An application object for fonts and painting; an offscreen one when the caller (the CLI) has none.
+
+    A full QApplication, not a QGuiApplication: whoever creates widgets later in the same process (the
+    window, pytest-qt) needs one, and Qt allows only one application object per process.
+    """
     if QGuiApplication.instance() is None:
-        _APP.append(QGuiApplication(["tl-desktop-report", "-platform", "offscreen"]))
+        _APP.append(QApplication(["tl-desktop-report", "-platform", "offscreen"]))
 
 
 @dataclass
