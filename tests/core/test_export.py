@@ -199,3 +199,22 @@ def test_opencv_dnn_reads_the_file_and_agrees_on_top1(result, digits_dir):
     assert probs.shape == app.shape
     assert (probs.argmax(1) == app.argmax(1)).all()
     assert np.abs(probs - app).max() < 1e-4
+
+
+def test_decision_written_during_an_export_does_not_split_it(run_dir, tmp_path, monkeypatch):
+    """clinical.json may be written (by the Evaluate step) while an export runs: one snapshot serves all."""
+    from tl_desktop.core import clinical_run
+
+    real = clinical_run.decision_metadata
+    calls: list[int] = []
+
+    def changing(run_dir_, config):
+        calls.append(1)
+        meta = dict(real(run_dir_, config))
+        meta["temperature"] = "1.0" if len(calls) == 1 else "3.0"  # a new file appears after the first read
+        return meta
+
+    monkeypatch.setattr(clinical_run, "decision_metadata", changing)
+    out = export_onnx(run_dir, tmp_path / "snap.onnx")
+    assert len(calls) == 1 and _metadata(out.path)["temperature"] == "1.0"
+    assert out.verification["max_abs_diff"] <= 1e-4

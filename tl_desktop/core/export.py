@@ -150,10 +150,16 @@ def _metadata(run: runs.LoadedRun, pre: Preprocessing, precision: str, which: st
 
 
 def _decision(run: runs.LoadedRun) -> dict[str, str]:
-    """Temperature, and positive class / decision / abstain thresholds when chosen in the clinical evaluation."""
+    """Temperature, and positive class / decision / abstain thresholds when chosen in the clinical evaluation.
+
+    Read once per export and kept with the loaded run: the model, its verification and its metadata must all
+    use the same values even if clinical.json is written while the export runs.
+    """
     from tl_desktop.core.clinical_run import decision_metadata
 
-    return decision_metadata(run.run_dir, run.config)
+    if run.decision is None:
+        run.decision = decision_metadata(run.run_dir, run.config)
+    return run.decision
 
 
 def _refuse_paths(meta: dict[str, str], run: runs.LoadedRun) -> None:

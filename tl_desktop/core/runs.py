@@ -167,6 +167,7 @@ class LoadedRun:
     data_config: dict[str, Any]
     config: dict[str, Any]
     manifest: dict[str, Any] = field(repr=False)
+    decision: dict[str, str] | None = field(default=None, repr=False)  # export's snapshot of clinical.json
 
     @property
     def root(self) -> Path:
