@@ -59,6 +59,11 @@ class TrainView(QWidget):
         self.resume_button = QPushButton("Continue run", toolTip="Continue the selected stopped run from its last "
                                                                  "finished epoch")
         self.resume_button.clicked.connect(self.resume)
+        self.further_button = QPushButton("Continue with current images", toolTip=(
+            "Start a new run from the selected finished run's model with the images and classes of step 1 as "
+            "they are now (new images, new classes). The earlier run is kept, its test images stay test "
+            "images, and the result says how much it forgot."))
+        self.further_button.clicked.connect(self.train_further)
         self.server = ServerJobs(session, self)
         self.server.imported.connect(self.show_run)
         self.server_button = QPushButton("Train on a server…", toolTip=(
@@ -94,7 +99,10 @@ class TrainView(QWidget):
         history_box = QGroupBox("Runs of this project")
         history_layout = QVBoxLayout(history_box)
         history_layout.addWidget(self.history)
-        history_layout.addWidget(self.resume_button)
+        resume_row = QHBoxLayout()
+        resume_row.addWidget(self.resume_button)
+        resume_row.addWidget(self.further_button)
+        history_layout.addLayout(resume_row)
         history_buttons = QHBoxLayout()
         history_buttons.addWidget(self.server_button)
         history_buttons.addWidget(self.import_button)
@@ -186,6 +194,23 @@ class TrainView(QWidget):
         config = project.train_config(run_dir)
         self._launch(Worker(tasks.train_task, config, name="train"), f"Starting a new run in {run_dir}")
 
+    def train_further(self) -> None:
+        """A new run that starts from the selected finished run (core: TrainConfig.init_from)."""
+        item, project = self.history.currentItem(), self.session.project
+        if item is None or project is None or self.is_training():
+            return
+        if self.session.split is None:
+            show_error(self, "The images are not ready", "There is no split of the current images yet.",
+                       "Go to step 1 (Data), scan the images and press “Make split”.")
+            return
+        earlier = Path(item.data(Qt.ItemDataRole.UserRole))
+        self._store_settings()
+        model = runs.load_config(earlier)["model"]  # the network must be the earlier run's
+        run_dir = project.new_run_dir(f"{model}-continued")
+        config = {**project.train_config(run_dir), "model": model, "init_from": str(earlier)}
+        self._launch(Worker(tasks.train_task, config, name="train"),
+                     f"Continuing from {earlier.name} with the current images in {run_dir}")
+
     def resume(self) -> None:
         item = self.history.currentItem()
         if item is not None and not self.is_training():
@@ -223,6 +248,9 @@ class TrainView(QWidget):
         stopped = item is not None and runs.read_status(Path(item.data(Qt.ItemDataRole.UserRole)))["state"] in (
             "cancelled", "failed", "running")
         self.resume_button.setEnabled(not training and stopped)
+        finished = item is not None and runs.read_status(Path(item.data(Qt.ItemDataRole.UserRole)))["state"] == \
+            "finished"
+        self.further_button.setEnabled(not training and finished)
 
     # --- events from the engine (GUI thread) --------------------------------------------------------
     def _on_event(self, event: Any) -> None:
@@ -282,10 +310,15 @@ class TrainView(QWidget):
         metrics = result.test_metrics or {}
         summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy") if metrics.get(k) is not None}
         self.session.record_run(result.run_dir, best_epoch=result.best_epoch, cancelled=result.cancelled,
-                                metrics=summary, model=self.session.project.settings.model)
+                                metrics=summary, model=runs.load_config(Path(result.run_dir))["model"])
         if result.cancelled:
             self.status.setText("Stopped. The run is kept; select it and press “Continue run” to go on.")
             return
+        old = metrics.get("continued")
+        if old and old.get("old_test_accuracy_before") is not None:
+            self._log(f"On the earlier run's {old['old_test_images']} test images: accuracy "
+                      f"{percent(old['old_test_accuracy_before'])} before, {percent(old['old_test_accuracy_after'])} "
+                      f"after (forgetting {100 * old['forgetting']:+.1f} points).")
         self.status.setText(f"Done. Test accuracy {percent(metrics.get('accuracy'))}, balanced accuracy "
                             f"{percent(metrics.get('balanced_accuracy'))}. See step 4 (Evaluate).")
         self.progress.setValue(self.progress.maximum())
