@@ -18,11 +18,26 @@ ARGS = ["--strategy", "linear-probe", "--epochs", "4", "--image-size", "32", "--
         "--lr", "0.02", "--patience", "0"]
 
 
+def _run(cmd: list[str], env: dict, timeout: int) -> subprocess.CompletedProcess:
+    """Like subprocess.run, but a timeout sends SIGTERM first: torchrun then stops its worker processes
+    (which run in sessions of their own) instead of leaving them behind."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def _torchrun(args: list[str], env_home: Path, extra_env: dict | None = None, timeout: int = 240):
     env = {**os.environ, "TL_DESKTOP_HOME": str(env_home), "OMP_NUM_THREADS": "1", **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                           "--standalone", "-m", "tl_desktop", *args],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    return _run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+                 "-m", "tl_desktop", *args], env, timeout)
 
 
 def test_two_gloo_processes_match_one_process(digits_dir, tmp_path, _isolated_home):
@@ -66,8 +81,7 @@ def test_job_bundle_round_trip_with_two_processes(project_with_data, digits_dir,
     server_data = shutil.copytree(digits_dir, tmp_path / "server-images")
     env = {**os.environ, "PYTHON": sys.executable, "TL_DESKTOP_HOME": str(_isolated_home), "OMP_NUM_THREADS": "1",
            "TORCHRUN_ARGS": "--standalone"}
-    done = subprocess.run(["bash", str(job / "run.sh"), str(server_data)], capture_output=True, text=True, env=env,
-                          timeout=240)
+    done = _run(["bash", str(job / "run.sh"), str(server_data)], env, 240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert runs.read_status(job / "run")["state"] == "finished"
     assert main(["job", "import", str(job), "--project", str(project_with_data.folder)]) == 0
