@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import tempfile
 import threading
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from tl_desktop.core.events import CancelToken, Progress
+from tl_desktop.core.torchdata import UnreadableImage
 from tl_desktop.paths import cache_dir
 
 VERIFY_TOLERANCE = 1e-3
@@ -128,18 +130,15 @@ def extract(model: torch.nn.Module, data_config: dict[str, Any], paths: list[Pat
     """
     import time
 
-    from tl_desktop.core.models import eval_transform
-    from tl_desktop.core.torchdata import ImageFiles
-
     cache = cache or EmbeddingCache()
     key = backbone_key(model, data_config)
     known = cache.get_many(key, list(dict.fromkeys(shas)))
     todo = [i for i, s in enumerate(shas) if s not in known]
     info = {"cached": len(shas) - len(todo), "computed": len(todo), "backend": "cache", "images_per_s": None}
     if todo:
-        files = ImageFiles([paths[i] for i in todo], [0] * len(todo), eval_transform(data_config))
         start = time.perf_counter()
-        new = _compute(files, key, FeatureExtractor(model), batch_size, callback, cancel, info)
+        new = _compute([Path(paths[i]) for i in todo], data_config, key, FeatureExtractor(model), batch_size,
+                       callback, cancel, info)
         info["images_per_s"] = len(todo) / max(time.perf_counter() - start, 1e-9)
         fresh = {shas[i]: vec for i, vec in zip(todo, new, strict=False)}
         cache.put_many(key, fresh)
@@ -157,28 +156,46 @@ def _runner(key: str, extractor: FeatureExtractor, example: torch.Tensor) -> _Ru
     return _RUNNERS[key]
 
 
-def _compute(files, key: str, extractor: FeatureExtractor, batch_size: int, callback, cancel,
-             info) -> np.ndarray:
-    """Decode and preprocess the next batch in threads while the current one runs."""
-    batches = [list(range(s, min(s + batch_size, len(files)))) for s in range(0, len(files), batch_size)]
+def _compute(paths: list[Path], data_config: dict[str, Any], key: str, extractor: FeatureExtractor,
+             batch_size: int, callback, cancel, info) -> np.ndarray:
+    """Decode and preprocess every image of the next batch in parallel while the current batch runs.
 
-    def load(indices: list[int]) -> torch.Tensor:
-        return torch.stack([files[i][0] for i in indices])
+    Preprocessing is the exported model's own PIL + numpy code (``inference.Preprocessing``), equal to timm's
+    evaluation transform within 1e-5 and several times faster than it.
+    """
+    from tl_desktop.core.data import ImageDecodeError, load_image
+    from tl_desktop.core.inference import Preprocessing
 
+    try:
+        pre = Preprocessing.from_data_config(data_config)
+    except ValueError:  # a config the numpy code does not cover: timm's own transform
+        from tl_desktop.core.models import eval_transform
+
+        transform = eval_transform(data_config)
+
+        def pre(image):
+            return transform(image).numpy()
+
+    def load(path: Path) -> np.ndarray:
+        try:
+            return pre(load_image(path))
+        except (ImageDecodeError, OSError) as exc:
+            raise UnreadableImage(f"{path.name}: {exc}") from exc
+
+    batches = [paths[s:s + batch_size] for s in range(0, len(paths), batch_size)]
     out: list[np.ndarray] = []
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = pool.submit(load, batches[0])
+    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 1))) as pool:
+        pending = [pool.submit(load, p) for p in batches[0]]
         runner = None
         for n, _ in enumerate(batches):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            batch = pending.result()  # re-raises UnreadableImage from the loader thread
-            if n + 1 < len(batches):
-                pending = pool.submit(load, batches[n + 1])
+            batch = torch.from_numpy(np.stack([f.result() for f in pending]))  # re-raises UnreadableImage
+            pending = [pool.submit(load, p) for p in batches[n + 1]] if n + 1 < len(batches) else []
             if runner is None:
                 runner = _runner(key, extractor, batch)
                 info["backend"] = runner.backend
             out.append(runner(batch))
             if callback is not None:
-                callback(Progress("embedding", min((n + 1) * batch_size, len(files)), len(files)))
+                callback(Progress("embedding", min((n + 1) * batch_size, len(paths)), len(paths)))
     return np.concatenate(out)
