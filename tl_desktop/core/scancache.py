@@ -10,6 +10,7 @@ fails because of it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sqlite3
@@ -192,17 +193,28 @@ def _run_pool(
         return results
     last = time.monotonic()
     workers = min(32, (os.cpu_count() or 4) * 2, len(todo))
+    queue = iter(todo.items())
+    window = workers * 8  # files in flight: waiting on every pending future at once is quadratic
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tl-scan") as pool:
-        futures: dict[Future, int] = {pool.submit(_examine, p, max_pixels, cancel): i for i, p in todo.items()}
-        pending = set(futures)
+        futures: dict[Future, int] = {}
+
+        def refill() -> None:
+            for i, p in itertools.islice(queue, window - len(futures)):
+                futures[pool.submit(_examine, p, max_pixels, cancel)] = i
+
         try:
-            while pending:
-                finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            refill()
+            while futures:
+                finished, _ = wait(futures, timeout=0.1, return_when=FIRST_COMPLETED)
                 if cancel is not None:
                     cancel.raise_if_cancelled()
-                results.update({futures[f]: r for f in finished if (r := f.result()) is not None})
+                for f in finished:
+                    if (r := f.result()) is not None:
+                        results[futures[f]] = r
+                    del futures[f]
                 done += len(finished)
-                if progress and (time.monotonic() - last > 0.05 or not pending):
+                refill()
+                if progress and (time.monotonic() - last > 0.05 or not futures):
                     progress(done, total)
                     last = time.monotonic()
         except BaseException:
