@@ -44,14 +44,16 @@ def test_wilson_edge_cases():
 
 
 def test_threshold_pickers_by_hand():
-    # Youden J = sens + spec - 1 over thresholds 0.9 .8 .7 .6 .55 .4 .3 ...: .2 .4 .6 .8 .6 .4 .6 ... -> 0.6
-    assert clinical.pick_threshold(TRUTH, SCORES, "youden") == 0.6
+    # Youden J = sens + spec - 1 over thresholds 0.9 .8 .7 .6 .55 .4 .3 ...: .2 .4 .6 .8 .6 .4 .6 ... -> 0.6,
+    # returned halfway to the next lower score 0.55: 0.575 (same operating point on these cases)
+    assert clinical.pick_threshold(TRUTH, SCORES, "youden") == pytest.approx(0.575)
+    assert clinical.binary_stats(TRUTH, SCORES, 0.575)["sensitivity"]["value"] == 0.8
     # every positive found needs threshold 0.3 (the lowest positive score)
-    assert clinical.pick_threshold(TRUTH, SCORES, "sensitivity", 1.0) == 0.3
-    assert clinical.pick_threshold(TRUTH, SCORES, "sensitivity", 0.8) == 0.6
+    assert clinical.pick_threshold(TRUTH, SCORES, "sensitivity", 1.0) == pytest.approx(0.25)  # (0.3 + 0.2) / 2
+    assert clinical.pick_threshold(TRUTH, SCORES, "sensitivity", 0.8) == pytest.approx(0.575)
     # no false positive: the lowest threshold above every negative is the positive score 0.6
-    assert clinical.pick_threshold(TRUTH, SCORES, "specificity", 1.0) == 0.6
-    assert clinical.pick_threshold(TRUTH, SCORES, "specificity", 0.8) == 0.55
+    assert clinical.pick_threshold(TRUTH, SCORES, "specificity", 1.0) == pytest.approx(0.575)
+    assert clinical.pick_threshold(TRUTH, SCORES, "specificity", 0.8) == pytest.approx(0.475)  # (0.55 + 0.4) / 2
     assert clinical.pick_threshold(TRUTH, SCORES, "fixed", 0.42) == 0.42
     with pytest.raises(ValueError, match="target"):
         clinical.pick_threshold(TRUTH, SCORES, "sensitivity")

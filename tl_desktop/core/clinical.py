@@ -190,8 +190,10 @@ def pick_threshold(truth: np.ndarray, scores: np.ndarray, method: str = "youden"
         target: the required proportion (0..1) or, for ``"fixed"``, the threshold.
 
     Returns:
-        One of the observed scores (or ``target`` for ``"fixed"``), so that ``score >= threshold`` reproduces
-        the operating point on this data.
+        The midpoint between the chosen observed score and the next lower observed score (or ``target`` for
+        ``"fixed"``): ``score >= threshold`` reproduces the operating point on this data, and new cases are
+        not decided by the gap's edge. An overconfident model whose positives all score 1.0 on validation
+        would otherwise get the threshold 1.0 and call positives with 0.9999 negative.
     """
     if method not in THRESHOLD_METHODS:
         raise ValueError(f"unknown threshold method '{method}'; choose one of {', '.join(THRESHOLD_METHODS)}")
@@ -206,15 +208,22 @@ def pick_threshold(truth: np.ndarray, scores: np.ndarray, method: str = "youden"
     sens = _share_at_or_above(scores[truth == 1], candidates)
     spec = 1.0 - _share_at_or_above(scores[truth == 0], candidates)
     if method == "youden":
-        return float(candidates[int(np.argmax(sens + spec - 1.0))])
+        return _in_gap(candidates, int(np.argmax(sens + spec - 1.0)))
     if target is None or not 0.0 <= target <= 1.0:
         raise ValueError(f"'{method} >= X' needs a target between 0 and 1")
     if method == "sensitivity":
-        return float(candidates[int(np.flatnonzero(sens >= target - 1e-12)[0])])
+        return _in_gap(candidates, int(np.flatnonzero(sens >= target - 1e-12)[0]))
     ok = np.flatnonzero(spec >= target - 1e-12)
     if not ok.size:  # even the highest threshold calls some negative positive: call nobody positive
         return float(np.nextafter(candidates[0], np.inf))
-    return float(candidates[int(ok[-1])])
+    return _in_gap(candidates, int(ok[-1]))
+
+
+def _in_gap(candidates: np.ndarray, index: int) -> float:
+    """Halfway between ``candidates[index]`` and the next lower candidate (candidates run high to low)."""
+    if index + 1 >= len(candidates):
+        return float(candidates[index])
+    return float((candidates[index] + candidates[index + 1]) / 2.0)
 
 
 def _share_at_or_above(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
