@@ -165,8 +165,9 @@ def _html(data, files: list[str]) -> str:
     for h in data.heatmaps:
         data.figures[h["file"]] = image_png(h["image"])
     created = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    parts = [s.summary(data, created, __version__), s.data_section(data), s.model_section(data),
-             page_break(), s.training_curves(data), s.results_section(data),
+    parts = [s.summary(data, created, __version__), s.data_section(data),  # page 1 grows with the classes
+             page_break(), s.model_section(data), s.training_curves(data),
+             page_break(), s.results_section(data),
              page_break(), s.curves_section(data), s.calibration_section(data),
              page_break(), s.heatmap_section(data), s.transfer_section(data),
              page_break(), s.audit_section(data, files)]
