@@ -15,6 +15,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
+from tl_desktop.ui.plots import make_plot
+
 REDRAW_MS = 100
 # Colour-blind-safe pair for the two curves the question is about (blue = with, orange = without transfer).
 ARMS = {
@@ -26,22 +28,11 @@ TARGET, CHANCE, SPREAD = "#7a4fa3", "#8c8c8c", "#3f7cbf"
 
 
 def themed_plot(title: str, x_label: str, y_label: str, legend: bool = True) -> pg.PlotWidget:
-    """A plot in the application palette with a grid, a legend (or none) and no context menu; y 0-100 %."""
-    palette = QApplication.palette()
-    widget = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
-    text = palette.color(QPalette.ColorRole.Text).name()
-    item = widget.getPlotItem()
-    item.setTitle(title, color=text, size="11pt")
-    item.setLabel("bottom", x_label, color=text)
-    item.setLabel("left", y_label, color=text)
-    item.showGrid(x=True, y=True, alpha=0.2)
-    for axis in ("left", "bottom"):
-        item.getAxis(axis).setTextPen(text)
-        item.getAxis(axis).setPen(QColor(text))
-    if legend:
-        item.addLegend(offset=(-10, -10), labelTextColor=text).setBrush(
-            pg.mkBrush(palette.color(QPalette.ColorRole.Base)))
-    widget.setMenuEnabled(False)
+    """``plots.make_plot`` with a legend on an opaque box (or none), fixed axes and y from 0 to 100 %."""
+    widget = make_plot(title, y_label, legend_offset=(-10, -10) if legend else None, x_label=x_label)
+    legend_item = widget.getPlotItem().legend
+    if legend_item is not None:
+        legend_item.setBrush(pg.mkBrush(QApplication.palette().color(QPalette.ColorRole.Base)))
     widget.setMouseEnabled(x=False, y=False)
     widget.setYRange(0, 100, padding=0.02)
     widget.setMinimumHeight(220)
