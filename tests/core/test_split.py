@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -91,7 +92,8 @@ def test_regex_groups_stay_together_and_leakage_finds_a_moved_file(tmp_path):
     moved = next(p for p, s in split.assignment.items() if s == "train")
     split.assignment[moved] = "test"
     problems = leakage(report, split)
-    assert len(problems) == 1 and "train and test" in problems[0] and moved.split("/")[1][:10] in problems[0]
+    assert len(problems) == 1 and "train and test" in problems[0] and "'name#" in problems[0]
+    assert "patient" not in json.dumps(split.groups.values() and list(split.groups.values()))  # keyed hashes only
 
 
 def test_leakage_reports_identical_files_across_subsets(tmp_path):
@@ -146,3 +148,12 @@ def test_dicom_patient_groups_are_hashed(tmp_path):
 def test_bad_split_options(digits_report, kwargs, words):
     with pytest.raises(DataError, match=words):
         make_split(digits_report, **kwargs)
+
+
+def test_files_without_a_group_value_are_reported(tmp_path):
+    report = _patient_folder(tmp_path)
+    split = make_split(report, seed=0, group_by=r"regex:(patient00\d)_")  # only patients 000-009 match
+    problems = leakage(report, split)
+    unmatched = sum(1 for p in split.assignment if not re.search(r"patient00\d_", p))
+    assert unmatched > 0 and len(problems) == 1
+    assert problems[0].startswith(f"{unmatched} files have no value for 'regex:")

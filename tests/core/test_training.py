@@ -196,3 +196,34 @@ def test_imbalanced_classes_are_balanced_automatically_or_by_sampler(tmp_path, b
     weighted = [n for n in notes if isinstance(n, Notice) and "imbalanced" in n.message]
     assert bool(weighted) == (balance == "auto")
     assert result.test_metrics["per_class"]["digit_1"]["recall"] >= 0.5
+
+
+def test_continuing_keeps_each_patient_of_the_earlier_test_split_in_test(tmp_path):
+    """A patient with an old test image and a new image: both are test images in the continued run."""
+    import re
+    import shutil
+
+    full = write_digits_folder(tmp_path / "all", classes=(0, 1), per_class=24, size=32)
+    for png in sorted(full.rglob("*.png")):  # two images per patient: P<class><n>_a/_b
+        cls, i = png.stem.split("_")
+        png.rename(png.with_name(f"P{cls}{int(i) // 2:02d}_{'ab'[int(i) % 2]}.png"))
+    first_visit = tmp_path / "first"
+    for png in full.rglob("*_a.png"):
+        (first_visit / png.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, first_visit / png.parent.name / png.name)
+    group = r"regex:(P\d+)_"
+    train(TrainConfig(data=str(first_visit), out=str(tmp_path / "r1"), strategy="linear-probe", epochs=1,
+                      group_by=group, **TINY))
+    second = train(TrainConfig(data=str(full), out=str(tmp_path / "r2"), strategy="linear-probe", epochs=1,
+                               group_by=group, init_from=str(tmp_path / "r1"), **TINY))
+    assert second.test_metrics["continued"]["old_test_images"] > 0
+    subset_of = {}
+    for f in json.loads((tmp_path / "r2" / "manifest.json").read_text())["files"]:
+        patient = re.search(r"(P\d+)_", f["path"]).group(1)
+        subset_of.setdefault(patient, set()).add(f["subset"])
+    assert all(len(s) == 1 for s in subset_of.values()), subset_of  # no patient in two parts
+    old_test = {re.search(r"(P\d+)_", f["path"]).group(1)
+                for f in json.loads((tmp_path / "r1" / "manifest.json").read_text())["files"] if f["subset"] == "test"}
+    assert old_test and all(subset_of[p] == {"test"} for p in old_test)
+    groups = json.loads((tmp_path / "r2" / "manifest.json").read_text())["split"]["groups"]
+    assert not any("P" in g for g in groups.values())  # patient IDs only as keyed hashes

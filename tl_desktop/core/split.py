@@ -113,7 +113,9 @@ def group_values(report: ScanReport, group_by: str | None) -> dict[str, str | No
         except re.error as exc:
             raise DataError(f"invalid grouping pattern '{arg}': {exc}") from exc
         found = {s.path: pattern.search(s.path) for s in report.samples}
-        return {p: (m.group(1) if m.re.groups else m.group(0)) if m else None for p, m in found.items()}
+        salt = _salt()  # a file-name pattern usually captures a patient ID: stored only as a keyed hash
+        return {p: _hashed("name", m.group(1) if m.re.groups else m.group(0), salt) if m else None
+                for p, m in found.items()}
     raise DataError(f"unknown grouping '{group_by}'; use csv, dicom:<Keyword> or regex:<pattern>")
 
 
@@ -225,4 +227,30 @@ def leakage(report: ScanReport, split: Split) -> list[str]:
             by_group[group].append(path)
     for group, subsets, n in _crossing(by_group, split.assignment):
         problems.append(f"group '{group}' ({n} files) is in {' and '.join(subsets)}")
+    uncovered = sum(1 for path in split.assignment if split.group_by and groups.get(path) is None)
+    if uncovered:
+        problems.append(f"{uncovered} files have no value for '{split.group_by}' and were split as if each "
+                        "were a patient of its own; check them or group them another way")
     return problems
+
+
+def keep_earlier_subsets(report: ScanReport, split: Split, earlier: dict[str, str]) -> Split:
+    """The split with every group or set of identical files that an earlier run used kept in that run's subset.
+
+    Args:
+        earlier: sha256 -> subset of the earlier run's files.
+
+    A whole component moves, so a patient with an old test image and a new image stays in test: test wins
+    over validation, validation over training.
+    """
+    samples = [s for s in report.samples if s.path in split.assignment]
+    groups = split.groups or {}
+    assignment = dict(split.assignment)
+    rank = {"test": 0, "val": 1, "train": 2}
+    for component in _components(samples, groups):
+        old = [earlier[s.sha256] for s in component if s.sha256 in earlier]
+        if old:
+            subset = min(old, key=rank.__getitem__)
+            for s in component:
+                assignment[s.path] = subset
+    return Split(split.seed, split.val_fraction, split.test_fraction, split.group_by, assignment, split.groups)

@@ -165,11 +165,20 @@ def _prepare_out(out: Path) -> None:
 
 
 def _manifest(report, split, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The training manifest; when continuing a run, its classes come first in their old order and files it
-    already used keep their old subset (so its test images never become training images)."""
-    old_subset = {f["sha256"]: f["subset"] for f in earlier["manifest"]["files"]} if earlier else {}
-    files = [{"path": s.path, "label": s.label, "sha256": s.sha256,
-              "subset": old_subset.get(s.sha256, split.assignment[s.path]),
+    """The training manifest; when continuing a run, its classes come first in their old order and the groups
+    and identical files it already used keep their old subset (its test patients never become training ones).
+
+    Raises:
+        TrainingError: the final assignment lets a group or identical files cross subsets.
+    """
+    from tl_desktop.core.split import keep_earlier_subsets, leakage
+
+    if earlier:
+        split = keep_earlier_subsets(report, split, {f["sha256"]: f["subset"] for f in earlier["manifest"]["files"]})
+    crossing = [p for p in leakage(report, split) if "have no value" not in p]
+    if crossing:
+        raise TrainingError(f"the split would leak: {crossing[0]}")
+    files = [{"path": s.path, "label": s.label, "sha256": s.sha256, "subset": split.assignment[s.path],
               "width": s.width, "height": s.height} for s in report.samples if s.path in split.assignment]
     old_classes = list(earlier["class_names"]) if earlier else []
     new_classes = sorted({f["label"] for f in files} - set(old_classes))
