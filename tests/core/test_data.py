@@ -6,7 +6,6 @@ import json
 import shutil
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -154,10 +153,8 @@ def test_bad_files_raise_one_line_reasons(mixed, rel, words):
 
 def test_pixel_limit_is_checked_from_the_header(tmp_path):
     (tmp_path / "big.png").write_bytes(png_header_claiming(5000, 4000))
-    start = time.perf_counter()
-    with pytest.raises(ImageDecodeError, match="5000 x 4000"):
+    with pytest.raises(ImageDecodeError, match="5000 x 4000"):  # the header alone: it holds no pixels at all
         load_image(tmp_path / "big.png", max_pixels=1_000_000)
-    assert time.perf_counter() - start < 1
 
 
 def test_dicom_pixel_limit(tmp_path):

@@ -91,6 +91,10 @@ def test_job_bundle_round_trip_with_two_processes(project_with_data, digits_dir,
     assert Path(runs.read_json(imported / "manifest.json")["root"]) == Path(digits_dir)
     result = export_onnx(imported, tmp_path / "server.onnx")  # verification reads the local images
     assert result is not None and (tmp_path / "server.onnx").is_file()
+    # one content hash of the training files: the job's, the server run's, the imported run's and the ONNX file's
+    job_hash = json.loads((job / "job.json").read_text())["manifest_sha256"]
+    assert job_hash == runs.manifest_hash(job / "run") == runs.manifest_hash(imported)
+    assert result.verification and job_hash in (tmp_path / "server.onnx").read_bytes().decode("latin-1")
 
 
 def test_job_refuses_changed_data(project_with_data, digits_dir, tmp_path, _isolated_home):
@@ -126,3 +130,18 @@ def test_two_processes_fine_tune_images_through_ddp(digits_dir, tmp_path, _isola
     assert len(history) == 2 and all(0 <= row["val_acc"] <= 1 for row in history)
     metrics = json.loads((tmp_path / "ft" / "metrics.json").read_text())
     assert metrics["n"] == n_test and sum(map(sum, metrics["confusion_matrix"])) == n_test
+
+
+def test_shards_cover_each_global_batch_and_never_leave_a_rank_empty(monkeypatch):
+    import torch
+
+    from tl_desktop.core import distributed
+
+    order = torch.randperm(65, generator=torch.Generator().manual_seed(0))
+    per_rank = []
+    for rank in (0, 1):
+        monkeypatch.setattr(distributed, "current", lambda r=rank: distributed.Dist(r, 2, r))
+        per_rank.append(distributed.shard(order, 32, drop_last=False))
+    assert [len(p) for p in per_rank[0]] == [16, 16] and [len(p) for p in per_rank[1]] == [16, 16]
+    for step in range(2):  # rank 0 then rank 1 is exactly the global batch a single process would take
+        assert torch.equal(torch.cat([per_rank[0][step], per_rank[1][step]]), order[step * 32:(step + 1) * 32])

@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 SUBSETS = ("train", "val", "test")
-IMBALANCE_RATIO = 5.0
+IMBALANCE_RATIO = 5.0  # the scan warns above this ratio of largest to smallest class
+WEIGHTING_RATIO = 3.0  # the engine weights the loss (balance "auto") above this ratio
 MIN_CLASS_IMAGES = 5
 _SYSTEM_NAMES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db", "__macosx", "$recycle.bin"})
 
@@ -280,7 +281,8 @@ def _warnings(counts: dict[str, int], empty_classes: list[str]) -> list[str]:
         big, small = max(counts, key=counts.get), min(counts, key=counts.get)
         if counts[big] > IMBALANCE_RATIO * counts[small]:
             out.append(f"classes are imbalanced: '{big}' has {counts[big]} images, '{small}' only "
-                       f"{counts[small]} ({counts[big] / counts[small]:.0f}x); class weighting will be used")
+                       f"{counts[small]} ({counts[big] / counts[small]:.0f}x); training weights the loss automatically above "
+                       f"{WEIGHTING_RATIO:.0f}:1 (or choose a balanced sampler)")
     return out
 
 

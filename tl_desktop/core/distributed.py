@@ -89,7 +89,10 @@ def broadcast(obj: Any) -> Any:
 def shard(order: torch.Tensor, global_batch: int, drop_last: bool) -> list[torch.Tensor]:
     """This rank's part of each global batch of ``order``, so N processes see what one process would.
 
-    Global batch ``i`` is ``order[i*B:(i+1)*B]``; rank ``r`` of ``W`` takes its ``r``-th contiguous slice.
+    Global batch ``i`` is ``order[i*B:(i+1)*B]``; rank ``r`` of ``W`` takes its ``r``-th contiguous slice. A
+    last batch with fewer items than ranks is dropped (on every rank alike). DDP averages the ranks' gradients
+    with equal weight, so a last batch that does not divide evenly is weighted slightly differently than in
+    one process.
     """
     d = current()
     n = len(order)
@@ -97,6 +100,8 @@ def shard(order: torch.Tensor, global_batch: int, drop_last: bool) -> list[torch
     parts = []
     for step in range(steps):
         batch = order[step * global_batch:(step + 1) * global_batch]
+        if len(batch) < d.world:  # a rank would get nothing: its NaN loss would stall the others in all-reduce
+            continue
         parts.append(torch.tensor_split(batch, d.world)[d.rank])
     return parts
 

@@ -16,14 +16,13 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from tl_desktop.core import distributed, runs
+from tl_desktop.core.data import WEIGHTING_RATIO as IMBALANCE_RATIO  # noqa: E402 - one rule with the scan
 from tl_desktop.core.evaluation import classification_metrics, misclassified
 from tl_desktop.core.events import CancelToken, FitStarted, Notice, Progress
 from tl_desktop.core.fsutil import atomic_write_json
 from tl_desktop.core.loop import Loop, LoopState, seed_all
 from tl_desktop.core.models import create_model, eval_transform, train_transform
 from tl_desktop.core.torchdata import ImageFiles, class_weights, default_workers, fits_in_memory
-
-IMBALANCE_RATIO = 3.0
 
 
 class _Files:

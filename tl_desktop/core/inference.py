@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tl_desktop.core.data import IMAGE_SUFFIXES, load_image
+from tl_desktop.core.data import load_image
 from tl_desktop.core.events import CancelToken, Progress
+from tl_desktop.core.imageio import is_candidate
 
 METADATA_FORMAT = "1"
 CROP_MODES = ("center", "squash")
@@ -169,7 +170,7 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            found = [p for p in path.rglob("*") if p.is_file() and is_candidate(p)  # DICOM without suffix too
                      and not any(part.startswith(".") for part in p.relative_to(path).parts)]
             out.extend(sorted(found))
         else:

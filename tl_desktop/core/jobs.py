@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tl_desktop import __version__
+from tl_desktop.core import runs
 from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text, read_json
 
 JOB_SCHEMA = 1
@@ -26,12 +27,6 @@ RUN_FOLDER = "run"
 
 class JobError(RuntimeError):
     """A job bundle cannot be created, run or imported; the message is one readable line."""
-
-
-def _manifest_digest(files: list[dict[str, Any]]) -> str:
-    """SHA-256 over (path, label, sha256, subset) of every file, independent of order."""
-    rows = sorted(f"{f['path']}\t{f['label']}\t{f['sha256']}\t{f['subset']}" for f in files)
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
 def create_job(project_path: str | Path, out: str | Path, *, gpus: int = 1, nodes: int = 1,
@@ -62,9 +57,16 @@ def create_job(project_path: str | Path, out: str | Path, *, gpus: int = 1, node
     config["csv"] = Path(kwargs["csv"]).name if kwargs["csv"] else None
     config["epochs"] = epochs or config["epochs"]
     config["device"] = "auto"
+    if config.get("weights_file"):  # an imported weights file travels inside the bundle, by relative name
+        source = Path(config["weights_file"])
+        if not source.is_file():
+            raise JobError(f"the project's weights file {source.name} is missing")
+        (out / "weights").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, out / "weights" / source.name)
+        config["weights_file"] = f"weights/{source.name}"
     job = {"schema": JOB_SCHEMA, "app_version": __version__, "project": project.name, "created": time.time(),
            "gpus": gpus, "nodes": nodes, "config": config, "split": split, "files": files,
-           "manifest_sha256": _manifest_digest(files)}
+           "manifest_sha256": runs.files_digest(files)}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "job.json", job)
     _write_scripts(out, gpus, nodes)
@@ -112,7 +114,7 @@ def load_job(job_dir: str | Path) -> dict[str, Any]:
     job = read_json(path)
     if job.get("schema") != JOB_SCHEMA:
         raise JobError(f"job.json has schema {job.get('schema')}; this app reads schema {JOB_SCHEMA}")
-    if _manifest_digest(job["files"]) != job["manifest_sha256"]:
+    if runs.files_digest(job["files"]) != job["manifest_sha256"]:
         raise JobError("job.json was edited: its file list does not match its manifest hash")
     return job
 
@@ -155,8 +157,11 @@ def run_job(job_dir: str | Path, data: str | Path, callback=None, cancel=None):
         if problems:
             raise JobError(f"{len(problems)} of {len(job['files'])} files do not match the job "
                            f"(first: {problems[0]}); copy the project's images unchanged")
-    config = TrainConfig.from_dict({**job["config"], "data": str(root), "out": str(job_dir / RUN_FOLDER),
-                                    "csv": str(root / job["config"]["csv"]) if job["config"].get("csv") else None,
+    settings = job["config"]
+    config = TrainConfig.from_dict({**settings, "data": str(root), "out": str(job_dir / RUN_FOLDER),
+                                    "csv": str(root / settings["csv"]) if settings.get("csv") else None,
+                                    "weights_file": str(job_dir / settings["weights_file"])
+                                    if settings.get("weights_file") else None,
                                     "split": job["split"]})
     return train(config, callback, cancel)
 
@@ -168,7 +173,6 @@ def import_job(job_dir: str | Path, project_path: str | Path) -> Path:
         JobError: the run is missing or unfinished, or was not trained on the job's exact files.
     """
     from tl_desktop.core import project as projects
-    from tl_desktop.core import runs
 
     job_dir = Path(job_dir)
     job = load_job(job_dir)
@@ -176,16 +180,19 @@ def import_job(job_dir: str | Path, project_path: str | Path) -> Path:
     if runs.read_status(run)["state"] != "finished":
         raise JobError(f"the job's run has not finished (state: {runs.read_status(run)['state']})")
     manifest = read_json(run / "manifest.json")
-    if _manifest_digest(manifest["files"]) != job["manifest_sha256"]:
+    if runs.files_digest(manifest["files"]) != job["manifest_sha256"]:
         raise JobError("the run was trained on other files than the job's manifest lists; not imported")
     project = projects.load(project_path)
     source = project.source_path()
     if source is None:
         raise JobError("the project has no data folder to attach the run to")
     target = project.new_run_dir("server")
-    shutil.copytree(run, target)
+    partial = target.with_name(f".{target.name}.partial")  # a failed copy never looks like a run
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(run, partial)
     manifest["root"] = str(source.parent if project.source.kind == "csv" else source)
-    atomic_write_json(target / "manifest.json", manifest)
+    atomic_write_json(partial / "manifest.json", manifest)
+    os.replace(partial, target)
     metrics = read_json(target / "metrics.json") if (target / "metrics.json").is_file() else {}
     config = runs.load_config(target)
     project.add_run(target, model=config["model"], strategy=config["strategy"],

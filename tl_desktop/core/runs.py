@@ -89,9 +89,16 @@ def read_predictions(run_dir: Path) -> dict[str, Any] | None:
             "class_names": [h.removeprefix("p_") for h in header[3:]]}
 
 
+def files_digest(files: list[dict[str, Any]]) -> str:
+    """SHA-256 over (path, label, sha256, subset) of every file, independent of order and of the data root."""
+    rows = sorted(f"{f['path']}\t{f['label']}\t{f['sha256']}\t{f['subset']}" for f in files)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
 def manifest_hash(run_dir: Path) -> str:
-    """SHA-256 of the training manifest: changes whenever any file, label or subset assignment changes."""
-    return hashlib.sha256((Path(run_dir) / "manifest.json").read_bytes()).hexdigest()
+    """Hash of the training manifest's content: changes whenever any file, label or subset assignment changes,
+    and is the same on every computer (the data folder's location is not part of it)."""
+    return files_digest(read_json(Path(run_dir) / "manifest.json")["files"])
 
 
 # --- checkpoints -----------------------------------------------------------------------------------------
