@@ -227,3 +227,30 @@ def test_continuing_keeps_each_patient_of_the_earlier_test_split_in_test(tmp_pat
     assert old_test and all(subset_of[p] == {"test"} for p in old_test)
     groups = json.loads((tmp_path / "r2" / "manifest.json").read_text())["split"]["groups"]
     assert not any("P" in g for g in groups.values())  # patient IDs only as keyed hashes
+
+
+def test_out_of_memory_halves_the_batch_and_reruns_the_epoch_from_its_start(digits_dir, tmp_path, monkeypatch):
+    """Simulated CUDA OOM in the first epoch: the run then equals one started with half the batch size."""
+    import torch
+
+    from tl_desktop.core.loop import Loop
+
+    base = {**TINY, "batch_size": 16}
+    config = dict(data=str(digits_dir), strategy="fine-tune", epochs=2, **base)
+    real_step, calls = Loop._step, []
+
+    def flaky(self, x, y, scaler):
+        calls.append(1)
+        if len(calls) == 2:  # after one real step changed the weights
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_step(self, x, y, scaler)
+
+    monkeypatch.setattr(Loop, "_step", flaky)
+    notes: list = []
+    train(TrainConfig(out=str(tmp_path / "oom"), **config), _events(notes))
+    monkeypatch.setattr(Loop, "_step", real_step)
+    train(TrainConfig(out=str(tmp_path / "half"), **{**config, "batch_size": 8}))
+    assert any(isinstance(n, Notice) and "batch size 8" in n.message for n in notes)
+    for a, b in zip(runs.read_history(tmp_path / "oom"), runs.read_history(tmp_path / "half"), strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)

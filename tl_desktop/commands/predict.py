@@ -74,6 +74,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.csv:
         atomic_write_text(args.csv, csv_text(results, top_k))
     failed = sum(1 for p in results if p.error)
+    if failed == len(results):
+        raise UsageError(f"none of the {failed} files could be read (first: {results[0].error})")
     if failed:
         print(f"{failed} of {len(results)} files could not be read", file=sys.stderr)
     return 0

@@ -186,7 +186,7 @@ def _decide(result: dict[str, Any], positive_class: str, reason: str, method: st
     if truth_val.any() and not truth_val.all():
         threshold = clinical.pick_threshold(truth_val, p_val[:, positive], method, target)
     else:
-        threshold = 0.5 if method != "fixed" else float(target)
+        threshold = float(target) if method == "fixed" and target is not None else 0.5
         result["warnings"].append(f"the validation split lacks '{positive_class}' or other cases: threshold 0.5")
     if abstain_threshold is None and abstain_accuracy is not None and len(y_val):
         abstain_threshold = clinical.abstain_threshold_for(y_val, p_val, abstain_accuracy)

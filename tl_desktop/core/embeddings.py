@@ -27,6 +27,9 @@ from tl_desktop.core.torchdata import UnreadableImage
 from tl_desktop.paths import cache_dir
 
 VERIFY_TOLERANCE = 1e-3
+# Bump when decoding changes what an image looks like (DICOM windowing, 16-bit scaling, colour handling...):
+# cached embeddings of the old pixels must not be reused.
+DECODE_VERSION = "decode-1"
 
 
 class FeatureExtractor(torch.nn.Module):
@@ -41,8 +44,9 @@ class FeatureExtractor(torch.nn.Module):
 
 
 def backbone_key(model: torch.nn.Module, data_config: dict[str, Any]) -> str:
-    """Digest of the backbone weights (classifier excluded) and the preprocessing."""
+    """Digest of the backbone weights (classifier excluded), the preprocessing and the decoder version."""
     digest = hashlib.sha256(json.dumps(data_config, sort_keys=True).encode())
+    digest.update(DECODE_VERSION.encode())
     head = {f"{model.default_cfg.get('classifier', 'classifier')}.weight",
             f"{model.default_cfg.get('classifier', 'classifier')}.bias"}
     for name, tensor in sorted(model.state_dict().items()):

@@ -21,6 +21,17 @@ from tl_desktop.core import distributed, runs
 from tl_desktop.core.events import BatchEnded, CancelToken, EpochEnded, Notice
 
 
+def _to_cpu(obj: Any) -> Any:
+    """A copy of nested dicts/lists of tensors with every tensor on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
 def seed_all(seed: int) -> None:
     """Seed every generator augmentations and dropout draw from (timm's transforms use ``random``)."""
     random.seed(seed)
@@ -90,20 +101,36 @@ class Loop:
 
     def run(self, state: LoopState) -> LoopState:
         self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        total = sum(self.steps_per_epoch(state.batch_size) for _ in range(self.epochs))
-        self.schedule = Schedule(self.optimizer.defaults["lr"], total, int(total * self.warmup_fraction))
+        self._plan_schedule(state)
         scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         while state.epoch < self.epochs:
             self.cancel.raise_if_cancelled()
+            before = self._snapshot()
             try:
                 row = self._epoch(state, scaler)
             except torch.cuda.OutOfMemoryError:
+                self._restore(before)  # the retried epoch starts from the same weights as the failed one
                 self._halve_batch(state)
+                self._plan_schedule(state)
                 continue
             if self._finish_epoch(state, row):
                 self.callback(Notice(f"Stopped early: no validation improvement for {self.patience} epochs"))
                 break
         return state
+
+    def _plan_schedule(self, state: LoopState) -> None:
+        """Warm-up and cosine over the steps done plus the steps left at the current batch size."""
+        total = state.global_step + sum(self.steps_per_epoch(state.batch_size)
+                                        for _ in range(state.epoch, self.epochs))
+        self.schedule = Schedule(self.optimizer.defaults["lr"], total, int(total * self.warmup_fraction))
+
+    def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Model and optimiser state on the CPU, to undo an epoch that ran out of GPU memory."""
+        return _to_cpu(self.model.state_dict()), _to_cpu(self.optimizer.state_dict())
+
+    def _restore(self, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        self.model.load_state_dict(snapshot[0])
+        self.optimizer.load_state_dict(snapshot[1])
 
     def _halve_batch(self, state: LoopState) -> None:
         torch.cuda.empty_cache()

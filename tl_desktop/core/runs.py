@@ -132,7 +132,12 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
 
 def save_checkpoint(run_dir: Path, which: str, model: torch.nn.Module, info: dict[str, Any],
                     optimizer: torch.optim.Optimizer | None = None) -> None:
-    """Write ``checkpoints/<which>.safetensors`` (weights and optimiser tensors) and ``<which>.json``."""
+    """Write ``checkpoints/<which>.safetensors`` (weights, optimiser tensors and, in its header, the JSON
+    metadata) and a readable copy of that metadata as ``<which>.json``.
+
+    The header copy is the one that counts: weights and loop state change together in one atomic write, so a
+    crash between the two files can never pair new weights with an old epoch counter.
+    """
     from safetensors.torch import save
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -142,23 +147,25 @@ def save_checkpoint(run_dir: Path, which: str, model: torch.nn.Module, info: dic
         tensors.update(opt_tensors)
         meta["optimizer"] = opt_meta
     folder = Path(run_dir) / "checkpoints"
-    atomic_write_bytes(folder / f"{which}.safetensors", save(tensors))
+    atomic_write_bytes(folder / f"{which}.safetensors", save(tensors, metadata={"tl_desktop": json.dumps(meta)}))
     atomic_write_json(folder / f"{which}.json", meta)
 
 
 def load_checkpoint(run_dir: Path, which: str) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None, dict]:
     """Returns (model state dict, optimiser state dict or None, info)."""
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     folder = Path(run_dir) / "checkpoints"
-    weights, meta_path = folder / f"{which}.safetensors", folder / f"{which}.json"
-    if not weights.is_file() or not meta_path.is_file():
+    weights = folder / f"{which}.safetensors"
+    if not weights.is_file():
         raise RunError(f"{run_dir}: no '{which}' checkpoint yet")
     try:
-        tensors = load_file(str(weights))
+        with safe_open(str(weights), framework="pt") as handle:
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+            header = (handle.metadata() or {}).get("tl_desktop")
     except Exception as exc:  # noqa: BLE001 - a damaged file of any kind
         raise RunError(f"{weights.name} is damaged ({type(exc).__name__})") from exc
-    info = read_json(meta_path)
+    info = json.loads(header) if header else read_json(folder / f"{which}.json")
     model_state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
     optimizer = _unflatten_optimizer(tensors, info.pop("optimizer")) if "optimizer" in info else None
     return model_state, optimizer, info
