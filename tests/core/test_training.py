@@ -254,3 +254,18 @@ def test_out_of_memory_halves_the_batch_and_reruns_the_epoch_from_its_start(digi
     for a, b in zip(runs.read_history(tmp_path / "oom"), runs.read_history(tmp_path / "half"), strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
         assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
+
+
+def test_evaluating_on_another_folder_leaves_out_images_the_model_trained_on(digits_dir, tmp_path):
+    import shutil
+
+    from tl_desktop.core.training import evaluate_run
+
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(digits_dir), out=str(run), strategy="linear-probe", epochs=1, **TINY))
+    other = shutil.copytree(digits_dir, tmp_path / "other")  # the same images under another folder
+    manifest = json.loads((run / "manifest.json").read_text())
+    metrics = evaluate_run(run, str(other))
+    used = sum(f["subset"] in ("train", "val") for f in manifest["files"])
+    assert len(metrics["excluded_seen_in_training"]) == used
+    assert metrics["n"] == len(manifest["files"]) - used  # only the run's test images remain

@@ -162,4 +162,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     metrics = _guarded(lambda: evaluate_run(args.run_dir, args.data))
     print(json.dumps(metrics) if args.json else _summary(metrics))
+    excluded = metrics.get("excluded_seen_in_training") or []
+    if excluded and not args.json:
+        print(f"note: {len(excluded)} images identical to training/validation images were left out "
+              f"(first: {excluded[0]})")
     return 0

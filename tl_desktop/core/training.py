@@ -326,9 +326,16 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, callback: Callabl
         unknown = sorted(set(report.classes) - set(loaded.class_names))
         if unknown:
             raise TrainingError(f"classes unknown to this model: {', '.join(unknown)}")
-        files = [(report.abspath(s), s.label) for s in report.samples]
-    return evaluate_files(loaded.model, loaded.data_config, loaded.class_names, files,
-                          callback or (lambda e: None), cancel or CancelToken())
+        seen = {f["sha256"] for f in loaded.manifest["files"] if f["subset"] in ("train", "val")}
+        overlap = [s for s in report.samples if s.sha256 in seen]  # trained or tuned on: not a fair test
+        files = [(report.abspath(s), s.label) for s in report.samples if s.sha256 not in seen]
+        if not files:
+            raise TrainingError("every image of that data set was used to train or tune this model")
+    metrics = evaluate_files(loaded.model, loaded.data_config, loaded.class_names, files,
+                             callback or (lambda e: None), cancel or CancelToken())
+    if data is not None:
+        metrics["excluded_seen_in_training"] = sorted(s.path for s in overlap)
+    return metrics
 
 
 __all__ = ["STRATEGIES", "STRATEGY_HELP", "TrainConfig", "RunResult", "TrainingError", "train", "resume",
