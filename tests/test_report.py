@@ -115,3 +115,15 @@ def test_unfinished_run_is_refused(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"class_names": ["a", "b"]}))
     assert main(["report", str(tmp_path)]) == 2
     assert "not finished" in capsys.readouterr().err
+
+
+def test_a_report_refused_for_a_local_folder_leaves_nothing_behind(report, tmp_path, monkeypatch, capsys):
+    import tl_desktop.report as reporting
+
+    run, _, _ = report
+    real_html = reporting._html
+    monkeypatch.setattr(reporting, "_html", lambda data, files: real_html(data, files) + str(run.resolve()))
+    out = tmp_path / "refused"
+    assert main(["report", str(run), "--out", str(out), "--no-heatmaps"]) == 2
+    assert "\n" == capsys.readouterr().err[-1:] and not out.exists()
+    assert not list(tmp_path.glob(".*partial"))

@@ -10,6 +10,8 @@ without a display (an offscreen QApplication is created when none exists), so th
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,8 +68,6 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
     from tl_desktop.core import runs
     from tl_desktop.core.clinical_run import evaluate_clinical, load_clinical
     from tl_desktop.core.fsutil import read_json
-    from tl_desktop.report.audit import check_no_local_paths, environment, file_namer, write_audit
-    from tl_desktop.report.sections import RunData
 
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "report"
@@ -82,7 +82,34 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
     transfer_file = Path(transfer) if transfer is not None else run_dir / "transfer.json"
     if transfer is not None and not transfer_file.is_file():
         raise ReportError(f"no such file: {transfer_file.name}")
-    out.mkdir(parents=True, exist_ok=True)
+    final, out = out, out.with_name(f".{out.name}.partial")  # built aside, checked, then moved in place
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    try:
+        result = _build(run_dir, out, config, manifest, clinical, onnx_files, transfer_file, hide_file_names,
+                        heatmaps)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # a refused report leaves nothing behind
+        raise
+    final.mkdir(parents=True, exist_ok=True)
+    for item in out.iterdir():
+        target = final / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    out.rmdir()
+    return ReportResult(final / "report.pdf", final / "report.html", final / "audit", result,
+                        list(clinical.get("warnings", [])))
+
+
+def _build(run_dir: Path, out: Path, config, manifest, clinical, onnx_files, transfer_file, hide_file_names,
+           heatmaps) -> list[str]:
+    """Write the audit folder, figures, HTML and PDF into ``out`` and check them for local paths."""
+    from tl_desktop.core import runs
+    from tl_desktop.core.fsutil import read_json
+    from tl_desktop.report.audit import check_no_local_paths, environment, file_namer, write_audit
+    from tl_desktop.report.sections import RunData
+
     name = file_namer(manifest, hide_file_names)
     data = RunData(run_dir, config, manifest, read_json(run_dir / "metrics.json"), clinical,
                    runs.read_history(run_dir), environment(config, run_dir), name,
@@ -98,8 +125,7 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
     atomic_write_text(out / "report.html", html)
     _pdf(out / "report.pdf", html, data.figures, f"Model report {run_dir.name}")
     check_no_local_paths(out, [Path(manifest["root"]), run_dir.resolve(), Path.home(), tempfile.gettempdir()])
-    return ReportResult(out / "report.pdf", out / "report.html", out / "audit", files,
-                        list(clinical.get("warnings", [])))
+    return files
 
 
 def _verification(path: Path, clinical: dict[str, Any]) -> dict[str, Any]:

@@ -208,10 +208,16 @@ def heatmap_task(run_dir: str, image: str, target: str | None = None, *, callbac
 
 
 def report_task(run_dir: str, out: str | None = None, *, callback, cancel: CancelToken):
-    """``report.write_report``: report.pdf, report.html and the audit folder of a finished run."""
+    """``report.write_report``: report.pdf, report.html and the audit folder of a finished run.
+
+    File names are replaced by their SHA-256 when the split was grouped by a file-name pattern: then the names
+    carry patient IDs by construction.
+    """
+    from tl_desktop.core.runs import load_config
     from tl_desktop.report import write_report
 
-    return write_report(run_dir, out, callback=callback, cancel=cancel)
+    hide = str(load_config(Path(run_dir)).get("group_by") or "").startswith("regex:")
+    return write_report(run_dir, out, hide_file_names=hide, callback=callback, cancel=cancel)
 
 
 # --- server jobs ---------------------------------------------------------------------------------------
