@@ -218,3 +218,12 @@ def test_decision_written_during_an_export_does_not_split_it(run_dir, tmp_path, 
     out = export_onnx(run_dir, tmp_path / "snap.onnx")
     assert len(calls) == 1 and _metadata(out.path)["temperature"] == "1.0"
     assert out.verification["max_abs_diff"] <= 1e-4
+
+
+def test_re_export_removes_variants_of_the_earlier_model(run_dir, tmp_path):
+    stale = tmp_path / "m.int8.onnx"
+    stale.write_bytes(b"an int8 file of an earlier export")
+    (tmp_path / "m.int8.verification.json").write_text("{}")
+    export_onnx(run_dir, tmp_path / "m.onnx")
+    assert not stale.exists() and not (tmp_path / "m.int8.verification.json").exists()
+    assert (tmp_path / "m.onnx").is_file() and (tmp_path / "m.verification.json").is_file()

@@ -337,13 +337,25 @@ def _summary(figures: dict[str, Any]) -> str:
 
 
 def _finalise(tmp: Path, final: Path, figures: dict[str, Any], meta: dict[str, str]) -> ExportResult:
+    """Move the verified file into place; its old verification is removed first, so a model never sits next
+    to figures that belong to another one (the new figures follow right after)."""
     figures.update(_file_figures(tmp, final.name))
     figures["metadata"] = meta
     os.chmod(tmp, 0o644)  # mkstemp makes it private; the model is meant to be shared
-    os.replace(tmp, final)
     report = verification_path(final)
+    report.unlink(missing_ok=True)
+    os.replace(tmp, final)
     atomic_write_json(report, figures)
     return ExportResult(final, report, figures)
+
+
+def _remove_stale_variants(out: Path, wanted: list[str]) -> None:
+    """Variants of an earlier export to the same name that this export did not make belong to another model."""
+    for name in ("fp16", "int8"):
+        if name not in wanted:
+            stale = variant_path(out, name)
+            stale.unlink(missing_ok=True)
+            verification_path(stale).unlink(missing_ok=True)
 
 
 # --- the export ------------------------------------------------------------------------------------------
@@ -387,6 +399,7 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int
         if len(wanted) > 1:
             figures["test_accuracy"] = variants.pop("_accuracy")
         result = _finalise(fp32_tmp, out, figures, fp32_meta)
+        _remove_stale_variants(out, wanted)
         for name, (tmp, vfig, meta) in variants.items():
             vfig["test_accuracy"] = figures["test_accuracy"]
             result.variants[name] = _finalise(tmp, variant_path(out, name), vfig, meta)
