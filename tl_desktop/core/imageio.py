@@ -387,7 +387,7 @@ def inspect_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileInf
         ImageDecodeError: with a one-line reason.
     """
     src, data, _ = _source(path)
-    digest = hashlib.sha256(data).hexdigest() if data is not None else _file_sha256(path)
+    digest = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path)
     with quiet_warnings:
         if _is_dicom(path, data):
             forced = not is_dicom_header(data[:132] if data is not None else read_head(path))
@@ -405,6 +405,7 @@ def inspect_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileInf
         return FileInfo(digest, im.width, im.height)
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in chunks."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

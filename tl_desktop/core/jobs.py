@@ -9,7 +9,6 @@ the project, after checking it was trained on exactly the manifest's files.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -120,12 +119,10 @@ def load_job(job_dir: str | Path) -> dict[str, Any]:
 
 
 def _sha256(path: Path) -> str | None:
+    from tl_desktop.core.imageio import file_sha256
+
     try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return file_sha256(path)
     except OSError:
         return None
 
