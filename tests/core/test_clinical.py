@@ -226,3 +226,21 @@ def test_threshold_and_abstain_reach_the_onnx_file_and_the_predictor(evaluated, 
     assert np.allclose(p8, probs[:, 1], atol=1e-4)
     set_decision(run, abstain_threshold=None)
     assert "abstain_threshold" not in decision_metadata(run) and "decision_threshold" in decision_metadata(run)
+
+
+def test_patients_with_several_images_widen_the_auc_interval():
+    """Each of 30 patients imaged 5 times: resampling images pretends 150 independent cases."""
+    rng = np.random.default_rng(1)
+    truth = np.repeat(np.arange(30) % 2, 5)
+    patient_score = rng.normal(size=30) + 0.8 * (np.arange(30) % 2)
+    scores = np.repeat(patient_score, 5) + rng.normal(scale=0.05, size=150)
+    groups = np.repeat(np.arange(30), 5)
+    per_image = clinical.auc_ci(truth, scores, n_boot=400, seed=0)
+    per_patient = clinical.auc_ci(truth, scores, n_boot=400, seed=0, groups=groups)
+    once = clinical.auc_ci(truth[::5], scores[::5], n_boot=400, seed=0)  # one image per patient
+    width = {k: v["high"] - v["low"] for k, v in
+             {"image": per_image, "patient": per_patient, "once": once}.items()}
+    assert per_patient["auc"] == per_image["auc"] and per_patient["method"].startswith("cluster bootstrap over 30")
+    assert width["patient"] > 1.7 * width["image"]  # sqrt(5) ~ 2.2 in theory
+    assert abs(width["patient"] - width["once"]) < 0.35 * width["once"]  # about what 30 patients support
+    assert clinical.auc_ci(truth, scores, groups=np.arange(150))["method"].startswith("stratified")

@@ -94,18 +94,23 @@ def auc(truth: np.ndarray, scores: np.ndarray) -> float:
 
 
 def auc_ci(truth: np.ndarray, scores: np.ndarray, n_boot: int = 1000, seed: int = 0,
-           level: float = 0.95) -> dict[str, float | int]:
+           level: float = 0.95, groups: np.ndarray | None = None) -> dict[str, float | int]:
     """AUC with a stratified percentile bootstrap interval.
 
     Each resample draws, with replacement, as many positives from the positives and as many negatives from the
-    negatives as the data has, so every resample has both classes and the prevalence of the data.
+    negatives as the data has, so every resample has both classes and the prevalence of the data. With
+    ``groups`` (a patient per case) where some patient has several cases, whole patients are resampled
+    instead (cluster bootstrap): images of one patient are alike, and resampling images would make the
+    interval too narrow.
 
     Returns:
-        ``{"auc", "low", "high", "n_boot", "seed", "level", "n_pos", "n_neg"}``.
+        ``{"auc", "low", "high", "n_boot", "seed", "level", "n_pos", "n_neg", "method"}``.
     """
     truth, scores = np.asarray(truth, dtype=int), np.asarray(scores, dtype=np.float64)
     if not _defined(truth):
         raise ValueError("AUC needs at least one positive and one negative case")
+    if groups is not None and len(set(groups)) < len(groups):
+        return _cluster_auc_ci(truth, scores, np.asarray(groups, dtype=object), n_boot, seed, level)
     pos, neg = scores[truth == 1], scores[truth == 0]
     rng = np.random.default_rng(seed)
     p = pos[rng.integers(0, len(pos), size=(n_boot, len(pos)))]
@@ -114,7 +119,28 @@ def auc_ci(truth: np.ndarray, scores: np.ndarray, n_boot: int = 1000, seed: int 
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(values, [tail, 100.0 - tail])
     return {"auc": auc(truth, scores), "low": float(low), "high": float(high), "n_boot": int(n_boot),
-            "seed": int(seed), "level": float(level), "n_pos": int(len(pos)), "n_neg": int(len(neg))}
+            "seed": int(seed), "level": float(level), "n_pos": int(len(pos)), "n_neg": int(len(neg)),
+            "method": "stratified bootstrap over images"}
+
+
+def _cluster_auc_ci(truth: np.ndarray, scores: np.ndarray, groups: np.ndarray, n_boot: int, seed: int,
+                    level: float) -> dict[str, float | int]:
+    """Percentile interval of the AUC over resamples of whole patients (resamples lacking a class are redrawn)."""
+    _, inverse = np.unique(groups.astype(str), return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(inverse.max() + 1)]
+    rng = np.random.default_rng(seed)
+    values: list[float] = []
+    for _ in range(n_boot * 20):  # bounded: a data set with one positive patient cannot loop forever
+        pick = np.concatenate([members[g] for g in rng.integers(0, len(members), size=len(members))])
+        if _defined(truth[pick]):
+            values.append(auc(truth[pick], scores[pick]))
+            if len(values) == n_boot:
+                break
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return {"auc": auc(truth, scores), "low": float(low), "high": float(high), "n_boot": len(values),
+            "seed": int(seed), "level": float(level), "n_pos": int(truth.sum()), "n_neg": int((1 - truth).sum()),
+            "method": f"cluster bootstrap over {len(members)} patients"}
 
 
 def _pairwise_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
@@ -127,7 +153,7 @@ def _pairwise_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
 
 
 def one_vs_rest(y: np.ndarray, probs: np.ndarray, class_names: list[str], n_boot: int = 1000,
-                seed: int = 0) -> dict[str, dict[str, Any]]:
+                seed: int = 0, groups: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
     """Per class: ROC and PR curves and AUC with its interval; ``None`` where a class lacks positives or negatives."""
     out: dict[str, dict[str, Any] | None] = {}
     for i, name in enumerate(class_names):
@@ -136,7 +162,7 @@ def one_vs_rest(y: np.ndarray, probs: np.ndarray, class_names: list[str], n_boot
             out[name] = None
             continue
         out[name] = {"roc": roc_curve(truth, probs[:, i]), "pr": pr_curve(truth, probs[:, i]),
-                     "auc": auc_ci(truth, probs[:, i], n_boot=n_boot, seed=seed)}
+                     "auc": auc_ci(truth, probs[:, i], n_boot=n_boot, seed=seed, groups=groups)}
     return out
 
 

@@ -87,6 +87,14 @@ def _probs(preds: dict[str, Any], temperature: float) -> tuple[np.ndarray, np.nd
     return np.asarray(preds["labels"], dtype=int), clinical.softmax(logits, temperature) if len(logits) else logits
 
 
+def _test_groups(loaded, predictions: dict[str, Any]) -> np.ndarray | None:
+    """The patient (group) of each test image when the run's split was grouped; None otherwise."""
+    groups = (loaded.manifest.get("split") or {}).get("groups") or {}
+    if not any(groups.values()):
+        return None
+    return np.array([groups.get(p) or f"file:{p}" for p in predictions["paths"]], dtype=object)
+
+
 def evaluate_clinical(run_dir: Path | str, *, positive_class: str | None = None, threshold_method: str = "youden",
                       target: float | None = None, abstain_threshold: float | None = None,
                       abstain_accuracy: float | None = None, n_boot: int = 1000, seed: int = 0, n_bins: int = 10,
@@ -126,7 +134,8 @@ def evaluate_clinical(run_dir: Path | str, *, positive_class: str | None = None,
         "calibration": _calibration(preds, temperature, n_bins),
     }
     y_test, p_test = _probs(preds["test"], temperature)
-    result["curves"] = clinical.one_vs_rest(y_test, p_test, names, n_boot=n_boot, seed=seed)
+    result["curves"] = clinical.one_vs_rest(y_test, p_test, names, n_boot=n_boot, seed=seed,
+                                            groups=_test_groups(loaded, preds["test"]))
     _decide(result, positive_class, reason, threshold_method, target, abstain_threshold, abstain_accuracy)
     _interval_warnings(result)
     atomic_write_json(clinical_path(run_dir), result)

@@ -228,8 +228,8 @@ def curves_section(d: RunData) -> str:
     text = ("<h2>Discrimination</h2><p>The ROC curve shows every trade-off between finding the positive cases "
             "(sensitivity) and false alarms (1 - specificity) as the threshold moves; the area under it (AUC) is "
             "the chance that a random positive image scores higher than a random negative one. The yellow dot is "
-            "the chosen threshold. The interval is a stratified bootstrap on the test images; it treats each "
-            "image as independent, so with several images per patient the true uncertainty is larger.")
+            "the chosen threshold. The interval is a bootstrap on the test images; when the split was grouped by "
+            "patient, whole patients are resampled, since images of one patient are alike.")
     if prevalence is not None:
         text += f" On the precision-recall chart, a useless model sits at the prevalence ({pct(prevalence)})."
     return text + "</p>" + side_by_side([figure("roc.png", 300, 260), figure("pr.png", 300, 260)])
