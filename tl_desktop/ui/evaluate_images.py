@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
-from tl_desktop.ui.clinical_result import NOT_SURE, ImageResult
+from tl_desktop.core.clinical_result import NOT_SURE, ImageResult
 from tl_desktop.ui.common import label
 from tl_desktop.ui.heatmap_panel import HeatmapPanel
 from tl_desktop.ui.thumbnail_grid import ThumbnailGrid, Tile

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tl_desktop.core.clinical_result import ClinicalResult, Decision
 from tl_desktop.core.events import Notice, Progress
 from tl_desktop.ui.calibration_panel import CalibrationPanel
-from tl_desktop.ui.clinical_result import ClinicalResult, Decision
 from tl_desktop.ui.common import hint, label, percent, title
 from tl_desktop.ui.confusion import ConfusionMatrix
 from tl_desktop.ui.errors import task_failed
