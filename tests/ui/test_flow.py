@@ -74,6 +74,11 @@ def test_whole_flow_on_the_sample(window, qtbot, tmp_path):
     predict.write_csv(tmp_path / "predictions.csv")
     lines = (tmp_path / "predictions.csv").read_text().splitlines()
     assert len(lines) == 21 and lines[0].startswith("file,prediction,probability,digit_0")
+    # the .onnx file names its training manifest: the project's run supplies the network for a heatmap
+    assert predict.heatmaps.run_dir is not None
+    with qtbot.waitSignal(predict.heatmaps.shown, timeout=60_000):
+        predict.table.clicked.emit(predict.results.index(0, 0))
+    assert predict.heatmaps.save_png(tmp_path / "heat.png").stat().st_size > 0
 
 
 def test_heartbeat_never_stalls_during_training(window, qtbot):

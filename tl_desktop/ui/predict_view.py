@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -27,6 +28,7 @@ from tl_desktop.core.events import Progress
 from tl_desktop.core.fsutil import atomic_write_text
 from tl_desktop.ui.common import hint, icon, label, title
 from tl_desktop.ui.errors import task_failed
+from tl_desktop.ui.heatmap_panel import HeatmapPanel
 from tl_desktop.ui.session import Session
 from tl_desktop.workers import Worker, tasks
 from tl_desktop.workers.thumbnails import ThumbnailCache
@@ -117,6 +119,8 @@ class PredictView(QWidget):
         self.results = PredictionModel(self.cache, self)
         self.table = self._make_table()
         self.summary = label("", wrap=True)
+        self.heatmaps = HeatmapPanel(self)
+        self.table.clicked.connect(self._on_row_clicked)
         self._arrange()
         session.runs_changed.connect(self._suggest_model)
         session.project_changed.connect(lambda _p: self._suggest_model())
@@ -150,7 +154,11 @@ class PredictView(QWidget):
         box.addLayout(model_row)
         box.addLayout(actions)
         box.addWidget(self.summary)
-        box.addWidget(self.table, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(self.heatmaps)
+        split.setSizes([760, 420])
+        box.addWidget(split, 1)
 
     # --- inputs -------------------------------------------------------------------------------------
     def _suggest_model(self) -> None:
@@ -212,8 +220,9 @@ class PredictView(QWidget):
             self.progress.setRange(0, max(event.total, 1))
             self.progress.setValue(event.done)
 
-    def _on_predicted(self, result: tuple[list[str], list[Any]]) -> None:
-        self.class_names, predictions = result
+    def _on_predicted(self, result: tuple[list[str], list[Any], str | None]) -> None:
+        self.class_names, predictions, manifest_sha256 = result
+        self._connect_heatmaps(manifest_sha256)
         self.cache.clear()
         self.results.set_rows(predictions)
         failed = sum(1 for p in predictions if p.error)
@@ -226,6 +235,21 @@ class PredictView(QWidget):
                              + (f"; {failed} could not be read" if failed else "") + ".")
         self.save_button.setEnabled(bool(predictions))
         self.table.setColumnHidden(HEADERS.index("Problem"), not failed)
+
+    def _connect_heatmaps(self, manifest_sha256: str | None) -> None:
+        """Heatmaps need the PyTorch model: that of the open project's run the .onnx file was exported from."""
+        project = self.session.project
+        run_dirs = [str(project.run_path(r)) for r in project.runs] if project else []
+        run_dir = tasks.run_of_model(run_dirs, manifest_sha256)
+        self.heatmaps.set_run(run_dir, self.class_names)
+        if run_dir is None:
+            self.heatmaps.info.setText("Heatmaps need the run this model was trained in: open its project to "
+                                       "see where the model looked.")
+
+    def _on_row_clicked(self, index: QModelIndex) -> None:
+        row = self.results.rows[index.row()] if 0 <= index.row() < len(self.results.rows) else None
+        if row is not None and not row.error and self.heatmaps.run_dir is not None:
+            self.heatmaps.show_image(row.path)
 
     def _on_ended(self) -> None:
         self.progress.hide()
@@ -253,4 +277,5 @@ class PredictView(QWidget):
         if self.worker is not None and self.worker.is_running():
             self.worker.stop()
             self.worker.wait()
+        self.heatmaps.shutdown()
         self.cache.shutdown()

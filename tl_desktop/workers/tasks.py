@@ -109,12 +109,27 @@ def export_task(run_dir: str, out: str, *, fp16: bool, int8: bool, callback, can
 
 
 def predict_task(model_path: str, files: list[str], *, top_k: int = 3, callback,
-                 cancel: CancelToken) -> tuple[list[str], list[Any]]:
-    """(class names, predictions) of an exported model on files and folders (folders are expanded)."""
+                 cancel: CancelToken) -> tuple[list[str], list[Any], str | None]:
+    """(class names, predictions, training-manifest hash) of an exported model on files and folders (folders
+    are expanded). The hash identifies the run the model came from, for heatmaps."""
     from tl_desktop.core.inference import OnnxPredictor
 
     predictor = OnnxPredictor(model_path)
-    return predictor.class_names, predictor.predict(files, top_k=top_k, callback=callback, cancel=cancel)
+    found = predictor.predict(files, top_k=top_k, callback=callback, cancel=cancel)
+    return predictor.class_names, found, predictor.metadata.get("training_manifest_sha256")
+
+
+def run_of_model(run_dirs: list[str], manifest_sha256: str | None) -> str | None:
+    """The run among ``run_dirs`` whose training manifest an exported model carries, or None."""
+    from tl_desktop.core import runs
+
+    for run_dir in run_dirs:
+        try:
+            if manifest_sha256 and runs.manifest_hash(Path(run_dir)) == manifest_sha256:
+                return run_dir
+        except (OSError, KeyError, ValueError):
+            continue
+    return None
 
 
 def sample_task(*, callback, cancel: CancelToken) -> Path:
