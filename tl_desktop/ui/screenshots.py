@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     predict.model_path.setText(str(export.result.path))
     predict.predict([str(folder / "images" / "digit_7"), str(folder / "images" / "digit_1")])
     wait_until(lambda: predict.results.rowCount() > 0, 120, "prediction")
+    unsure = next((i for i, p in enumerate(predict.results.rows) if p.label == "not sure"), 0)
+    predict.table.selectRow(unsure)
+    predict.table.clicked.emit(predict.results.index(unsure, 0))  # its heatmap, from the project's run
+    wait_until(lambda: predict.heatmaps.current() is not None, 120, "predict heatmap")
     grab(window, out, "6-predict")
     _server_job(window, out, home)
     window.close()
