@@ -19,6 +19,7 @@ patient-identifying values.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -370,14 +371,19 @@ def load_image(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         if _is_dicom(path, data):
             return _decode_dicom(src, not is_dicom_header(data[:132] if data else read_head(path)), max_pixels)
         im = _open_pil(src, max_pixels)
-        try:
+        with _decode_errors(), im:
             return _pil_to_rgb(im).copy()
-        except ImageDecodeError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - truncated, corrupt or exotic files
-            raise ImageDecodeError(f"corrupt or truncated image: {_one_line(exc)}") from exc
-        finally:
-            im.close()
+
+
+@contextlib.contextmanager
+def _decode_errors():
+    """Any failure while decoding becomes one ImageDecodeError line (truncated, corrupt or exotic files)."""
+    try:
+        yield
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the decoder raises
+        raise ImageDecodeError(f"corrupt or truncated image: {_one_line(exc)}") from exc
 
 
 def inspect_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileInfo:
@@ -394,14 +400,8 @@ def inspect_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileInf
             im = _decode_dicom(src, forced, max_pixels)
             return FileInfo(digest, im.width, im.height)
         im = _open_pil(src, max_pixels)
-        try:
+        with _decode_errors(), im:
             _verify_pil(im)
-        except ImageDecodeError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - truncated, corrupt or exotic files
-            raise ImageDecodeError(f"corrupt or truncated image: {_one_line(exc)}") from exc
-        finally:
-            im.close()
         return FileInfo(digest, im.width, im.height)
 
 
