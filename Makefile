@@ -19,13 +19,14 @@ run: $(STAMP)
 	$(PY) main.py
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(PY) -m ruff check tl_desktop tests bench main.py
 
 screenshots: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m tl_desktop.ui.screenshots docs/screenshots
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py docs/screenshots
 
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py

@@ -39,9 +39,10 @@ def _median_s(fn, repeats: int) -> float:
 def export_lite0(folder: Path) -> Path:
     """A real run folder (Lite0, ImageNet weights, 3-class head, 224 px) exported through the app."""
     from tests.helpers import write_digits_folder
-    from tl_desktop.core import models, runs
-    from tl_desktop.core.export import export_onnx
+    from tl_desktop.core import runs
+    from tl_desktop.core.export.onnx_export import export_onnx
     from tl_desktop.core.fsutil import atomic_write_json
+    from tl_desktop.core.models import catalog as models
 
     data = write_digits_folder(folder / "digits", per_class=6, size=64)
     files = [{"path": p.relative_to(data).as_posix(), "label": p.parent.name, "sha256": "-",
@@ -59,10 +60,10 @@ def export_lite0(folder: Path) -> Path:
 def latency(onnx_path: Path, repeats: int) -> list[dict]:
     import torch
 
-    from tl_desktop.core import runs
-    from tl_desktop.core.inference import open_session
+    from tl_desktop.core.export.predictor import open_session
+    from tl_desktop.core.models import run_model
 
-    model = runs.load_run(onnx_path.parent / "run").model
+    model = run_model.load_run(onnx_path.parent / "run").model
     session = open_session(onnx_path, ["CPUExecutionProvider"])
     rows = []
     for batch in (1, 32):
@@ -78,7 +79,7 @@ def latency(onnx_path: Path, repeats: int) -> list[dict]:
 
 def end_to_end(onnx_path: Path, folder: Path, n_files: int) -> dict:
     from tests.core._onnx_run import write_photos
-    from tl_desktop.core.inference import OnnxPredictor
+    from tl_desktop.core.export.predictor import OnnxPredictor
 
     photos = folder / "photos"
     per_copy = len(write_photos(photos / "probe", copies=1))

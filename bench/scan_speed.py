@@ -25,7 +25,7 @@ def main() -> None:
     os.environ["TL_DESKTOP_HOME"] = str(tmp / "home")
     try:
         from tests.helpers import write_digits_folder
-        from tl_desktop.core.data import scan
+        from tl_desktop.core.data.scan import scan
 
         src = write_digits_folder(tmp / "src", classes=(0, 1), per_class=150, size=args.size)
         root = tmp / "many"

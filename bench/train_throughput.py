@@ -46,8 +46,8 @@ def plain_loop(paths, labels, cfg, batch: int, epochs: int) -> float:
     """The loop a PyTorch user would write: AdamW, cross-entropy, channels-last; images/s."""
     import torch
 
-    from tl_desktop.core.models import create_model, train_transform
-    from tl_desktop.core.torchdata import ImageFiles, make_loader
+    from tl_desktop.core.data.datasets import ImageFiles, make_loader
+    from tl_desktop.core.models.catalog import create_model, train_transform
 
     model = create_model("tf_efficientnet_lite0", 2).to(memory_format=torch.channels_last).train()
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
@@ -71,7 +71,7 @@ def plain_loop(paths, labels, cfg, batch: int, epochs: int) -> float:
 def engine(data_dir: Path, out: Path, size: int, batch: int, epochs: int) -> float:
     """images/s the engine reports for its training epochs after the first (the first fills the cache)."""
     from tl_desktop.core.events import EpochEnded
-    from tl_desktop.core.training import TrainConfig, train
+    from tl_desktop.core.training.run import TrainConfig, train
 
     rates: list[float] = []
     train(TrainConfig(data=str(data_dir), out=str(out), strategy="full", epochs=epochs + 1, image_size=size,
@@ -83,7 +83,7 @@ def engine(data_dir: Path, out: Path, size: int, batch: int, epochs: int) -> flo
 def linear_probe_times(data_dir: Path, tmp: Path) -> tuple[float, float, float]:
     """(cold wall s, warm wall s, embedding images/s) of a 224 px linear probe over the data set."""
     from tl_desktop.core.events import Notice
-    from tl_desktop.core.training import TrainConfig, train
+    from tl_desktop.core.training.run import TrainConfig, train
 
     notes: list[str] = []
     walls = []
@@ -104,7 +104,7 @@ def bare_session_rate(batch: int = 32, repeats: int = 5) -> float:
     """images/s of the backbone's onnxruntime session (the one extraction used) on a ready 224 px batch."""
     import torch
 
-    from tl_desktop.core import embeddings
+    from tl_desktop.core.models import embeddings
 
     runner = next(iter(embeddings._RUNNERS.values()))
     x = torch.randn(batch, 3, 224, 224)
@@ -126,8 +126,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="tl-bench-"))
     os.environ.setdefault("TL_DESKTOP_HOME", str(tmp / "home"))
     try:
-        from tl_desktop.core.data import scan
-        from tl_desktop.core.models import data_config
+        from tl_desktop.core.data.scan import scan
+        from tl_desktop.core.models.catalog import data_config
 
         small = make_photos(tmp / "small", args.train_images)
         report = scan(small)

@@ -16,7 +16,7 @@ _RUNS: dict[str, Path] = {}
 def two_digit_run(tmp_path_factory) -> Path:
     """RUN_DIR of a finished linear-probe run on digits 3 vs 8 (the same folder for the whole session)."""
     if "run" not in _RUNS:
-        from tl_desktop.core.training import TrainConfig, train
+        from tl_desktop.core.training.run import TrainConfig, train
 
         base = tmp_path_factory.mktemp("two_digits")
         data = write_digits_folder(base / "data", classes=(3, 8), per_class=60, size=64)

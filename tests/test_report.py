@@ -22,7 +22,7 @@ PATIENT_ID = "PID-99887766"
 def report(tmp_path_factory):
     """A copy of the shared run whose test split also holds a DICOM file with a patient name, exported to
     ONNX, then reported through the CLI."""
-    from tl_desktop.core.export import export_onnx
+    from tl_desktop.core.export.onnx_export import export_onnx
 
     source = two_digit_run(tmp_path_factory)
     base = tmp_path_factory.mktemp("reported")

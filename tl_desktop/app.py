@@ -113,7 +113,7 @@ def _report_exception(exc_type: type[BaseException], exc: BaseException, tb: Tra
 
         if QApplication.instance() is None:
             return
-        from tl_desktop.ui.errors import show_error
+        from tl_desktop.ui.widgets.errors import show_error
 
         what = str(exc).strip().splitlines()[0] if str(exc).strip() else exc_type.__name__
         QTimer.singleShot(0, lambda: show_error(

@@ -10,9 +10,9 @@ import io
 from pathlib import Path
 
 from tl_desktop import paths
-from tl_desktop.core import project as proj
 from tl_desktop.core.events import CancelToken, Progress
 from tl_desktop.core.fsutil import atomic_write_bytes
+from tl_desktop.core.project import project_file as proj
 
 SAMPLE_NAME = "Handwritten digits (sample)"
 IMAGES_FOLDER = "images"

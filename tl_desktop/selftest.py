@@ -121,7 +121,7 @@ def _load_engine() -> tuple[None, str]:
     import torch
     import torchvision
 
-    from tl_desktop.core.models import offline_weights_path
+    from tl_desktop.core.models.catalog import offline_weights_path
 
     weights = offline_weights_path(MODEL)
     if weights is None:
@@ -136,7 +136,7 @@ def _load_engine() -> tuple[None, str]:
 
 
 def _train(data: Path, out: Path) -> tuple[Any, str]:
-    from tl_desktop.core.training import TrainConfig, train
+    from tl_desktop.core.training.run import TrainConfig, train
 
     config = TrainConfig(data=str(data), out=str(out), model=MODEL, strategy="linear-probe", epochs=1,
                          image_size=IMAGE_SIZE, batch_size=8, augmentation="none", workers=0, device="cpu",
@@ -152,7 +152,7 @@ def _train(data: Path, out: Path) -> tuple[Any, str]:
 
 
 def _export(run_dir: Path, onnx_path: Path) -> tuple[Any, str]:
-    from tl_desktop.core.export import export_onnx
+    from tl_desktop.core.export.onnx_export import export_onnx
 
     result = export_onnx(run_dir, onnx_path)
     v = result.verification
@@ -166,9 +166,9 @@ def _export(run_dir: Path, onnx_path: Path) -> tuple[Any, str]:
 def _torch_top1(run_dir: Path, files: list[Path]) -> list[int]:
     import torch
 
-    from tl_desktop.core.data import load_image
-    from tl_desktop.core.models import eval_transform
-    from tl_desktop.core.runs import load_run
+    from tl_desktop.core.data.decode import load_image
+    from tl_desktop.core.models.catalog import eval_transform
+    from tl_desktop.core.models.run_model import load_run
 
     run = load_run(run_dir)
     transform = eval_transform(run.data_config)
@@ -178,7 +178,7 @@ def _torch_top1(run_dir: Path, files: list[Path]) -> list[int]:
 
 
 def _predict(run_dir: Path, onnx_path: Path, data: Path) -> tuple[Any, str]:
-    from tl_desktop.core.inference import OnnxPredictor, expand_paths
+    from tl_desktop.core.export.predictor import OnnxPredictor, expand_paths
 
     predictor = OnnxPredictor(onnx_path)
     files = expand_paths([data])

@@ -11,10 +11,10 @@ import pytest
 
 @pytest.fixture(scope="session")
 def _finished_project_template(tmp_path_factory, digits_dir) -> Path:
-    from tl_desktop.core import project as proj
-    from tl_desktop.core.clinical_run import evaluate_clinical
+    from tl_desktop.core.evaluation.run_evaluation import evaluate_clinical
     from tl_desktop.core.fsutil import read_json
-    from tl_desktop.core.training import TrainConfig, train
+    from tl_desktop.core.project import project_file as proj
+    from tl_desktop.core.training.run import TrainConfig, train
 
     folder = tmp_path_factory.mktemp("finished") / "digits"
     project = proj.create(folder, "Digits")

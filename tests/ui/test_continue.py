@@ -6,8 +6,8 @@ import json
 import shutil
 
 from tests.helpers import write_digits_folder
-from tl_desktop.core import project as proj
 from tl_desktop.core import runs
+from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.main_window import MainWindow
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tl_desktop.core import clinical
-from tl_desktop.core.clinical_run import load_clinical
-from tl_desktop.ui.evaluate_view import EvaluateView
+from tl_desktop.core.evaluation import statistics as clinical
+from tl_desktop.core.evaluation.run_evaluation import load_clinical
+from tl_desktop.ui.evaluate.view import EvaluateView
 from tl_desktop.ui.session import Session
 from tl_desktop.workers import Worker
 

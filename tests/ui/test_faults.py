@@ -14,9 +14,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from tests.helpers import write_digits_folder
-from tl_desktop.core import project as proj
 from tl_desktop.core import runs
 from tl_desktop.core.events import Notice
+from tl_desktop.core.project import project_file as proj
 from tl_desktop.sample import build_sample_project
 from tl_desktop.ui.main_window import MainWindow
 
@@ -150,7 +150,7 @@ def test_out_of_memory_retry_is_a_notice_not_an_error(qtbot, tmp_path):
 
 
 def test_ten_thousand_thumbnails_scroll_without_stalling(qtbot, tmp_path):
-    from tl_desktop.ui.thumbnail_grid import ThumbnailGrid, Tile
+    from tl_desktop.ui.widgets.thumbnail_grid import ThumbnailGrid, Tile
 
     originals = sorted(write_digits_folder(tmp_path / "src", classes=(0, 1), per_class=5, size=64).rglob("*.png"))
     folder = tmp_path / "many"

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from tl_desktop.core import project as proj
+from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.main_window import STEPS, MainWindow
 from tl_desktop.ui.settings import recent_projects
 

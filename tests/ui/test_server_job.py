@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from tl_desktop.core import jobs
-from tl_desktop.core import project as proj
+from tl_desktop.core.project import jobs
+from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.main_window import MainWindow
 
 

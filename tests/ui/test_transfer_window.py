@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import write_digits_folder
-from tl_desktop.core import project as proj
-from tl_desktop.ui.transfer_window import TransferWindow, latest_result
+from tl_desktop.core.project import project_file as proj
+from tl_desktop.ui.transfer.window import TransferWindow, latest_result
 from tl_desktop.workers import Worker
 
 

@@ -31,7 +31,7 @@ def _line(result) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from tl_desktop.core.export import ExportError, export_onnx
+    from tl_desktop.core.export.onnx_export import ExportError, export_onnx
     from tl_desktop.core.runs import RunError
 
     try:

@@ -25,9 +25,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_job(args: argparse.Namespace) -> int:
-    from tl_desktop.core import jobs
-    from tl_desktop.core.data import DataError
-    from tl_desktop.core.project import ProjectError
+    from tl_desktop.core.data.scan import DataError
+    from tl_desktop.core.project import jobs
+    from tl_desktop.core.project.project_file import ProjectError
 
     try:
         if args.job_command == "create":

@@ -12,7 +12,7 @@ def add_models_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from tl_desktop.core.models import catalog
+    from tl_desktop.core.models.catalog import catalog
 
     models = catalog()
     if args.json:

@@ -55,8 +55,8 @@ def _print(prediction, as_json: bool) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from tl_desktop.core.export.predictor import OnnxPredictor, PredictorError
     from tl_desktop.core.fsutil import atomic_write_text
-    from tl_desktop.core.inference import OnnxPredictor, PredictorError
 
     if args.top_k < 1 or args.batch_size < 1:
         raise UsageError("--top-k and --batch-size must be at least 1")

@@ -36,7 +36,11 @@ def _threshold(text: str | None) -> tuple[str, float | None]:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from tl_desktop.core.clinical_run import ClinicalError, evaluate_clinical, load_clinical
+    from tl_desktop.core.evaluation.run_evaluation import (
+        ClinicalError,
+        evaluate_clinical,
+        load_clinical,
+    )
     from tl_desktop.core.runs import RunError
     from tl_desktop.report import ReportError, require_finished, write_report
 

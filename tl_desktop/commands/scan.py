@@ -13,7 +13,7 @@ _LIST_LIMIT = 50  # lines per section in the human summary; --json always has ev
 
 
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
-    from tl_desktop.core.imageio import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
+    from tl_desktop.core.data.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
 
     parser.add_argument("data", help="folder with one sub-folder per class, or a CSV file")
     parser.add_argument("--csv", help="CSV with the header path,label[,group]; paths relative to the CSV")
@@ -52,7 +52,7 @@ def print_summary(report, out: TextIO | None = None) -> None:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from tl_desktop.core.data import DataError, scan
+    from tl_desktop.core.data.scan import DataError, scan
 
     if args.max_pixels <= 0 or args.min_side < 1:
         raise UsageError("--max-pixels and --min-side must be positive")

@@ -13,7 +13,7 @@ from tl_desktop.commands import UsageError
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from tl_desktop.core.models import AUGMENTATIONS, DEFAULT_MODEL
+    from tl_desktop.core.models.catalog import AUGMENTATIONS, DEFAULT_MODEL
 
     strategies = ["auto", "linear-probe", "fine-tune", "full", "scratch"]
     parser.add_argument("data", help="folder with one sub-folder per class (or the CSV's folder with --csv)")
@@ -81,7 +81,7 @@ class _Printer:
 
 
 def _config_from(args: argparse.Namespace):
-    from tl_desktop.core.training import TrainConfig
+    from tl_desktop.core.training.run import TrainConfig
 
     return TrainConfig(
         data=args.data, out=args.out, model=args.model, strategy=args.strategy, epochs=args.epochs,
@@ -132,11 +132,11 @@ def _run(start, as_json: bool) -> int:
 
 def _guarded(fn):
     """Known, user-facing failures become UsageError (one line, exit 2)."""
-    from tl_desktop.core.data import DataError
-    from tl_desktop.core.models import WeightsUnavailable
+    from tl_desktop.core.data.datasets import UnreadableImage
+    from tl_desktop.core.data.scan import DataError
+    from tl_desktop.core.errors import TrainingError
+    from tl_desktop.core.models.catalog import WeightsUnavailable
     from tl_desktop.core.runs import RunError
-    from tl_desktop.core.torchdata import UnreadableImage
-    from tl_desktop.core.training import TrainingError
 
     try:
         return fn()
@@ -145,20 +145,20 @@ def _guarded(fn):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from tl_desktop.core.training import train
+    from tl_desktop.core.training.run import train
 
     config = _config_from(args)
     return _run(lambda cb, cancel: train(config, cb, cancel), args.json)
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from tl_desktop.core.training import resume
+    from tl_desktop.core.training.run import resume
 
     return _run(lambda cb, cancel: resume(args.run_dir, cb, cancel), args.json)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from tl_desktop.core.training import evaluate_run
+    from tl_desktop.core.training.run import evaluate_run
 
     metrics = _guarded(lambda: evaluate_run(args.run_dir, args.data))
     print(json.dumps(metrics) if args.json else _summary(metrics))

@@ -30,7 +30,7 @@ def _training(parser: argparse.ArgumentParser, default_budget: int) -> None:
 
 
 def add_transfer_check_arguments(parser: argparse.ArgumentParser) -> None:
-    from tl_desktop.core.models import DEFAULT_MODEL
+    from tl_desktop.core.models.catalog import DEFAULT_MODEL
 
     _common(parser, out_required=False)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="backbone name (see 'tl-desktop models')")
@@ -48,7 +48,7 @@ def add_compare_models_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_label_budget_arguments(parser: argparse.ArgumentParser) -> None:
-    from tl_desktop.core.models import DEFAULT_MODEL
+    from tl_desktop.core.models.catalog import DEFAULT_MODEL
 
     _common(parser, out_required=False)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="backbone name (see 'tl-desktop models')")
@@ -70,7 +70,7 @@ def _guarded(fn):
     """Known, user-facing failures become UsageError (one line, exit 2); Ctrl+C cancels between batches."""
     from tl_desktop.commands.train import _guarded as train_guarded
     from tl_desktop.core.events import Cancelled, CancelToken
-    from tl_desktop.core.transfer import TransferError
+    from tl_desktop.core.insight.transfer import TransferError
 
     cancel = CancelToken()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
@@ -99,7 +99,7 @@ def _ci(score: dict[str, float]) -> str:
 
 
 def run_transfer_check(args: argparse.Namespace) -> int:
-    from tl_desktop.core.transfer import transfer_check
+    from tl_desktop.core.insight.transfer import transfer_check
 
     out = _out(args, "transfer-check")
     if not args.json:
@@ -126,7 +126,7 @@ def run_transfer_check(args: argparse.Namespace) -> int:
 
 
 def run_compare_models(args: argparse.Namespace) -> int:
-    from tl_desktop.core.transfer import compare_models
+    from tl_desktop.core.insight.transfer import compare_models
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     out = _out(args, "compare-models")
@@ -160,7 +160,7 @@ def _shots(text: str) -> tuple[int | None, ...]:
 
 
 def run_label_budget(args: argparse.Namespace) -> int:
-    from tl_desktop.core.label_budget import label_budget_curve
+    from tl_desktop.core.insight.label_budget import label_budget_curve
 
     shots = _shots(args.shots)
     if args.out:

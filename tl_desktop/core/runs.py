@@ -16,7 +16,6 @@ import csv
 import hashlib
 import io
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,44 +170,8 @@ def load_checkpoint(run_dir: Path, which: str) -> tuple[dict[str, torch.Tensor],
     return model_state, optimizer, info
 
 
-# --- loading a finished run ------------------------------------------------------------------------------
-
-@dataclass
-class LoadedRun:
-    run_dir: Path
-    model: Any
-    class_names: list[str]
-    data_config: dict[str, Any]
-    config: dict[str, Any]
-    manifest: dict[str, Any] = field(repr=False)
-    decision: dict[str, str] | None = field(default=None, repr=False)  # export's snapshot of clinical.json
-
-    @property
-    def root(self) -> Path:
-        return Path(self.manifest["root"])
-
-    def files(self, subset: str | None = None) -> list[tuple[Path, str]]:
-        """(absolute path, label) of the run's files, optionally of one subset ("train", "val", "test")."""
-        return [(self.root / f["path"], f["label"]) for f in self.manifest["files"]
-                if subset is None or f["subset"] == subset]
-
-
 def load_config(run_dir: Path) -> dict[str, Any]:
     path = config_path(run_dir)
     if not path.is_file():
         raise RunError(f"{run_dir} is not a run folder (no config.json)")
     return read_json(path)
-
-
-def load_run(run_dir: Path | str, which: str = "best") -> LoadedRun:
-    """The trained model (eval mode, CPU) with its class names, preprocessing, config and manifest."""
-    from tl_desktop.core.models import create_model
-
-    run_dir = Path(run_dir)
-    config = load_config(run_dir)
-    state, _, _ = load_checkpoint(run_dir, which)
-    model = create_model(config["model"], len(config["class_names"]), weights="none")
-    model.load_state_dict(state, strict=True)
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    return LoadedRun(run_dir, model.eval(), list(config["class_names"]), dict(config["data_config"]), config,
-                     manifest)

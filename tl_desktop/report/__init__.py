@@ -66,7 +66,7 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
         ReportError, RunError, ClinicalError: one readable line.
     """
     from tl_desktop.core import runs
-    from tl_desktop.core.clinical_run import evaluate_clinical, load_clinical
+    from tl_desktop.core.evaluation.run_evaluation import evaluate_clinical, load_clinical
     from tl_desktop.core.fsutil import read_json
 
     run_dir = Path(run_dir)
@@ -154,9 +154,9 @@ def _heatmaps(run_dir: Path, clinical: dict[str, Any], name, limit: int) -> list
     import numpy as np
     from PIL import Image
 
-    from tl_desktop.core import clinical as cl
-    from tl_desktop.core import runs
-    from tl_desktop.core.explain import explain_run
+    from tl_desktop.core.evaluation import statistics as cl
+    from tl_desktop.core.evaluation.explain import explain_run
+    from tl_desktop.core.models import run_model
 
     preds = clinical["predictions"]["test"]
     if not preds["labels"]:
@@ -168,7 +168,7 @@ def _heatmaps(run_dir: Path, clinical: dict[str, Any], name, limit: int) -> list
     per_class = [[int(i) for i in np.argsort(-top, kind="stable") if pred[i] == y[i] == c] for c in np.unique(y)]
     right = [i for rank in zip_longest(*per_class) for i in rank if i is not None][: limit - len(wrong)]  # the most confident correct image of each class in turn
     chosen = right + wrong
-    run = runs.load_run(run_dir)
+    run = run_model.load_run(run_dir)
     found = explain_run(run, [run.root / preds["paths"][i] for i in chosen])
     names = clinical["class_names"]
     out = []

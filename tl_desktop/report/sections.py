@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tl_desktop.core import clinical as cl
+from tl_desktop.core.evaluation import statistics as cl
 from tl_desktop.report import figures as fg
 from tl_desktop.report.document import esc, figure, pct, side_by_side, table, with_ci
 

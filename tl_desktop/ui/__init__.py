@@ -1,1 +1,3 @@
-"""The Qt front end: widgets only. torch is never imported at module level anywhere in this package."""
+"""The Qt window: one module or small package per step (``data``, ``train``, ``evaluate``, ``transfer``, views for
+model, export and predict), shared widgets in ``widgets``. Widgets only: long work runs in ``tl_desktop.workers``.
+"""

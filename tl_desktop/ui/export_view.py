@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop.core.events import Progress
-from tl_desktop.ui.common import hint, icon, label, title
-from tl_desktop.ui.errors import task_failed
-from tl_desktop.ui.scan_report import fill_table, make_table
+from tl_desktop.ui.data.scan_report import fill_table, make_table
 from tl_desktop.ui.session import Session
+from tl_desktop.ui.widgets.common import hint, icon, label, title
+from tl_desktop.ui.widgets.errors import task_failed
 from tl_desktop.workers import Worker, tasks
 
 FIGURE_COLUMNS = ["File", "Precision", "Largest probability difference", "Same top answer", "Limits", "Verdict",

@@ -20,12 +20,12 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop import __version__, paths
-from tl_desktop.core import project as proj
-from tl_desktop.ui.common import icon
-from tl_desktop.ui.errors import show_error
+from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.session import Session
 from tl_desktop.ui.settings import app_settings, recent_projects
 from tl_desktop.ui.welcome import WelcomeView
+from tl_desktop.ui.widgets.common import icon
+from tl_desktop.ui.widgets.errors import show_error
 from tl_desktop.workers import Worker, tasks
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,12 @@ class MainWindow(QMainWindow):
 
     # --- construction -------------------------------------------------------------------------------
     def _make_views(self) -> dict[str, QWidget]:
-        from tl_desktop.ui.data_view import DataView
-        from tl_desktop.ui.evaluate_view import EvaluateView
+        from tl_desktop.ui.data.view import DataView
+        from tl_desktop.ui.evaluate.view import EvaluateView
         from tl_desktop.ui.export_view import ExportView
         from tl_desktop.ui.model_view import ModelView
         from tl_desktop.ui.predict_view import PredictView
-        from tl_desktop.ui.train_view import TrainView
+        from tl_desktop.ui.train.view import TrainView
 
         welcome = WelcomeView()
         welcome.new_requested.connect(self.new_project)
@@ -164,7 +164,7 @@ class MainWindow(QMainWindow):
             show_error(self, "No project is open", "The transfer check uses the images of a project.",
                        "Open or create a project first (File menu).")
             return
-        from tl_desktop.ui.transfer_window import TransferWindow
+        from tl_desktop.ui.transfer.window import TransferWindow
 
         window = getattr(self, "transfer_window", None)
         if window is None or window.project is not self.session.project and not window.is_running():

@@ -16,11 +16,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tl_desktop.core import models
-from tl_desktop.ui.common import hint, label, title
-from tl_desktop.ui.errors import show_error
-from tl_desktop.ui.scan_report import make_table
+from tl_desktop.core.models import catalog as models
+from tl_desktop.ui.data.scan_report import make_table
 from tl_desktop.ui.session import Session
+from tl_desktop.ui.widgets.common import hint, label, title
+from tl_desktop.ui.widgets.errors import show_error
 from tl_desktop.workers import Worker, tasks
 
 COLUMNS = ["Model", "Works offline", "Size (million weights)", "Input (px)", "ImageNet top-1", "When to pick it"]

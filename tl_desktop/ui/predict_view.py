@@ -23,13 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tl_desktop.core.clinical import NOT_SURE
+from tl_desktop.core.evaluation.statistics import NOT_SURE
 from tl_desktop.core.events import Progress
 from tl_desktop.core.fsutil import atomic_write_text
-from tl_desktop.ui.common import hint, icon, label, title
-from tl_desktop.ui.errors import task_failed
-from tl_desktop.ui.heatmap_panel import HeatmapPanel
+from tl_desktop.ui.evaluate.heatmap_panel import HeatmapPanel
 from tl_desktop.ui.session import Session
+from tl_desktop.ui.widgets.common import hint, icon, label, title
+from tl_desktop.ui.widgets.errors import task_failed
 from tl_desktop.workers import Worker, tasks
 from tl_desktop.workers.thumbnails import ThumbnailCache
 

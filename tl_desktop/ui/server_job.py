@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tl_desktop.ui.common import hint
-from tl_desktop.ui.errors import task_failed
 from tl_desktop.ui.session import Session
+from tl_desktop.ui.widgets.common import hint
+from tl_desktop.ui.widgets.errors import task_failed
 from tl_desktop.workers import Worker, tasks
 
 

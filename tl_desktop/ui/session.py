@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from tl_desktop.core import project as proj
+from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.settings import add_recent_project
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Session(QObject):
         stored = self.project.split if self.project else None
         if not stored:
             return
-        from tl_desktop.core.data import Split
+        from tl_desktop.core.data.split import Split
 
         split = Split.from_dict(stored)
         if set(split.assignment) == {s.path for s in report.samples}:

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tl_desktop.ui.common import hint, icon, label, title
 from tl_desktop.ui.settings import recent_projects
+from tl_desktop.ui.widgets.common import hint, icon, label, title
 
 
 class WelcomeView(QWidget):

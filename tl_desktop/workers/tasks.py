@@ -19,7 +19,7 @@ def _progress(callback, phase: str):
 
 def scan_task(source: str, csv: str | None = None, *, callback, cancel: CancelToken):
     """``data.scan`` with progress as Progress("scan", done, total) events."""
-    from tl_desktop.core import data
+    from tl_desktop.core.data import scan as data
 
     return data.scan(source, csv=csv, progress=_progress(callback, "scan"), cancel=cancel)
 
@@ -27,12 +27,12 @@ def scan_task(source: str, csv: str | None = None, *, callback, cancel: CancelTo
 def split_task(report, *, val_fraction: float, test_fraction: float, seed: int, group_by: str | None,
                callback, cancel: CancelToken) -> tuple[Any, list[str]]:
     """``data.make_split`` followed by the leakage check; returns (split, problems)."""
-    from tl_desktop.core import data
+    from tl_desktop.core.data import split as splits
 
-    split = data.make_split(report, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+    split = splits.make_split(report, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
                             group_by=group_by)
     cancel.raise_if_cancelled()
-    return split, data.leakage(report, split)
+    return split, splits.leakage(report, split)
 
 
 def devices_task(*, callback, cancel: CancelToken) -> list[tuple[str, str]]:
@@ -50,7 +50,7 @@ def devices_task(*, callback, cancel: CancelToken) -> list[tuple[str, str]]:
     import timm  # noqa: F401 - imported here so that training does not pay for it
     import torch
 
-    import tl_desktop.core.training  # noqa: F401
+    import tl_desktop.core.training.run  # noqa: F401
 
     cores = os.cpu_count() or 1
     if cores > 1:
@@ -69,22 +69,22 @@ def devices_task(*, callback, cancel: CancelToken) -> list[tuple[str, str]]:
 
 def train_task(config: dict[str, Any], *, callback, cancel: CancelToken):
     """``training.train`` on a TrainConfig built from a plain dict."""
-    from tl_desktop.core import training
+    from tl_desktop.core.training import run as training
 
     return training.train(training.TrainConfig(**config), callback=callback, cancel=cancel)
 
 
 def resume_task(run_dir: str, *, callback, cancel: CancelToken):
     """``training.resume``: continue a cancelled or interrupted run from its last epoch."""
-    from tl_desktop.core import training
+    from tl_desktop.core.training import run as training
 
     return training.resume(run_dir, callback=callback, cancel=cancel)
 
 
 def evaluate_task(run_dir: str, *, callback, cancel: CancelToken) -> tuple[dict[str, Any], str]:
     """(test metrics, data root of the run): metrics.json when the run wrote it, else evaluate now."""
-    from tl_desktop.core import training
     from tl_desktop.core.fsutil import read_json
+    from tl_desktop.core.training import run as training
 
     run = Path(run_dir)
     root = str(read_json(run / "manifest.json")["root"])
@@ -97,8 +97,8 @@ def evaluate_task(run_dir: str, *, callback, cancel: CancelToken) -> tuple[dict[
 def export_task(run_dir: str, out: str, *, fp16: bool, int8: bool, callback, cancel: CancelToken):
     """``export.export_onnx`` after making sure the run's clinical evaluation exists, so the file always carries
     the evaluated temperature and decision (and never reads a clinical.json being written meanwhile)."""
-    from tl_desktop.core import export
-    from tl_desktop.core.clinical_run import ClinicalError
+    from tl_desktop.core.evaluation.run_evaluation import ClinicalError
+    from tl_desktop.core.export import onnx_export as export
 
     with _run_lock(run_dir):
         try:
@@ -112,7 +112,7 @@ def predict_task(model_path: str, files: list[str], *, top_k: int = 3, callback,
                  cancel: CancelToken) -> tuple[list[str], list[Any], str | None]:
     """(class names, predictions, training-manifest hash) of an exported model on files and folders (folders
     are expanded). The hash identifies the run the model came from, for heatmaps."""
-    from tl_desktop.core.inference import OnnxPredictor
+    from tl_desktop.core.export.predictor import OnnxPredictor
 
     predictor = OnnxPredictor(model_path)
     found = predictor.predict(files, top_k=top_k, callback=callback, cancel=cancel)
@@ -140,7 +140,7 @@ def sample_task(*, callback, cancel: CancelToken) -> Path:
 
 def check_weights_task(model: str, weights_file: str, *, callback, cancel: CancelToken) -> str:
     """Load an imported weights file into the chosen architecture; returns a one-line confirmation."""
-    from tl_desktop.core import models
+    from tl_desktop.core.models import catalog as models
 
     models.create_model(model, weights_file=Path(weights_file))
     return f"{Path(weights_file).name} fits {models.get_info(model).label}"
@@ -159,7 +159,7 @@ def _run_lock(run_dir: str) -> threading.Lock:
 
 
 def _clinical(run_dir: str, *, callback, cancel: CancelToken) -> dict[str, Any]:
-    from tl_desktop.core import clinical_run
+    from tl_desktop.core.evaluation import run_evaluation as clinical_run
 
     stored = clinical_run.load_clinical(run_dir)
     if stored is not None and stored.get("predictions", {}).get("test") is not None:
@@ -176,7 +176,7 @@ def clinical_task(run_dir: str, *, callback, cancel: CancelToken) -> dict[str, A
 def set_decision_task(run_dir: str, *, threshold: float, positive_class: str, abstain_threshold: float | None,
                       callback, cancel: CancelToken) -> dict[str, Any]:
     """``clinical_run.set_decision``: store the chosen operating point where the ONNX export reads it."""
-    from tl_desktop.core import clinical_run
+    from tl_desktop.core.evaluation import run_evaluation as clinical_run
 
     with _run_lock(run_dir):
         return clinical_run.set_decision(run_dir, threshold=threshold, positive_class=positive_class,
@@ -188,15 +188,15 @@ _LOADED_LOCK = threading.Lock()
 
 
 def _loaded_run(run_dir: str):
-    """``runs.load_run`` cached per run folder (and checkpoint time), so a second heatmap is quick."""
-    from tl_desktop.core import runs
+    """``run_model.load_run`` cached per run folder (and checkpoint time), so a second heatmap is quick."""
+    from tl_desktop.core.models import run_model
 
     best = Path(run_dir) / "checkpoints" / "best.safetensors"
     key = (str(Path(run_dir).resolve()), best.stat().st_mtime if best.is_file() else 0.0)
     with _LOADED_LOCK:
         if key not in _LOADED:
             _LOADED.clear()  # one model in memory at a time
-            _LOADED[key] = runs.load_run(run_dir)
+            _LOADED[key] = run_model.load_run(run_dir)
         return _LOADED[key]
 
 
@@ -206,7 +206,7 @@ def heatmap_task(run_dir: str, image: str, target: str | None = None, *, callbac
     heatmap overlay, with the class explained and the model's probabilities."""
     import io
 
-    from tl_desktop.core.explain import explain_run
+    from tl_desktop.core.evaluation.explain import explain_run
 
     run = _loaded_run(run_dir)
     cancel.raise_if_cancelled()
@@ -240,7 +240,7 @@ def report_task(run_dir: str, out: str | None = None, *, callback, cancel: Cance
 def create_job_task(project_path: str, out: str, *, gpus: int, nodes: int, epochs: int | None, callback,
                     cancel: CancelToken) -> dict[str, Any]:
     """``jobs.create_job`` and what to tell the user: the folder, a summary and its run.sh/sbatch files."""
-    from tl_desktop.core import jobs
+    from tl_desktop.core.project import jobs
 
     folder = jobs.create_job(project_path, out, gpus=gpus, nodes=nodes, epochs=epochs)
     return {"folder": str(folder), "summary": jobs.summary(jobs.load_job(folder))}
@@ -248,6 +248,6 @@ def create_job_task(project_path: str, out: str, *, gpus: int, nodes: int, epoch
 
 def import_job_task(job_dir: str, project_path: str, *, callback, cancel: CancelToken) -> str:
     """``jobs.import_job``: the new run folder inside the project."""
-    from tl_desktop.core import jobs
+    from tl_desktop.core.project import jobs
 
     return str(jobs.import_job(job_dir, project_path))

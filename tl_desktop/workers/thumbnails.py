@@ -47,7 +47,9 @@ def load_thumbnail(path: str, size: int) -> QImage:
         if not image.isNull():
             return image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                 Qt.TransformationMode.SmoothTransformation) if _small(image, size) else image
-    from tl_desktop.core.data import load_image  # DICOM, 16-bit and anything else the core decodes
+    from tl_desktop.core.data.decode import (
+        load_image,  # DICOM, 16-bit and anything else the core decodes
+    )
 
     pil = load_image(path)
     pil.thumbnail((size, size))

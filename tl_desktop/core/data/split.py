@@ -1,0 +1,256 @@
+"""Reproducible train/validation/test splits of a scan: stratified, seeded, optionally grouped by patient.
+
+No group (CSV group column, DICOM element such as PatientID, or a file-name pattern) and no set of identical
+files ever straddles two parts. Group values are stored only as keyed hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tl_desktop.core.data.decode import read_dicom_value
+from tl_desktop.core.data.scan import SUBSETS, DataError, Sample, ScanReport
+
+
+@dataclass
+class Split:
+    """A reproducible train/val/test assignment of a report's files.
+
+    ``groups`` (relative path -> group) records the grouping used, so ``leakage`` can re-check it without
+    the files; groups taken from DICOM elements are salted hashes, never the values.
+    """
+
+    seed: int
+    val_fraction: float
+    test_fraction: float
+    group_by: str | None
+    assignment: dict[str, str]  # relative path -> "train" | "val" | "test"
+    groups: dict[str, str] | None = field(default=None)
+
+    def samples(self, report: ScanReport, subset: str) -> list[Sample]:
+        if subset not in SUBSETS:
+            raise ValueError(f"unknown subset '{subset}'; choose one of {', '.join(SUBSETS)}")
+        return [s for s in report.samples if self.assignment.get(s.path) == subset]
+
+    def counts(self, report: ScanReport | None = None) -> dict[str, Any]:
+        """Files per subset; with a report, files per subset and class (``{"train": {"cat": 12}}``)."""
+        if report is None:
+            tally = Counter(self.assignment.values())
+            return {s: tally.get(s, 0) for s in SUBSETS}
+        return {s: dict(sorted(Counter(x.label for x in self.samples(report, s)).items())) for s in SUBSETS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Split:
+        return cls(int(d["seed"]), float(d["val_fraction"]), float(d["test_fraction"]), d.get("group_by"),
+                   dict(d["assignment"]), dict(d["groups"]) if d.get("groups") is not None else None)
+
+
+def _salt() -> bytes:
+    """A per-installation secret for hashing DICOM-derived groups (kept in the user data folder)."""
+    from tl_desktop.core.fsutil import atomic_write_bytes
+    from tl_desktop.paths import data_dir
+
+    path = data_dir() / "group-salt.key"
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except OSError:
+        pass
+    atomic_write_bytes(path, os.urandom(32))
+    return path.read_bytes()
+
+
+def _hashed(keyword: str, value: str, salt: bytes) -> str:
+    digest = hmac.new(salt, f"{keyword}={value}".encode(), hashlib.sha256).hexdigest()
+    return f"{keyword}#{digest[:16]}"
+
+
+def _dicom_groups(report: ScanReport, keyword: str) -> dict[str, str | None]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pydicom.datadict import tag_for_keyword
+
+    if tag_for_keyword(keyword) is None:
+        raise DataError(f"'{keyword}' is not a DICOM element keyword (e.g. PatientID, StudyInstanceUID)")
+    salt = _salt()
+    with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 4) * 2)) as pool:
+        values = list(pool.map(lambda s: read_dicom_value(report.abspath(s), keyword), report.samples))
+    if not any(values):
+        raise DataError(f"no file has the DICOM element {keyword}; choose another grouping")
+    return {s.path: (_hashed(keyword, v, salt) if v else None) for s, v in zip(report.samples, values, strict=True)}
+
+
+def group_values(report: ScanReport, group_by: str | None) -> dict[str, str | None]:
+    """Relative path -> group for every sample (None: the file is its own group).
+
+    Raises:
+        DataError: unknown ``group_by``, bad regex, no CSV group column, or no file with the DICOM element.
+    """
+    if group_by is None:
+        return {s.path: None for s in report.samples}
+    kind, _, arg = group_by.partition(":")
+    if kind == "csv" and not arg:
+        if not any(s.group for s in report.samples):
+            raise DataError("grouping by 'csv' needs a 'group' column in the CSV")
+        salt = _salt()  # a CSV group column is often a patient ID: stored only as a keyed hash
+        return {s.path: _hashed("group", s.group, salt) if s.group else None for s in report.samples}
+    if kind == "dicom" and arg:
+        return _dicom_groups(report, arg)
+    if kind == "regex" and arg:
+        try:
+            pattern = re.compile(arg)
+        except re.error as exc:
+            raise DataError(f"invalid grouping pattern '{arg}': {exc}") from exc
+        found = {s.path: pattern.search(s.path) for s in report.samples}
+        salt = _salt()  # a file-name pattern usually captures a patient ID: stored only as a keyed hash
+        return {p: _hashed("name", m.group(1) if m.re.groups else m.group(0), salt) if m else None
+                for p, m in found.items()}
+    raise DataError(f"unknown grouping '{group_by}'; use csv, dicom:<Keyword> or regex:<pattern>")
+
+
+def _components(samples: list[Sample], groups: dict[str, str | None]) -> list[list[Sample]]:
+    """Samples that must stay together: same group, or identical content (union-find)."""
+    parent = list(range(len(samples)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[tuple[str, str], int] = {}
+    for i, s in enumerate(samples):
+        for key in (("sha", s.sha256), ("group", groups.get(s.path))):
+            if key[1] is None:
+                continue
+            j = first.setdefault(key, i)  # type: ignore[arg-type]
+            parent[find(i)] = find(j)
+    members: dict[int, list[Sample]] = defaultdict(list)
+    for i, s in enumerate(samples):
+        members[find(i)].append(s)
+    return sorted(members.values(), key=lambda c: min(s.path for s in c))
+
+
+def _targets(counts: dict[str, int], val_fraction: float, test_fraction: float) -> dict[str, dict[str, int]]:
+    """Images per subset and class; classes of 3+ images get at least one in each non-empty subset."""
+    out: dict[str, dict[str, int]] = {s: {} for s in SUBSETS}
+    for label, n in counts.items():
+        test, val = round(n * test_fraction), round(n * val_fraction)
+        if n >= 3:
+            test, val = max(test, int(test_fraction > 0)), max(val, int(val_fraction > 0))
+        elif n == 2:
+            test, val = int(test_fraction > 0), int(test_fraction == 0 and val_fraction > 0)
+        else:
+            test, val = 0, 0
+        while n - test - val < 1 and test + val > 0:
+            if val >= test:
+                val -= 1
+            else:
+                test -= 1
+        out["train"][label], out["val"][label], out["test"][label] = n - test - val, val, test
+    return out
+
+
+def _score(need: dict[str, int], have: Counter, add: Counter) -> tuple[int, float]:
+    fill = sum(min(k, max(0, need.get(c, 0) - have[c])) for c, k in add.items())
+    over = sum(max(0, have[c] + k - need.get(c, 0)) - max(0, have[c] - need.get(c, 0)) for c, k in add.items())
+    relative = sum((need.get(c, 0) - have[c]) / max(need.get(c, 0), 1) for c in add)
+    return fill - over, relative
+
+
+def make_split(
+    report: ScanReport, *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0,
+    group_by: str | None = None,
+) -> Split:
+    """A stratified, seeded split that keeps each group and each set of identical files in one subset.
+
+    Components (groups / identical files) are visited in a seeded random order and each goes to the subset
+    whose per-class quota it fills best, so quotas are met exactly when every component is one file.
+
+    Raises:
+        DataError: unusable report, bad fractions or bad ``group_by``.
+    """
+    if not report.usable:
+        raise DataError(str(report.unusable))
+    if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
+        raise DataError("validation and test fractions must be >= 0 and add up to less than 1")
+    groups = group_values(report, group_by)
+    targets = _targets(report.counts, val_fraction, test_fraction)
+    components = _components(report.samples, groups)
+    random.Random(seed).shuffle(components)
+    have: dict[str, Counter] = {s: Counter() for s in SUBSETS}
+    assignment: dict[str, str] = {}
+    for comp in components:
+        add = Counter(s.label for s in comp)
+        subset = max(("test", "val", "train"), key=lambda s: _score(targets[s], have[s], add))
+        have[subset].update(add)
+        assignment.update({s.path: subset for s in comp})
+    ordered = {s.path: assignment[s.path] for s in report.samples}
+    stored = {p: g for p, g in groups.items() if g is not None} if group_by else None
+    return Split(seed, val_fraction, test_fraction, group_by, ordered, stored)
+
+
+def _crossing(members: dict[str, list[str]], assignment: dict[str, str]) -> list[tuple[str, list[str], int]]:
+    out = []
+    for key, paths in sorted(members.items()):
+        subsets = sorted({assignment[p] for p in paths if p in assignment}, key=SUBSETS.index)
+        if len(subsets) > 1:
+            out.append((key, subsets, len(paths)))
+    return out
+
+
+def leakage(report: ScanReport, split: Split) -> list[str]:
+    """Readable problems: a group or identical files in more than one subset. ``[]`` when there are none."""
+    problems: list[str] = []
+    by_sha: dict[str, list[str]] = defaultdict(list)
+    for s in report.samples:
+        by_sha[s.sha256].append(s.path)
+    for sha, subsets, n in _crossing(by_sha, split.assignment):
+        paths = ", ".join(sorted(by_sha[sha])[:3]) + (", ..." if n > 3 else "")
+        problems.append(f"{n} identical files are in {' and '.join(subsets)}: {paths}")
+    groups = split.groups if split.groups is not None else (
+        group_values(report, split.group_by) if split.group_by else {})
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for path, group in groups.items():
+        if group is not None:
+            by_group[group].append(path)
+    for group, subsets, n in _crossing(by_group, split.assignment):
+        problems.append(f"group '{group}' ({n} files) is in {' and '.join(subsets)}")
+    uncovered = sum(1 for path in split.assignment if split.group_by and groups.get(path) is None)
+    if uncovered:
+        problems.append(f"{uncovered} files have no value for '{split.group_by}' and were split as if each "
+                        "were a patient of its own; check them or group them another way")
+    return problems
+
+
+def keep_earlier_subsets(report: ScanReport, split: Split, earlier: dict[str, str]) -> Split:
+    """The split with every group or set of identical files that an earlier run used kept in that run's subset.
+
+    Args:
+        earlier: sha256 -> subset of the earlier run's files.
+
+    A whole component moves, so a patient with an old test image and a new image stays in test: test wins
+    over validation, validation over training.
+    """
+    samples = [s for s in report.samples if s.path in split.assignment]
+    groups = split.groups or {}
+    assignment = dict(split.assignment)
+    rank = {"test": 0, "val": 1, "train": 2}
+    for component in _components(samples, groups):
+        old = [earlier[s.sha256] for s in component if s.sha256 in earlier]
+        if old:
+            subset = min(old, key=rank.__getitem__)
+            for s in component:
+                assignment[s.path] = subset
+    return Split(split.seed, split.val_fraction, split.test_fraction, split.group_by, assignment, split.groups)

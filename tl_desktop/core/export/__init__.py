@@ -1,0 +1,3 @@
+"""Leaving the app: the verified ONNX export of a run with fp16/int8 variants (``onnx_export``) and the torch-free
+predictor that runs an exported file with nothing else (``predictor``).
+"""

@@ -1,0 +1,169 @@
+"""Would labelling more images pay off? Test score versus images per class, with the linear probe.
+
+Each image's pretrained embedding is computed once (``embeddings.extract``, disk-cached), then for every
+shot count a classifier is fitted on k randomly drawn training images per class and scored on the whole test
+split, ``repeats`` times with different draws. The classifier is scikit-learn's LogisticRegression (C=1) on
+the raw embeddings (the same kind of linear head the app's linear probe trains, fitted exactly instead
+of by gradient steps, so one curve takes seconds). The answer comes from the gain of the last doubling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tl_desktop.core.events import CancelToken, Notice, Progress
+from tl_desktop.core.fsutil import atomic_write_json
+
+DEFAULT_SHOTS: tuple[int | None, ...] = (1, 2, 5, 10, 20, None)   # None: every training image
+LIKELY_GAIN = 0.02     # last doubling gained >= 2 points: more labels likely pay off
+MAYBE_GAIN = 0.005     # 0.5-2 points: small gains
+ANSWER_RULE = ("From the last doubling of images per class (half of all training images per class -> all of "
+               "them): a gain of at least 2 points of mean test balanced accuracy means labelling more is likely "
+               "to pay off; 0.5 to 2 points, it may pay off a little; less, the curve has flattened and more "
+               "labels of the same kind are unlikely to help much.")
+
+
+@dataclass
+class CurvePoint:
+    shots: int | None              # requested images per class (None: all)
+    images_per_class: float        # actually used, mean over classes (a class with fewer images uses all)
+    mean: float                    # test balanced accuracy, mean over repeats
+    std: float
+    low: float                     # min and max over repeats
+    high: float
+    scores: list[float]
+
+
+@dataclass
+class LabelBudgetCurve:
+    model: str
+    data: str
+    image_size: int | None
+    seed: int
+    repeats: int
+    classes: list[str]
+    train_per_class: dict[str, int]
+    test_images: int
+    points: list[CurvePoint]
+    last_doubling_gain: float | None
+    answer: str                    # likely | maybe | unlikely
+    explanation: str
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _fit_score(x_train, y_train, x_test, y_test, seed: int) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+
+    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(x_train, y_train)
+    return float(balanced_accuracy_score(y_test, clf.predict(x_test)))
+
+
+def _draw(y: np.ndarray, k: int | None, rng: np.random.Generator) -> np.ndarray:
+    if k is None:
+        return np.arange(len(y))
+    return np.concatenate([rng.permutation(np.flatnonzero(y == c))[:k] for c in np.unique(y)])
+
+
+def curve_from_embeddings(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                          shots=DEFAULT_SHOTS, repeats: int = 3, seed: int = 0,
+                          cancel: CancelToken | None = None) -> list[CurvePoint]:
+    """One point per shot count, plus "half of all" for the last-doubling answer (when not asked already)."""
+    counts = np.array([np.sum(y_train == c) for c in np.unique(y_train)])
+    half = max(1, int(np.median(counts)) // 2)
+    wanted = list(dict.fromkeys([*shots, half]))
+    wanted.sort(key=lambda k: np.inf if k is None else k)
+    points = []
+    for k in wanted:
+        if k is not None and k >= counts.max():
+            k = None
+        if any(p.shots == k for p in points):
+            continue
+        scores, used = [], []
+        for r in range(1 if k is None else repeats):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            rng = np.random.default_rng(seed * 1000 + r * 100 + (k or 0))
+            idx = _draw(y_train, k, rng)
+            if len(np.unique(y_train[idx])) < 2:
+                continue
+            scores.append(_fit_score(x_train[idx], y_train[idx], x_test, y_test, seed))
+            used.append(len(idx) / len(counts))
+        if scores:
+            a = np.asarray(scores)
+            points.append(CurvePoint(k, float(np.mean(used)), float(a.mean()), float(a.std()), float(a.min()),
+                                     float(a.max()), [float(s) for s in scores]))
+    return points
+
+
+def answer_of(points: list[CurvePoint]) -> tuple[float | None, str, str]:
+    """(gain of the last doubling, likely|maybe|unlikely, one plain sentence)."""
+    if len(points) < 2:
+        return None, "unlikely", "Too few training images per class to draw a curve."
+    last = points[-1]
+    half = min(points[:-1], key=lambda p: abs(p.images_per_class - last.images_per_class / 2))
+    gain = last.mean - half.mean
+    change = (f"going from {half.images_per_class:.0f} to {last.images_per_class:.0f} images per class changed "
+              f"the test balanced accuracy by {100 * gain:+.1f} points ({100 * half.mean:.1f}% -> "
+              f"{100 * last.mean:.1f}%)")
+    if gain >= LIKELY_GAIN:
+        return gain, "likely", f"Likely yes: {change}; the curve is still rising."
+    if gain >= MAYBE_GAIN:
+        return gain, "maybe", f"Maybe a little: {change}; the curve is flattening."
+    return gain, "unlikely", (f"Unlikely: {change}; the curve has flattened, so more images of the same kind "
+                              "probably add little (different or harder images still might).")
+
+
+def label_budget_curve(data: str, *, model: str, shots=DEFAULT_SHOTS, repeats: int = 3, seed: int = 0,
+                       image_size: int | None = None, csv: str | None = None, group_by: str | None = None,
+                       out_dir: str | Path | None = None, callback: Callable | None = None,
+                       cancel: CancelToken | None = None, split: dict | None = None) -> LabelBudgetCurve:
+    """Test score versus images per class on the data's usual split (training images drawn, test fixed).
+
+    Writes ``label_budget.json`` in ``out_dir`` when given.
+    """
+    from tl_desktop.core.data.scan import DataError, scan
+    from tl_desktop.core.data.split import Split, make_split
+    from tl_desktop.core.models.catalog import create_model, data_config
+    from tl_desktop.core.models.embeddings import extract
+
+    emit = callback or (lambda event: None)
+    report = scan(data, csv=csv)
+    if not report.usable:
+        raise DataError(report.unusable)
+    split = Split.from_dict(split) if split else make_split(report, seed=seed, group_by=group_by)
+    net = create_model(model, len(report.classes), weights="pretrained")
+    cfg = data_config(net, image_size)
+    subsets = {s: split.samples(report, s) for s in ("train", "test")}
+    if not subsets["test"]:
+        raise DataError("the split has no test images; a label-budget curve needs some")
+    features = {}
+    for name, samples in subsets.items():
+        emit(Progress(f"embedding {name}", 0, len(samples)))
+        features[name], info = extract(net, cfg, [report.abspath(s) for s in samples],
+                                       [s.sha256 for s in samples], callback=callback, cancel=cancel)
+        emit(Notice(f"Features of {len(samples)} {name} images: {info['cached']} from cache, "
+                    f"{info['computed']} computed"))
+    y_train = np.array([s.label for s in subsets["train"]])
+    y_test = np.array([s.label for s in subsets["test"]])
+    points = curve_from_embeddings(features["train"], y_train, features["test"], y_test, shots, repeats, seed,
+                                   cancel)
+    gain, answer, text = answer_of(points)
+    per_class = {c: int(np.sum(y_train == c)) for c in sorted(set(y_train.tolist()))}
+    curve = LabelBudgetCurve(model, str(data), image_size, seed, repeats, sorted(per_class), per_class,
+                             len(y_test), points, gain, answer, text, ANSWER_RULE)
+    if out_dir is not None:
+        atomic_write_json(Path(out_dir) / "label_budget.json", curve.to_dict())
+    return curve
+
+
+__all__ = ["DEFAULT_SHOTS", "CurvePoint", "LabelBudgetCurve", "label_budget_curve", "curve_from_embeddings",
+           "answer_of", "ANSWER_RULE"]

@@ -1,0 +1,423 @@
+"""Did transfer help? The transfer check and the model comparison.
+
+``transfer_check`` trains, on one split and one epoch budget, (a) a linear probe on the frozen pretrained
+features, (b) a fine-tune from the pretrained weights and (c) the same network from random weights, and
+fits (d) a linear classifier on raw 32x32 thumbnails (a no-network baseline). It reports the three indicators
+of transfer and a verdict:
+
+1. what the pretrained features alone reach: the linear probe's test score;
+2. how much faster transfer learns: epochs and seconds for (b) and (c) to reach a target validation score;
+3. whether the final score with transfer matches or beats learning without it: test balanced accuracy with
+   95% bootstrap intervals, and the paired interval of the difference on the same test images.
+
+``compare_models`` runs one strategy for several backbones on the same split, for a table of accuracy, time
+and size. Both write JSON (atomically) next to the runs. Nothing here imports Qt; torch only inside functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tl_desktop.core import runs
+from tl_desktop.core.events import Cancelled, CancelToken, Notice
+from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text
+from tl_desktop.core.models import run_model
+
+TRANSFER_ARMS = ("linear-probe", "fine-tune")   # start from the pretrained weights
+NO_TRANSFER_ARMS = ("scratch", "thumbnail")      # no pretrained knowledge at all
+TARGET_FRACTION = 0.9   # indicator 2: target = 90% of the best validation balanced accuracy of any network
+MARGIN = 0.02           # verdict: a difference under 2 points of balanced accuracy is not worth a claim
+N_BOOT = 2000
+THUMBNAIL_SIDE = 32
+VERDICT_RULE = (
+    "Positive: the better transfer model (linear probe or fine-tune, chosen on the validation images) beats the "
+    "better model without transfer (the same network from scratch, or a linear classifier on 32x32 thumbnails, "
+    "chosen on the validation images) by at least 2 points of test balanced accuracy, and the 95% interval of "
+    "that difference, on the same test images, lies above 0. Negative: it is worse by at least 2 points and the "
+    "interval lies below 0. Neutral: anything else (no clear difference either way).")
+
+
+class TransferError(RuntimeError):
+    """The check cannot run (output folder not empty, no test images, ...); the message is one readable line."""
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    """An engine event of one arm: ``arm`` is "linear-probe", "fine-tune", "scratch", "thumbnail" or a model
+    name (``compare_models``); ``event`` is the engine's own event (EpochEnded, Progress, Notice, ...)."""
+
+    arm: str
+    event: Any
+
+
+@dataclass
+class ArmResult:
+    arm: str
+    run_dir: str | None
+    test_balanced_accuracy: dict[str, float]    # value, low, high (95% stratified bootstrap)
+    test_accuracy: dict[str, float]
+    best_val_balanced_accuracy: float
+    epochs_run: int
+    wall_seconds: float                          # the whole arm, embeddings and evaluation included
+    epoch_seconds: float                         # sum of the epochs' own seconds (history.csv)
+    epochs_to_target: int | None = None
+    seconds_to_target: float | None = None
+    curve: list[dict[str, float]] = field(default_factory=list)   # epoch, val_balanced_acc, seconds (cumulative)
+
+
+@dataclass
+class TransferReport:
+    model: str
+    data: str
+    out_dir: str
+    budget_epochs: int
+    image_size: int | None
+    seed: int
+    test_images: int
+    classes: list[str]
+    target_val_balanced_accuracy: float
+    arms: dict[str, ArmResult]
+    best_transfer: str
+    best_no_transfer: str
+    difference: dict[str, float]                 # best transfer - best no transfer: value, low, high
+    verdict: str                                 # positive | neutral | negative
+    rule: str
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- statistics ------------------------------------------------------------------------------------------
+
+def _boot_indices(y: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
+    """Per class, (n_boot, n_class) indices drawn with replacement inside the class (stratified bootstrap)."""
+    rng = np.random.default_rng(seed)
+    return [idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))] for idx in
+            (np.flatnonzero(y == c) for c in np.unique(y))]
+
+
+def _scores(correct: np.ndarray, strata: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced accuracy and accuracy of every bootstrap resample (rows of ``strata``)."""
+    recalls = np.stack([correct[s].mean(axis=1) for s in strata])
+    hits = sum(correct[s].sum(axis=1) for s in strata)
+    return recalls.mean(axis=0), hits / sum(s.shape[1] for s in strata)
+
+
+def _interval(value: float, samples: np.ndarray) -> dict[str, float]:
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return {"value": float(value), "low": float(low), "high": float(high)}
+
+
+def _balanced(y: np.ndarray, pred: np.ndarray) -> float:
+    correct = np.asarray(pred) == np.asarray(y)
+    return float(np.mean([correct[y == c].mean() for c in np.unique(y)]))
+
+
+def bootstrap_scores(y: np.ndarray, pred: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> dict[str, Any]:
+    """Balanced accuracy and accuracy with stratified percentile-bootstrap 95% intervals.
+
+    Written here because ``clinical.py`` bootstraps AUCs only; resampling keeps every class's count, so each
+    resample has every class and balanced accuracy stays defined.
+    """
+    y, correct = np.asarray(y), np.asarray(pred) == np.asarray(y)
+    strata = _boot_indices(y, n_boot, seed)
+    bal, acc = _scores(correct.astype(float), strata)
+    return {"balanced_accuracy": _interval(_balanced(y, pred), bal), "accuracy": _interval(float(correct.mean()), acc)}
+
+
+def paired_difference(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, n_boot: int = N_BOOT,
+                      seed: int = 0) -> dict[str, float]:
+    """Balanced accuracy of A minus B with a paired bootstrap 95% interval (same resampled images for both)."""
+    y = np.asarray(y)
+    strata = _boot_indices(y, n_boot, seed)
+    a, _ = _scores((np.asarray(pred_a) == y).astype(float), strata)
+    b, _ = _scores((np.asarray(pred_b) == y).astype(float), strata)
+    return _interval(_balanced(y, pred_a) - _balanced(y, pred_b), a - b)
+
+
+def verdict_of(difference: dict[str, float], margin: float = MARGIN) -> str:
+    if difference["value"] >= margin and difference["low"] > 0:
+        return "positive"
+    if difference["value"] <= -margin and difference["high"] < 0:
+        return "negative"
+    return "neutral"
+
+
+def reach(history: list[dict[str, float]], target: float) -> tuple[int | None, float | None]:
+    """First epoch whose validation balanced accuracy is >= ``target`` and the epoch seconds spent until then."""
+    total = 0.0
+    for row in history:
+        total += row["seconds"]
+        if row["val_balanced_acc"] >= target - 1e-9:
+            return int(row["epoch"]), total
+    return None, None
+
+
+# --- per-image test predictions of a run -----------------------------------------------------------------
+
+def _test_files(run_dir: Path) -> tuple[list[str], list[str]]:
+    manifest = runs.read_json(Path(run_dir) / "manifest.json")
+    rows = [f for f in manifest["files"] if f["subset"] == "test"]
+    return [f["path"] for f in rows], [f["label"] for f in rows]
+
+
+def predictions_on_test(run_dir: Path | str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(test paths, true labels, predicted labels) of a finished run's best model, as class-name arrays.
+
+    Read from the run's ``test_predictions.csv``; runs trained before it existed are re-run on the test images.
+    """
+    run_dir = Path(run_dir)
+    stored = runs.read_predictions(run_dir)
+    if stored is not None:
+        return stored["paths"], np.array(stored["true"]), np.array(stored["predicted"])
+    paths, labels = _test_files(run_dir)
+    return paths, np.array(labels), _predict_again(run_dir)
+
+
+def _predict_again(run_dir: Path) -> np.ndarray:
+    import torch
+
+    from tl_desktop.core.data.datasets import ImageFiles
+    from tl_desktop.core.models.catalog import eval_transform
+
+    loaded = run_model.load_run(run_dir)
+    files = loaded.files("test")
+    dataset = ImageFiles([p for p, _ in files], [0] * len(files), eval_transform(loaded.data_config))
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(dataset), 32):
+            batch = torch.stack([dataset[i][0] for i in range(start, min(start + 32, len(dataset)))])
+            out.extend(loaded.model(batch).argmax(1).tolist())
+    return np.array([loaded.class_names[i] for i in out])
+
+
+# --- the arms --------------------------------------------------------------------------------------------
+
+def _tagged(callback: Callable | None, arm: str) -> Callable:
+    return (lambda event: callback(TransferProgress(arm, event))) if callback else (lambda event: None)
+
+
+def _prepare(out_dir: Path) -> None:
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise TransferError(f"{out_dir} is not an empty folder; choose a new one")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _split(data: str, csv: str | None, seed: int, group_by: str | None, stored: dict | None = None):
+    """The scan and the split: a project's stored split when given, else a new seeded one."""
+    from tl_desktop.core.data.scan import DataError, scan
+    from tl_desktop.core.data.split import Split, make_split
+
+    report = scan(data, csv=csv)
+    if not report.usable:
+        raise DataError(report.unusable)
+    split = Split.from_dict(stored) if stored else make_split(report, seed=seed, group_by=group_by)
+    if not split.counts().get("test"):
+        raise TransferError("the split has no test images; a transfer check needs some")
+    return report, split
+
+
+def _network_arm(arm: str, config, callback, cancel) -> ArmResult:
+    from tl_desktop.core.training.run import train
+
+    start = time.perf_counter()
+    result = train(config, _tagged(callback, arm), cancel)
+    if result.cancelled:
+        raise Cancelled("cancelled by the user")
+    history = runs.read_history(Path(result.run_dir))
+    cumulative, curve = 0.0, []
+    for row in history:
+        cumulative += row["seconds"]
+        curve.append({"epoch": int(row["epoch"]), "val_balanced_acc": row["val_balanced_acc"],
+                      "seconds": cumulative})
+    _, y, pred = predictions_on_test(result.run_dir)
+    scores = bootstrap_scores(y, pred, seed=config.seed)
+    return ArmResult(arm, result.run_dir, scores["balanced_accuracy"], scores["accuracy"],
+                     max((r["val_balanced_acc"] for r in history), default=0.0), len(history),
+                     time.perf_counter() - start, cumulative, curve=curve)
+
+
+def thumbnails(paths: list[Path], side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """Raw pixels of each image shrunk to ``side`` x ``side`` RGB, in [0, 1], one row per image."""
+    from PIL import Image
+
+    from tl_desktop.core.data.decode import load_image
+
+    rows = [np.asarray(load_image(p).resize((side, side), Image.BILINEAR), dtype=np.float32).reshape(-1) / 255
+            for p in paths]
+    return np.stack(rows)
+
+
+def _thumbnail_arm(report, split, seed: int, callback, cancel: CancelToken) -> tuple[ArmResult, np.ndarray]:
+    """A ridge linear classifier on standardised thumbnails; its regularisation picked on the validation images."""
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    emit = _tagged(callback, "thumbnail")
+    start = time.perf_counter()
+    data = {}
+    for subset in ("train", "val", "test"):
+        cancel.raise_if_cancelled()
+        samples = split.samples(report, subset)
+        data[subset] = (thumbnails([report.abspath(s) for s in samples]), np.array([s.label for s in samples]))
+    best, best_val = None, -1.0
+    for alpha in (1.0, 10.0, 100.0, 1000.0):
+        clf = make_pipeline(StandardScaler(), RidgeClassifier(alpha=alpha)).fit(*data["train"])
+        val = float(balanced_accuracy_score(data["val"][1], clf.predict(data["val"][0])))
+        if val > best_val:
+            best, best_val = clf, val
+    pred = best.predict(data["test"][0])
+    scores = bootstrap_scores(data["test"][1], pred, seed=seed)
+    seconds = time.perf_counter() - start
+    emit(Notice(f"Thumbnail baseline: validation balanced accuracy {best_val:.3f} in {seconds:.1f} s"))
+    return ArmResult("thumbnail", None, scores["balanced_accuracy"], scores["accuracy"], best_val, 0, seconds,
+                     seconds), pred
+
+
+# --- the check -------------------------------------------------------------------------------------------
+
+def transfer_check(data: str, *, model: str, budget_epochs: int, out_dir: str | Path, image_size: int | None = None,
+                   seed: int = 0, csv: str | None = None, group_by: str | None = None, batch_size: int = 32,
+                   lr: dict[str, float] | None = None, device: str = "auto", workers: int | None = None,
+                   callback: Callable | None = None, cancel: CancelToken | None = None,
+                   split: dict | None = None) -> TransferReport:
+    """Train the arms on one split and budget, and answer "did transfer help?" (see the module docstring).
+
+    Every network arm runs exactly ``budget_epochs`` epochs (early stopping off) into ``out_dir/<arm>``;
+    ``lr`` may set a learning rate per arm. Writes ``transfer.json`` and ``transfer.txt`` in ``out_dir``.
+
+    Raises:
+        TransferError, DataError, TrainingError: unusable input (one-line message).
+        Cancelled: the token was set (finished arms stay on disk).
+    """
+    from tl_desktop.core.training.run import TrainConfig
+
+    cancel = cancel or CancelToken()
+    out = Path(out_dir)
+    _prepare(out)
+    report, split = _split(data, csv, seed, group_by, split)
+    base = dict(data=data, model=model, epochs=budget_epochs, batch_size=batch_size, image_size=image_size,
+                patience=0, device=device, workers=workers, seed=seed, csv=csv, group_by=group_by,
+                split=split.to_dict())
+    arms: dict[str, ArmResult] = {}
+    preds: dict[str, np.ndarray] = {}
+    for arm in ("linear-probe", "fine-tune", "scratch"):
+        cancel.raise_if_cancelled()
+        config = TrainConfig(out=str(out / arm), strategy=arm, lr=(lr or {}).get(arm), **base)
+        arms[arm] = _network_arm(arm, config, callback, cancel)
+        paths, y, preds[arm] = predictions_on_test(arms[arm].run_dir)
+    arms["thumbnail"], thumb_pred = _thumbnail_arm(report, split, seed, callback, cancel)
+    order = {s.path: i for i, s in enumerate(split.samples(report, "test"))}
+    preds["thumbnail"] = thumb_pred[[order[p] for p in paths]]
+    networks = ("linear-probe", "fine-tune", "scratch")
+    target = TARGET_FRACTION * max(arms[a].best_val_balanced_accuracy for a in networks)
+    for arm in networks:
+        history = runs.read_history(Path(arms[arm].run_dir))
+        arms[arm].epochs_to_target, arms[arm].seconds_to_target = reach(history, target)
+    best_t = max(TRANSFER_ARMS, key=lambda a: arms[a].best_val_balanced_accuracy)
+    best_n = max(NO_TRANSFER_ARMS, key=lambda a: arms[a].best_val_balanced_accuracy)
+    diff = paired_difference(y, preds[best_t], preds[best_n], seed=seed)
+    verdict = verdict_of(diff)
+    result = TransferReport(model, str(data), str(out), budget_epochs, image_size, seed, len(y),
+                            sorted(set(y.tolist())), target, arms, best_t, best_n, diff, verdict, VERDICT_RULE, "")
+    result.summary = summary_text(result)
+    atomic_write_json(out / "transfer.json", result.to_dict())
+    atomic_write_text(out / "transfer.txt", result.summary + "\n")
+    return result
+
+
+ARM_LABELS = {"linear-probe": "linear probe (frozen pretrained features)", "fine-tune": "fine-tune (pretrained)",
+              "scratch": "same network from scratch", "thumbnail": "linear classifier on 32x32 thumbnails"}
+
+
+def _pct(score: dict[str, float]) -> str:
+    return f"{100 * score['value']:.1f}% (95% CI {100 * score['low']:.1f}-{100 * score['high']:.1f})"
+
+
+def _reach_text(arm: ArmResult, budget: int) -> str:
+    if arm.epochs_to_target is None:
+        return f"{arm.arm}: did not reach it within {budget} epoch(s)"
+    return f"{arm.arm}: reached it after {arm.epochs_to_target} epoch(s), {arm.seconds_to_target:.1f} s of training"
+
+
+def summary_text(r: TransferReport) -> str:
+    a = r.arms
+    words = {"positive": "Transfer helped", "negative": "Transfer hurt", "neutral": "No clear effect of transfer"}
+    lines = [
+        f"{words[r.verdict]} (verdict: {r.verdict}). {r.model}, {r.budget_epochs} epoch(s) per model, "
+        f"{r.test_images} test images, {len(r.classes)} classes.",
+        f"1. Pretrained features alone (linear probe): test balanced accuracy {_pct(a['linear-probe'].test_balanced_accuracy)}.",
+        f"2. Speed: target = {100 * TARGET_FRACTION:.0f}% of the best validation balanced accuracy of any network "
+        f"= {100 * r.target_val_balanced_accuracy:.1f}%. " + "; ".join(
+            _reach_text(a[k], r.budget_epochs) for k in ("linear-probe", "fine-tune", "scratch")) + ".",
+        "3. Final test balanced accuracy: " + "; ".join(
+            f"{ARM_LABELS[k]} {_pct(a[k].test_balanced_accuracy)}" for k in a) + ".",
+        f"   {r.best_transfer} minus {r.best_no_transfer}: {100 * r.difference['value']:+.1f} points "
+        f"(95% CI {100 * r.difference['low']:+.1f} to {100 * r.difference['high']:+.1f}).",
+        f"Rule: {r.rule}",
+    ]
+    return "\n".join(lines)
+
+
+# --- model comparison ------------------------------------------------------------------------------------
+
+def offline_models() -> list[str]:
+    from tl_desktop.core.models.catalog import catalog, offline_weights_available
+
+    return [m.name for m in catalog() if offline_weights_available(m.name)]
+
+
+def compare_models(data: str, *, models: list[str] | None = None, budget_epochs: int = 5,
+                   out_dir: str | Path, strategy: str = "linear-probe", image_size: int | None = None,
+                   seed: int = 0, csv: str | None = None, group_by: str | None = None, batch_size: int = 32,
+                   lr: float | None = None, device: str = "auto", workers: int | None = None,
+                   callback: Callable | None = None, cancel: CancelToken | None = None,
+                   split: dict | None = None) -> list[dict[str, Any]]:
+    """One row per model, all trained with ``strategy`` on the same split into ``out_dir/<model>``.
+
+    Row: model, label, params, test balanced accuracy and accuracy (95% CIs), wall and epoch seconds, size of
+    the weights (parameters x 4 bytes) and of the best checkpoint file. Writes ``compare_models.json``.
+    """
+    from tl_desktop.core.models.catalog import get_info
+    from tl_desktop.core.training.run import TrainConfig
+
+    cancel = cancel or CancelToken()
+    models = list(models or offline_models())
+    if not models:
+        raise TransferError("no models to compare")
+    out = Path(out_dir)
+    _prepare(out)
+    report, split = _split(data, csv, seed, group_by, split)
+    rows = []
+    for name in models:
+        cancel.raise_if_cancelled()
+        config = TrainConfig(data=data, out=str(out / name), model=name, strategy=strategy, epochs=budget_epochs,
+                             batch_size=batch_size, lr=lr, image_size=image_size, patience=0, device=device,
+                             workers=workers, seed=seed, csv=csv, group_by=group_by, split=split.to_dict())
+        arm = _network_arm(name, config, callback, cancel)
+        state, _, _ = runs.load_checkpoint(Path(arm.run_dir), "best")
+        params = int(sum(t.numel() for k, t in state.items() if t.is_floating_point() and "running_" not in k))
+        rows.append({"model": name, "label": get_info(name).label, "strategy": strategy, "params": params,
+                     "test_balanced_accuracy": arm.test_balanced_accuracy, "test_accuracy": arm.test_accuracy,
+                     "best_val_balanced_accuracy": arm.best_val_balanced_accuracy,
+                     "wall_seconds": arm.wall_seconds, "epoch_seconds": arm.epoch_seconds,
+                     "weights_mb": params * 4 / 1e6,
+                     "checkpoint_mb": (Path(arm.run_dir) / "checkpoints" / "best.safetensors").stat().st_size / 1e6,
+                     "run_dir": arm.run_dir})
+    atomic_write_json(out / "compare_models.json", {"data": str(data), "budget_epochs": budget_epochs,
+                                                     "strategy": strategy, "seed": seed, "rows": rows})
+    return rows
+
+
+__all__ = ["TransferProgress", "ArmResult", "TransferReport", "TransferError", "transfer_check", "compare_models",
+           "bootstrap_scores", "paired_difference", "verdict_of", "reach", "predictions_on_test", "VERDICT_RULE",
+           "TARGET_FRACTION", "MARGIN", "offline_models", "summary_text"]

@@ -1,0 +1,280 @@
+"""The training engine: from a scanned data set and a pretrained backbone to a run folder with test metrics.
+
+``train(config)`` starts a run, ``resume(run_dir)`` continues one from its last checkpoint, and
+``evaluate_run(run_dir)`` re-evaluates one. All three take a callback for events and a CancelToken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tl_desktop.core import runs
+from tl_desktop.core.errors import TrainingError
+from tl_desktop.core.events import Cancelled, CancelToken, FitEnded, FitStarted, Notice
+from tl_desktop.core.fsutil import atomic_write_json
+from tl_desktop.core.models import run_model
+from tl_desktop.core.training.devices import library_versions, resolve_device
+from tl_desktop.core.training.strategies import DEFAULT_LR, STRATEGIES, STRATEGY_HELP, resolve_strategy
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    model: str = "tf_efficientnet_lite0"
+    strategy: str = "auto"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float | None = None
+    image_size: int | None = None
+    augmentation: str = "light"
+    allow_flip: bool = False
+    allow_rotate: bool = False
+    label_smoothing: float = 0.0
+    balance: str = "auto"          # auto | weighted-loss | sampler | off
+    patience: int = 5
+    device: str = "auto"
+    workers: int | None = None
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    group_by: str | None = None
+    csv: str | None = None
+    weights_file: str | None = None
+    fine_tune_stages: int = 2
+    init_from: str | None = None   # continue from an earlier run's best model (new images and/or classes)
+    split: dict[str, Any] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class RunResult:
+    run_dir: str
+    best_epoch: int
+    cancelled: bool
+    test_metrics: dict[str, Any] | None
+
+
+def validate_config(config: TrainConfig) -> None:
+    """Raise TrainingError for options that cannot work, before anything is written."""
+    from tl_desktop.core.models.catalog import AUGMENTATIONS, get_info
+
+    checks = [
+        (config.strategy in STRATEGIES, f"unknown strategy '{config.strategy}'; choose one of {', '.join(STRATEGIES)}"),
+        (config.epochs >= 1, "epochs must be at least 1"),
+        (config.batch_size >= 1, "batch size must be at least 1"),
+        (config.lr is None or config.lr > 0, "learning rate must be positive"),
+        (config.image_size is None or 16 <= config.image_size <= 1024, "image size must be 16-1024 px"),
+        (config.augmentation in AUGMENTATIONS, f"augmentation must be one of {', '.join(AUGMENTATIONS)}"),
+        (config.balance in ("auto", "weighted-loss", "sampler", "off"), "balance: auto, weighted-loss, sampler or off"),
+        (config.device in ("auto", "cpu", "cuda", "mps"), "device must be auto, cpu, cuda or mps"),
+        (0 <= config.val_fraction < 1 and 0 <= config.test_fraction < 1
+         and config.val_fraction + config.test_fraction < 0.9, "validation + test fractions must stay under 0.9"),
+        (config.val_fraction > 0, "a validation split is needed (val fraction > 0)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise TrainingError(message)
+    try:
+        get_info(config.model)
+    except KeyError as exc:
+        raise TrainingError(str(exc.args[0])) from exc
+
+
+# --- starting a run --------------------------------------------------------------------------------------
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise TrainingError(f"{out} is not empty; choose a new folder (or use 'resume' for an earlier run)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _manifest(report, split, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The training manifest; when continuing a run, its classes come first in their old order and the groups
+    and identical files it already used keep their old subset (its test patients never become training ones).
+
+    Raises:
+        TrainingError: the final assignment lets a group or identical files cross subsets.
+    """
+    from tl_desktop.core.data.split import keep_earlier_subsets, leakage
+
+    if earlier:
+        split = keep_earlier_subsets(report, split, {f["sha256"]: f["subset"] for f in earlier["manifest"]["files"]})
+    crossing = [p for p in leakage(report, split) if "have no value" not in p]
+    if crossing:
+        raise TrainingError(f"the split would leak: {crossing[0]}")
+    files = [{"path": s.path, "label": s.label, "sha256": s.sha256, "subset": split.assignment[s.path],
+              "width": s.width, "height": s.height} for s in report.samples if s.path in split.assignment]
+    old_classes = list(earlier["class_names"]) if earlier else []
+    new_classes = sorted({f["label"] for f in files} - set(old_classes))
+    return {"root": str(Path(report.root).resolve()), "classes": old_classes + new_classes,
+            "split": split.to_dict(), "files": files}
+
+
+def _earlier_run(config: TrainConfig) -> dict[str, Any] | None:
+    """Config and manifest of the run to continue from, after checking it can be continued."""
+    if not config.init_from:
+        return None
+    run_dir = Path(config.init_from)
+    earlier = runs.load_config(run_dir)
+    if earlier["model"] != config.model:
+        raise TrainingError(f"{run_dir.name} used {earlier['model']}; continue it with --model {earlier['model']}")
+    if runs.read_status(run_dir)["state"] != "finished" or not (run_dir / "checkpoints" / "best.json").is_file():
+        raise TrainingError(f"{run_dir.name} has not finished; resume it before continuing from it")
+    manifest = runs.read_json(run_dir / "manifest.json")
+    return {"run_dir": str(run_dir.resolve()), "class_names": earlier["class_names"], "manifest": manifest,
+            "image_size": earlier["data_config"]["input_size"][-1], "weights_source": earlier["weights_source"]}
+
+
+def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
+    """Scan, split, write the run folder and fit. Raises TrainingError / DataError for unusable input.
+
+    Nothing that already exists is overwritten: the output folder must be new or empty. Under ``torchrun``
+    rank 0 prepares the run folder and every rank then trains its share of each batch.
+    """
+    from tl_desktop.core.training import distributed
+
+    validate_config(config)
+    d = distributed.init(resolve_device(config.device).type)
+    if not d.enabled:
+        _start(config)
+        return _fit(Path(config.out), callback, cancel)
+    problem = None
+    if d.is_main:
+        try:
+            _start(config)
+        except Exception as exc:  # noqa: BLE001 - re-raised below after telling the other ranks
+            problem = exc
+    message = distributed.broadcast(None if problem is None else f"{problem}")
+    if problem is not None:
+        raise problem
+    if message is not None:
+        raise TrainingError(f"rank 0 could not start the run: {message}")
+    try:
+        return _fit(Path(config.out), callback, cancel)
+    finally:
+        distributed.shutdown()
+
+
+def _start(config: TrainConfig) -> None:
+    """Check the data, split it and write the run folder's config and manifest."""
+    from tl_desktop.core.data.scan import DataError, scan
+    from tl_desktop.core.data.split import Split, make_split
+    from tl_desktop.core.models.catalog import data_config, weights_source
+
+    earlier = _earlier_run(config)
+    out = Path(config.out)
+    _prepare_out(out)
+    report = scan(config.data, csv=config.csv)
+    if not report.usable:
+        raise DataError(report.unusable)
+    split = Split.from_dict(config.split) if config.split else make_split(
+        report, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed,
+        group_by=config.group_by)
+    manifest = _manifest(report, split, earlier)
+    train_counts: dict[str, int] = {}
+    for f in manifest["files"]:
+        if f["subset"] == "train":
+            train_counts[f["label"]] = train_counts.get(f["label"], 0) + 1
+    strategy = resolve_strategy(config.strategy, train_counts)
+    weights = "none" if strategy == "scratch" or earlier else "pretrained"
+    wfile = Path(config.weights_file) if config.weights_file else None
+    source = weights_source(config.model, weights, wfile)
+    if earlier:
+        source = f"continued from run {Path(earlier['run_dir']).name} ({earlier['weights_source']})"
+    resolved = {
+        **config.to_dict(), "split": None, "strategy_requested": config.strategy, "strategy": strategy,
+        "class_names": manifest["classes"], "weights": weights, "weights_source": source,
+        "data_config": data_config(config.model, config.image_size or (earlier or {}).get("image_size")),
+        "init_from": {k: earlier[k] for k in ("run_dir", "class_names")} if earlier else None,
+        "lr": config.lr or DEFAULT_LR[strategy], "versions": library_versions(),
+        "train_counts": train_counts, "skipped_files": len(report.skipped),
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    atomic_write_json(runs.config_path(out), resolved)
+    runs.write_status(out, "created")
+
+
+def resume(run_dir: Path | str, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
+    """Continue a run from its last checkpoint (or from the start when it stopped before one)."""
+    from tl_desktop.core.training import distributed
+
+    run_dir = Path(run_dir)
+    config = runs.load_config(run_dir)
+    if runs.read_status(run_dir)["state"] == "finished":
+        raise TrainingError(f"{run_dir.name} already finished; start a new run to train further")
+    distributed.init(resolve_device(config["device"]).type)
+    try:
+        return _fit(run_dir, callback, cancel)
+    finally:
+        distributed.shutdown()
+
+
+def _fit(run_dir: Path, callback: Callable | None, cancel: CancelToken | None) -> RunResult:
+    from tl_desktop.core.training import distributed
+    from tl_desktop.core.training.fit import fit
+
+    main = distributed.current().is_main
+    emit = callback if callback is not None and main else (lambda event: None)
+    status = runs.write_status if main else (lambda *args: None)  # rank 0 alone writes run files
+    cancel = cancel or CancelToken()
+    config = runs.load_config(run_dir)
+    status(run_dir, "running")
+    try:
+        best_epoch, metrics = fit(run_dir, config, emit, cancel)
+    except Cancelled:
+        status(run_dir, "cancelled", "stopped by the user; resume continues from the last epoch")
+        emit(FitEnded(str(run_dir), -1, True, None))
+        return RunResult(str(run_dir), -1, True, None)
+    except BaseException as exc:
+        status(run_dir, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        raise
+    status(run_dir, "finished")
+    emit(FitEnded(str(run_dir), best_epoch, False, metrics))
+    return RunResult(str(run_dir), best_epoch, False, metrics or None)
+
+
+def evaluate_run(run_dir: Path | str, data: str | None = None, callback: Callable | None = None,
+                 cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Test metrics of a run's best model on its test split, or on all usable images of another data set."""
+    from tl_desktop.core.training.fit import evaluate_files
+
+    run_dir = Path(run_dir)
+    loaded = run_model.load_run(run_dir)
+    if data is None:
+        files = loaded.files("test")
+    else:
+        from tl_desktop.core.data.scan import DataError, scan
+
+        report = scan(data)
+        if not report.usable:
+            raise DataError(report.unusable)
+        unknown = sorted(set(report.classes) - set(loaded.class_names))
+        if unknown:
+            raise TrainingError(f"classes unknown to this model: {', '.join(unknown)}")
+        seen = {f["sha256"] for f in loaded.manifest["files"] if f["subset"] in ("train", "val")}
+        overlap = [s for s in report.samples if s.sha256 in seen]  # trained or tuned on: not a fair test
+        files = [(report.abspath(s), s.label) for s in report.samples if s.sha256 not in seen]
+        if not files:
+            raise TrainingError("every image of that data set was used to train or tune this model")
+    metrics = evaluate_files(loaded.model, loaded.data_config, loaded.class_names, files,
+                             callback or (lambda e: None), cancel or CancelToken())
+    if data is not None:
+        metrics["excluded_seen_in_training"] = sorted(s.path for s in overlap)
+    return metrics
+
+
+__all__ = ["STRATEGIES", "STRATEGY_HELP", "TrainConfig", "RunResult", "TrainingError", "train", "resume",
+           "evaluate_run", "Notice", "FitStarted"]

@@ -1,0 +1,1 @@
+"""The Data step: choosing images, the scan report and the split panel."""

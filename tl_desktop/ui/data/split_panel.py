@@ -1,0 +1,141 @@
+"""Split settings (validation/test share, seed, group-by) and the resulting counts with the leakage check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tl_desktop.ui.data.scan_report import fill_table, make_table
+from tl_desktop.ui.widgets.common import label
+
+SUBSETS = ("train", "val", "test")
+GROUP_CHOICES = [
+    ("none", "None: images are independent",
+     "Every image is assigned on its own. Use only when no patient or specimen has several images."),
+    ("csv", "Group column of the CSV",
+     "Images with the same value in the CSV's group column always land in the same part."),
+    ("dicom:PatientID", "DICOM Patient ID",
+     "All images of one patient land in the same part (the ID itself is never stored, only a salted hash)."),
+    ("regex", "Part of the file name (pattern)",
+     "A regular expression whose first bracketed group names the patient or specimen, e.g. (P\\d+)_"),
+]
+
+
+class SplitPanel(QGroupBox):
+    """Emits ``requested(settings)`` when the user asks for a split; shows the split it is given."""
+
+    requested = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Training, validation and test images", parent)
+        self.val = self._fraction(0.15, "Share of images used to pick the best epoch (validation).")
+        self.test = self._fraction(0.15, "Share of images kept aside and used only for the final evaluation (test).")
+        self.seed = QSpinBox(minimum=0, maximum=999_999, toolTip="The same seed always gives the same split.")
+        self.group = QComboBox(toolTip="Keep all images of one patient or specimen in the same part, so the test "
+                                       "measures how the model does on new patients.")
+        for value, text, tip in GROUP_CHOICES:
+            self.group.addItem(text, value)
+            self.group.setItemData(self.group.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.pattern = QLineEdit(placeholderText=r"e.g. (P\d+)_  — the first group names the patient",
+                                 toolTip="Regular expression searched in each file path; its first group is the "
+                                         "patient or specimen.")
+        self.group.currentIndexChanged.connect(self._on_group_changed)
+        self.button = QPushButton("Make split", toolTip="Divide the images into training, validation and test.")
+        self.button.clicked.connect(self._request)
+        self.counts = make_table(["Class", "Training", "Validation", "Test"], "Images per class in each part")
+        self.leak = label("", wrap=True)
+        self._layout()
+        self._on_group_changed()
+
+    @staticmethod
+    def _fraction(value: float, tip: str) -> QDoubleSpinBox:
+        box = QDoubleSpinBox(minimum=0.0, maximum=0.5, singleStep=0.05, decimals=2, value=value, toolTip=tip)
+        return box
+
+    def _layout(self) -> None:
+        form = QFormLayout()
+        shares = QHBoxLayout()
+        shares.addWidget(label("validation"))
+        shares.addWidget(self.val)
+        shares.addWidget(label("test"))
+        shares.addWidget(self.test)
+        shares.addStretch()
+        form.addRow("Shares:", shares)
+        form.addRow("Seed:", self.seed)
+        form.addRow("Group by:", self.group)
+        form.addRow("", self.pattern)
+        box = QVBoxLayout(self)
+        box.addLayout(form)
+        box.addWidget(self.button)
+        box.addWidget(self.counts, 1)
+        box.addWidget(self.leak)
+
+    def _on_group_changed(self) -> None:
+        self.pattern.setVisible(self.group.currentData() == "regex")
+
+    def group_by(self) -> str | None:
+        value = self.group.currentData()
+        if value == "none":
+            return None
+        if value == "regex":
+            return f"regex:{self.pattern.text().strip()}"
+        return value
+
+    def set_values(self, val: float, test: float, seed: int, group_by: str | None) -> None:
+        self.val.setValue(val)
+        self.test.setValue(test)
+        self.seed.setValue(seed)
+        key = "regex" if group_by and group_by.startswith("regex:") else (group_by or "none")
+        index = self.group.findData(key)
+        self.group.setCurrentIndex(max(index, 0))
+        if key == "regex":
+            self.pattern.setText(group_by.removeprefix("regex:"))
+
+    def _request(self) -> None:
+        self.requested.emit({"val_fraction": self.val.value(), "test_fraction": self.test.value(),
+                             "seed": self.seed.value(), "group_by": self.group_by()})
+
+    def show_split(self, report: Any | None, split: Any | None, problems: list[str] | None = None) -> None:
+        """Counts per class and part, and the leakage verdict (``problems`` from data.leakage)."""
+        if report is None or split is None:
+            fill_table(self.counts, [])
+            self.leak.setText("No split yet: press “Make split”." if report is not None else "")
+            self.leak.setProperty("role", "hint")
+            return
+        table = {c: dict.fromkeys(SUBSETS, 0) for c in report.classes}
+        for sample in report.samples:
+            subset = split.assignment.get(sample.path)
+            if subset in SUBSETS:
+                table.setdefault(sample.label, dict.fromkeys(SUBSETS, 0))[subset] += 1
+        rows = [[c, *(table[c][s] for s in SUBSETS)] for c in table]
+        rows.append(["All classes", *(sum(table[c][s] for c in table) for s in SUBSETS)])
+        fill_table(self.counts, rows)
+        self._show_leakage(split, problems)
+
+    def _show_leakage(self, split: Any, problems: list[str] | None) -> None:
+        if problems:
+            text = "Leakage found:\n" + "\n".join(f"• {p}" for p in problems[:8])
+            role = "badge-warn"
+        elif problems is None:
+            text, role = "Split restored from the project.", "hint"
+        else:
+            grouped = f" grouped by {split.group_by}" if split.group_by else ""
+            text = f"✔ No leakage: no image content{' or group' if grouped else ''} is in two parts{grouped}."
+            role = "badge-ok"
+        self.leak.setText(text)
+        self.leak.setProperty("role", role)
+        self.leak.style().unpolish(self.leak)
+        self.leak.style().polish(self.leak)

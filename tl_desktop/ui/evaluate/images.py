@@ -1,0 +1,92 @@
+"""The images tab of Evaluate: the test images of a confusion-matrix cell (or every mistake) as thumbnails,
+and the Grad-CAM heatmap of the selected one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+
+from tl_desktop.core.evaluation.stored_result import NOT_SURE, ImageResult
+from tl_desktop.ui.evaluate.heatmap_panel import HeatmapPanel
+from tl_desktop.ui.widgets.common import label
+from tl_desktop.ui.widgets.thumbnail_grid import ThumbnailGrid, Tile
+
+ALL_MISTAKES = "All mistakes"
+
+
+def mistake_results(misclassified: list[dict[str, Any]]) -> list[ImageResult]:
+    """metrics.json's ``misclassified`` entries (used until the per-image figures are loaded)."""
+    return [ImageResult(m["path"], m["true"], m["predicted"], dict(m.get("probabilities", {})))
+            for m in misclassified]
+
+
+class ImagesPane(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.root = Path()
+        self.shown: list[ImageResult] = []
+        self.note = label("", "hint", wrap=True)
+        self.gallery = ThumbnailGrid(size=88)
+        self.heatmap = HeatmapPanel()
+        self.gallery.selected_path.connect(self.heatmap.show_image)
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.note)
+        column.addWidget(self.gallery, 1)
+        heat_box = QGroupBox("Heatmap of the selected image (Grad-CAM)")
+        QVBoxLayout(heat_box).addWidget(self.heatmap)
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(left)
+        body.addWidget(heat_box)
+        body.setSizes([560, 480])
+        box = QHBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(body)
+
+    def set_run(self, run_dir: str | None, root: Path, class_names: list[str]) -> None:
+        self.root = root
+        self.heatmap.set_run(run_dir, class_names)
+
+    def show_images(self, images: list[ImageResult], note: str, single_group: str | None = None) -> None:
+        """Thumbnails grouped by (true, answer), or in one group named ``single_group``."""
+        self.shown = images
+        self.note.setText(note)
+        groups: dict[str, list[Tile]] = {}
+        for image in images:
+            name = single_group or f"{image.true} called {image.predicted}"
+            groups.setdefault(name, []).append(self._tile(image))
+        self.gallery.set_groups(groups, ALL_MISTAKES)
+
+    def show_cell(self, images: list[ImageResult], true: str, predicted: str) -> None:
+        n = f"{len(images)} image{'' if len(images) == 1 else 's'} of class {true}"
+        if predicted == NOT_SURE:
+            what = f"{n} for which the model said “not sure”."
+        elif true == predicted:
+            what = f"{n} recognised correctly, most confident first."
+        else:
+            what = f"{n} that the model called {predicted}."
+        self.show_images(images, what + " Click one for its heatmap.", f"{true} → {predicted}")
+
+    def _tile(self, image: ImageResult) -> Tile:
+        listing = "\n".join(f"  {name}: {100 * v:.1f} %"
+                            for name, v in sorted(image.probabilities.items(), key=lambda kv: -kv[1]))
+        tip = f"{image.path}\nis {image.true}, model said {image.predicted}\n{listing}"
+        if image.predicted == NOT_SURE:
+            caption = f"not sure {100 * image.confidence:.0f}%"
+        else:
+            caption = f"{image.predicted} {100 * image.probabilities.get(image.predicted, 0.0):.0f}%"
+        return Tile(str(self.root / image.path), caption, tip)
+
+    def clear(self) -> None:
+        self.shown = []
+        self.note.clear()
+        self.gallery.set_groups({})
+        self.heatmap.set_run(None, [])
+
+    def shutdown(self) -> None:
+        self.heatmap.shutdown()
+        self.gallery.shutdown()

@@ -1,0 +1,166 @@
+"""The threshold tab of Evaluate: ROC/PR curves, a positive-class chooser, a threshold slider with pickers,
+sensitivity/specificity/PPV/NPV with 95% intervals and the confusion matrix at that threshold.
+
+The panel shows what it is given and reports what the user asks for (signals); the Evaluate view computes
+the figures with the core's functions and stores the choice for export.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tl_desktop.ui.data.scan_report import fill_table, make_table
+from tl_desktop.ui.widgets.common import label
+from tl_desktop.ui.widgets.confusion import ConfusionMatrix
+from tl_desktop.ui.widgets.curve_plots import RocPrPlots
+
+SLIDER_STEPS = 1000
+FIGURES = [("sensitivity", "Sensitivity", "of the images with the finding, the share the model flags"),
+           ("specificity", "Specificity", "of the images without it, the share the model clears"),
+           ("ppv", "PPV", "when the model flags an image, how often it is right"),
+           ("npv", "NPV", "when the model clears an image, how often it is right"),
+           ("accuracy", "Accuracy", "share of answered test images classified right")]
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def figure_row(name: str, figure: dict[str, Any]) -> list[Any]:
+    """[name, value (k of n), 95% interval] of one ``clinical.binary_stats`` proportion."""
+    ci = "–" if figure.get("low") is None else f"{100 * figure['low']:.1f}–{100 * figure['high']:.1f} %"
+    return [name, f"{_pct(figure.get('value'))} ({figure.get('k', 0)}/{figure.get('n', 0)})", ci]
+
+
+class ThresholdPanel(QWidget):
+    positive_changed = Signal(str)
+    threshold_changed = Signal(float)
+    pick_requested = Signal(str, float)  # method ("youden", "sensitivity", "specificity"), target
+    export_requested = Signal()
+    cell_clicked = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plots = RocPrPlots()
+        self.positive = QComboBox(toolTip="The finding to detect: sensitivity, specificity, PPV and NPV are "
+                                          "those of this class against all others")
+        self.positive.currentTextChanged.connect(lambda t: t and self.positive_changed.emit(t))
+        self.reason = label("", "hint", wrap=True)
+        self.reason.setMinimumHeight(3 * self.reason.fontMetrics().height())
+        self.slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=SLIDER_STEPS, toolTip=(
+            "Decision threshold: an image is called positive when the model's probability of the positive "
+            "class is at least this. Lower finds more cases (sensitivity up) and raises more false alarms."))
+        self.slider.valueChanged.connect(lambda v: self.threshold_changed.emit(v / SLIDER_STEPS))
+        self.value = QDoubleSpinBox(minimum=0.0, maximum=1.0, decimals=4, singleStep=0.01, toolTip=(
+            "The threshold as a number (probability of the positive class, after calibration)"))
+        self.value.valueChanged.connect(self._typed)
+        self.youden = QPushButton("Best balance (Youden)", toolTip=(
+            "The threshold with the largest sensitivity + specificity − 1, chosen on the validation images"))
+        self.youden.clicked.connect(lambda: self.pick_requested.emit("youden", 0.0))
+        self.sens_target = QDoubleSpinBox(minimum=0.5, maximum=1.0, decimals=2, singleStep=0.01, value=0.95,
+                                          toolTip="The sensitivity the threshold must reach on validation")
+        self.sens_button = QPushButton("Sensitivity ≥", toolTip=(
+            "The highest threshold whose sensitivity on the validation images reaches the target: the best "
+            "specificity that does not miss more cases than you accept"))
+        self.sens_button.clicked.connect(lambda: self.pick_requested.emit("sensitivity", self.sens_target.value()))
+        self.spec_target = QDoubleSpinBox(minimum=0.5, maximum=1.0, decimals=2, singleStep=0.01, value=0.95,
+                                          toolTip="The specificity the threshold must reach on validation")
+        self.spec_button = QPushButton("Specificity ≥", toolTip=(
+            "The lowest threshold whose specificity on the validation images reaches the target"))
+        self.spec_button.clicked.connect(lambda: self.pick_requested.emit("specificity", self.spec_target.value()))
+        self.pick_note = label("", "hint", wrap=True)
+        self.export_button = QPushButton("Use this threshold for export", toolTip=(
+            "Store the positive class, this threshold and the “not sure” setting with the run: the next ONNX "
+            "export carries them, so the exported model decides exactly as shown here"))
+        self.export_button.setProperty("role", "primary")
+        self.export_button.clicked.connect(self.export_requested.emit)
+        self.stored = label("", "hint", wrap=True)
+        self.table = make_table(["Figure", "Value (images)", "95% CI"],
+                                "Figures on the test images at this threshold, with Wilson 95% intervals")
+        self.matrix = ConfusionMatrix()
+        self.matrix.cell_clicked.connect(self.cell_clicked.emit)
+        self._arrange()
+
+    def _arrange(self) -> None:
+        controls = QGroupBox("Decision")
+        grid = QGridLayout(controls)
+        grid.addWidget(label("Positive class:"), 0, 0)
+        grid.addWidget(self.positive, 0, 1, 1, 2)
+        grid.addWidget(self.reason, 1, 0, 1, 3)
+        grid.addWidget(label("Threshold:"), 2, 0)
+        grid.addWidget(self.slider, 2, 1)
+        grid.addWidget(self.value, 2, 2)
+        grid.addWidget(self.youden, 3, 0, 1, 3)
+        grid.addWidget(self.sens_button, 4, 0)
+        grid.addWidget(self.sens_target, 4, 1, 1, 2)
+        grid.addWidget(self.spec_button, 5, 0)
+        grid.addWidget(self.spec_target, 5, 1, 1, 2)
+        grid.addWidget(self.pick_note, 6, 0, 1, 3)
+        grid.addWidget(self.export_button, 7, 0, 1, 3)
+        grid.addWidget(self.stored, 8, 0, 1, 3)
+        grid.setRowStretch(9, 1)
+        controls.setMinimumWidth(280)
+        figures = QGroupBox("At this threshold (test images)")
+        QVBoxLayout(figures).addWidget(self.table)
+        matrix = QGroupBox("Confusion matrix at this threshold (click a cell)")
+        QVBoxLayout(matrix).addWidget(self.matrix)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        for widget in (controls, figures, matrix):
+            bottom.addWidget(widget)
+        bottom.setSizes([290, 300, 500])
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.addWidget(self.plots)
+        body.addWidget(bottom)
+        body.setSizes([215, 370])
+        box = QHBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(body)
+
+    # --- input --------------------------------------------------------------------------------------
+    def _typed(self, value: float) -> None:
+        if abs(value - self.slider.value() / SLIDER_STEPS) > 0.5 / SLIDER_STEPS:
+            self.threshold_changed.emit(value)
+
+    def set_classes(self, names: list[str], positive: str, reason: str) -> None:
+        self.positive.blockSignals(True)
+        self.positive.clear()
+        self.positive.addItems(names)
+        self.positive.setCurrentText(positive)
+        self.positive.blockSignals(False)
+        self.reason.setText(f"Why {positive}: {reason}." if reason else "")
+
+    def set_threshold(self, threshold: float) -> None:
+        """Show a threshold without emitting (the exact value stays in the view)."""
+        for widget, value in ((self.slider, round(threshold * SLIDER_STEPS)), (self.value, threshold)):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
+
+    # --- output -------------------------------------------------------------------------------------
+    def show_point(self, point: dict[str, Any], class_names: list[str], abstain: float | None) -> None:
+        """Figures and matrix of ``clinical_run.operating_point``."""
+        rows = [figure_row(name, point[key]) for key, name, _tip in FIGURES]
+        if abstain is not None:
+            rows.append(["Answered", _pct(point.get("coverage")), "the rest: “not sure”"])
+        fill_table(self.table, rows)
+        for r, (_key, _name, tip) in enumerate(FIGURES):
+            self.table.item(r, 0).setToolTip(tip)
+        confusion = point["confusion"]
+        self.matrix.set_matrix(class_names, confusion["matrix"], confusion["not_sure"] if abstain is not None
+                               else None)
+        s, sp, ppv = (point[k]["value"] for k in ("sensitivity", "specificity", "ppv"))
+        self.plots.set_point(s, sp, ppv)

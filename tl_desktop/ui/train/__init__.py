@@ -1,0 +1,1 @@
+"""The Train step: settings, live curves, the log and the run list."""

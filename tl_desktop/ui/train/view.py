@@ -1,0 +1,367 @@
+"""Step 3, Train: settings, Start/Stop, live curves, progress with ETA, a log, and the history of runs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tl_desktop.core import runs
+from tl_desktop.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted, Notice, Progress
+from tl_desktop.ui.server_job import ServerJobs
+from tl_desktop.ui.session import Session
+from tl_desktop.ui.train.settings import TrainSettingsForm
+from tl_desktop.ui.widgets.common import duration, hint, icon, label, percent, title
+from tl_desktop.ui.widgets.errors import show_error, task_failed
+from tl_desktop.ui.widgets.plots import TrainingPlots
+from tl_desktop.workers import Worker, tasks
+
+log = logging.getLogger(__name__)
+
+STATUS_MS = 250  # progress text refresh while training
+
+
+class TrainView(QWidget):
+    run_finished = Signal(str)  # a run completed (not cancelled): its folder
+    run_ended = Signal()  # any end: finished, cancelled or failed
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.worker: Worker | None = None
+        self._fit: FitStarted | None = None
+        self.form = TrainSettingsForm()
+        self.form.changed.connect(self._store_settings)
+        self.start_button = QPushButton(icon("start"), "Start training", toolTip="Train a model (Ctrl+Return)")
+        self.start_button.setProperty("role", "primary")
+        self.start_button.setShortcut("Ctrl+Return")
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton(icon("stop"), "Stop", enabled=False, toolTip=(
+            "Stop after the current step (Esc). The epochs finished so far are kept and the run can be continued."))
+        self.stop_button.setShortcut("Esc")
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button = QPushButton("Continue run", toolTip="Continue the selected stopped run from its last "
+                                                                 "finished epoch")
+        self.resume_button.clicked.connect(self.resume)
+        self.further_button = QPushButton("Continue with current images", toolTip=(
+            "Start a new run from the selected finished run's model with the images and classes of step 1 as "
+            "they are now (new images, new classes). The earlier run is kept, its test images stay test "
+            "images, and the result says how much it forgot."))
+        self.further_button.clicked.connect(self.train_further)
+        self.server = ServerJobs(session, self)
+        self.server.imported.connect(self.show_run)
+        self.server_button = QPushButton("Train on a server…", toolTip=(
+            "Write this project's training as a job folder for a GPU server or cluster (PyTorch torchrun)"))
+        self.server_button.clicked.connect(self.server.create_job)
+        self.import_button = QPushButton("Import server run…", toolTip=(
+            "Bring a finished server job back: its run appears here like a local one"))
+        self.import_button.clicked.connect(self.server.choose_job)
+        self.progress = QProgressBar(toolTip="Progress of the whole run", textVisible=True)
+        self.status = label("Not started.")
+        self.status.setMinimumWidth(100)  # long texts are cut, never re-layout the plots
+        self._last_batch: BatchEnded | None = None
+        self._status_timer = QTimer(self, singleShot=True, interval=STATUS_MS)
+        self._status_timer.timeout.connect(self._show_batch_status)
+        self.plots = TrainingPlots()
+        self.log_pane = QPlainTextEdit(readOnly=True, objectName="logPane", maximumBlockCount=5000,
+                                       toolTip="What happened during training, step by step")
+        self.history = QListWidget(toolTip="Every run of this project. Click one to see its curves and to "
+                                           "evaluate or export it.")
+        self.history.setWordWrap(True)
+        self.history.currentItemChanged.connect(self._on_history_selected)
+        self._arrange()
+        session.project_changed.connect(self._on_project)
+        session.runs_changed.connect(self._fill_history)
+
+    def _arrange(self) -> None:
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        left = QVBoxLayout()
+        left.addWidget(self.form)
+        left.addLayout(buttons)
+        history_box = QGroupBox("Runs of this project")
+        history_layout = QVBoxLayout(history_box)
+        history_layout.addWidget(self.history)
+        resume_row = QHBoxLayout()
+        resume_row.addWidget(self.resume_button)
+        resume_row.addWidget(self.further_button)
+        history_layout.addLayout(resume_row)
+        history_buttons = QHBoxLayout()
+        history_buttons.addWidget(self.server_button)
+        history_buttons.addWidget(self.import_button)
+        history_layout.addLayout(history_buttons)
+        left.addWidget(history_box, 1)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        right = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.progress)
+        top_layout.addWidget(self.status)
+        top_layout.addWidget(self.plots, 1)
+        right.addWidget(top)
+        right.addWidget(self.log_pane)
+        right.setSizes([520, 160])
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(left_widget)
+        body.addWidget(right)
+        body.setSizes([360, 760])
+        box = QVBoxLayout(self)
+        box.addWidget(title("3. Train"))
+        box.addWidget(hint("Keep the defaults for a first try. You can keep working in the other steps while a "
+                           "model trains; every run is kept and can be reopened."))
+        box.addWidget(body, 1)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self.form.query_devices()  # imports torch in a worker the first time the step is shown
+
+    # --- project ------------------------------------------------------------------------------------
+    def _on_project(self, project: Any) -> None:
+        if project is not None:
+            self.form.load(project.settings)
+        self._fill_history()
+
+    def _store_settings(self) -> None:
+        if self.session.project is not None:
+            try:
+                self.form.store(self.session.project.settings)
+            except ValueError:
+                return
+            self.session.mark_dirty()
+
+    def _fill_history(self) -> None:
+        self.history.blockSignals(True)
+        self.history.clear()
+        project = self.session.project
+        for entry in reversed(project.runs if project else []):
+            item = QListWidgetItem(_run_text(entry))
+            item.setData(Qt.ItemDataRole.UserRole, str(project.run_path(entry)))
+            item.setToolTip(str(project.run_path(entry)))
+            self.history.addItem(item)
+        self.history.blockSignals(False)
+        self._update_buttons()
+
+    def _on_history_selected(self, item: QListWidgetItem | None) -> None:
+        if item is None or self.is_training():
+            return
+        run_dir = item.data(Qt.ItemDataRole.UserRole)
+        self.plots.set_history(runs.read_history(Path(run_dir)))
+        state = runs.read_status(Path(run_dir))
+        self.status.setText(f"Run {Path(run_dir).name}: {state['state']}. {state.get('message', '')}")
+        self.session.select_run(run_dir)
+        self._update_buttons()
+
+    def show_run(self, run_dir: str) -> None:
+        """Select a run in the history (its curves, evaluation and export follow)."""
+        for row in range(self.history.count()):
+            if Path(self.history.item(row).data(Qt.ItemDataRole.UserRole)) == Path(run_dir):
+                self.history.setCurrentRow(row)
+                return
+
+    # --- start / stop -------------------------------------------------------------------------------
+    def is_training(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    def start(self) -> None:
+        project = self.session.project
+        if project is None or self.is_training():
+            return
+        if self.session.split is None:
+            show_error(self, "The images are not ready", "There is no split into training, validation and test "
+                       "images yet.", "Go to step 1 (Data), wait for the scan to finish and press “Make split”.")
+            return
+        self._store_settings()
+        run_dir = project.new_run_dir(project.settings.model)
+        config = project.train_config(run_dir)
+        self._launch(Worker(tasks.train_task, config, name="train"), f"Starting a new run in {run_dir}")
+
+    def train_further(self) -> None:
+        """A new run that starts from the selected finished run (core: TrainConfig.init_from)."""
+        item, project = self.history.currentItem(), self.session.project
+        if item is None or project is None or self.is_training():
+            return
+        if self.session.split is None:
+            show_error(self, "The images are not ready", "There is no split of the current images yet.",
+                       "Go to step 1 (Data), scan the images and press “Make split”.")
+            return
+        earlier = Path(item.data(Qt.ItemDataRole.UserRole))
+        self._store_settings()
+        model = runs.load_config(earlier)["model"]  # the network must be the earlier run's
+        run_dir = project.new_run_dir(f"{model}-continued")
+        config = {**project.train_config(run_dir), "model": model, "init_from": str(earlier)}
+        self._launch(Worker(tasks.train_task, config, name="train"),
+                     f"Continuing from {earlier.name} with the current images in {run_dir}")
+
+    def resume(self) -> None:
+        item = self.history.currentItem()
+        if item is not None and not self.is_training():
+            run_dir = item.data(Qt.ItemDataRole.UserRole)
+            self._launch(Worker(tasks.resume_task, run_dir, name="train"), f"Continuing {run_dir}")
+
+    def _launch(self, worker: Worker, message: str) -> None:
+        self.worker = worker
+        worker.progressed.connect(self._on_event)
+        worker.finished.connect(self._on_finished)
+        worker.errored.connect(self._on_errored)
+        worker.aborted.connect(lambda: self._log("Training stopped by the user."))
+        worker.ended.connect(self._on_ended)
+        self.plots.reset()
+        self._fit = None
+        self.progress.setRange(0, 0)
+        self.status.setText("Preparing: loading the model and reading the images…")
+        self._log(message)
+        worker.start()
+        self._update_buttons()
+
+    def stop(self) -> None:
+        if self.is_training():
+            self.worker.stop()
+            self.stop_button.setEnabled(False)
+            self.status.setText("Stopping after the current step…")
+
+    def _update_buttons(self) -> None:
+        training = self.is_training()
+        self.start_button.setEnabled(not training and self.session.project is not None)
+        self.server_button.setEnabled(self.session.project is not None)
+        self.import_button.setEnabled(self.session.project is not None)
+        self.stop_button.setEnabled(training)
+        item = self.history.currentItem()
+        stopped = item is not None and runs.read_status(Path(item.data(Qt.ItemDataRole.UserRole)))["state"] in (
+            "cancelled", "failed", "running")
+        self.resume_button.setEnabled(not training and stopped)
+        finished = item is not None and runs.read_status(Path(item.data(Qt.ItemDataRole.UserRole)))["state"] == \
+            "finished"
+        self.further_button.setEnabled(not training and finished)
+
+    # --- events from the engine (GUI thread) --------------------------------------------------------
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, BatchEnded):
+            self._on_batch(event)
+        elif isinstance(event, EpochEnded):
+            self._on_epoch(event)
+        elif isinstance(event, FitStarted):
+            self._on_fit_started(event)
+        elif isinstance(event, Progress):
+            self.progress.setRange(0, max(event.total, 1))
+            self.progress.setValue(event.done)
+            self.progress.setFormat(f"{event.phase.capitalize()}: %v of %m images")
+        elif isinstance(event, Notice):
+            self._log(f"Note: {event.message}")
+            self.session.message.emit(event.message)
+        elif isinstance(event, FitEnded) and not event.cancelled:
+            self._log(f"Finished. Best epoch: {event.best_epoch}.")
+
+    def _on_fit_started(self, event: FitStarted) -> None:
+        self._fit = event
+        self.session.record_run(event.run_dir, model=self.session.project.settings.model, strategy=event.strategy)
+        self._started_at = time.monotonic()
+        self.progress.setRange(0, event.epochs * max(event.steps_per_epoch, 1))
+        self.progress.setValue(event.start_epoch * event.steps_per_epoch)
+        self.progress.setFormat("%p %")
+        self._log(f"Training: strategy {event.strategy} on {event.device}, {event.epochs} epochs of "
+                  f"{event.steps_per_epoch} steps, batch size {event.batch_size}.")
+
+    def _on_batch(self, event: BatchEnded) -> None:
+        steps = max(self._fit.steps_per_epoch, 1) if self._fit else 1
+        self.plots.add_batch(event.global_step / steps, event.loss)
+        self._last_batch = event  # shown by the status timer, a few times a second at most
+        if not self._status_timer.isActive():
+            self._status_timer.start()
+
+    def _show_batch_status(self) -> None:
+        event, self._last_batch = self._last_batch, None
+        if event is None:
+            return
+        steps = max(self._fit.steps_per_epoch, 1) if self._fit else 1
+        self.progress.setValue(event.global_step)
+        self.status.setText(f"Epoch {event.epoch + 1}: step {event.step + 1} of {steps} · "
+                            f"{event.images_per_s:,.0f} images/s · about {duration(event.eta_s)} left")
+
+    def _on_epoch(self, event: EpochEnded) -> None:
+        self.plots.add_epoch(event.epoch, event.train_loss, event.val_loss, event.train_acc, event.val_acc,
+                             event.best_epoch)
+        best = " (best so far)" if event.is_best else ""
+        self._log(f"Epoch {event.epoch}: loss {event.train_loss:.3f} / validation {event.val_loss:.3f}, accuracy "
+                  f"{percent(event.train_acc)} / validation {percent(event.val_acc)}{best} · "
+                  f"{duration(event.seconds)}")
+
+    def _on_finished(self, result: Any) -> None:
+        self._status_timer.stop()
+        self._last_batch = None
+        metrics = result.test_metrics or {}
+        summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy") if metrics.get(k) is not None}
+        self.session.record_run(result.run_dir, best_epoch=result.best_epoch, cancelled=result.cancelled,
+                                metrics=summary, model=runs.load_config(Path(result.run_dir))["model"])
+        if result.cancelled:
+            self.status.setText("Stopped. The run is kept; select it and press “Continue run” to go on.")
+            return
+        old = metrics.get("continued")
+        if old and old.get("old_test_accuracy_before") is not None:
+            self._log(f"On the earlier run's {old['old_test_images']} test images: accuracy "
+                      f"{percent(old['old_test_accuracy_before'])} before, {percent(old['old_test_accuracy_after'])} "
+                      f"after (forgetting {100 * old['forgetting']:+.1f} points).")
+        self.status.setText(f"Done. Test accuracy {percent(metrics.get('accuracy'))}, balanced accuracy "
+                            f"{percent(metrics.get('balanced_accuracy'))}. See step 4 (Evaluate).")
+        self.progress.setValue(self.progress.maximum())
+        self.session.select_run(result.run_dir)
+        self.run_finished.emit(result.run_dir)
+
+    def _on_errored(self, message: str, details: str) -> None:
+        self._log(f"Error: {message}")
+        self.status.setText(f"Training stopped with an error: {message}")
+        task_failed(self, "train", message, details)
+
+    def _on_ended(self) -> None:
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        self._fill_history()
+        self.session.save()
+        self._update_buttons()
+        self.run_ended.emit()
+
+    def _log(self, text: str) -> None:
+        self.log_pane.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+        log.info(text)
+
+    def shutdown(self) -> None:
+        if self.worker is not None and self.worker.is_running():
+            self.worker.stop()
+            self.worker.wait(120_000)
+        self.form.shutdown()
+        self.server.shutdown()
+
+
+def _run_text(entry: Any) -> str:
+    when = time.strftime("%d %b %H:%M", time.localtime(entry.created)) if entry.created else ""
+    score = entry.metrics.get("accuracy")
+    figures = f"test accuracy {percent(score)}" if score is not None else "no test result yet"
+    state = " · stopped" if entry.cancelled else ""
+    return f"{when}  {_model_label(entry.model)}, {entry.strategy}\n{figures}{state}"
+
+
+def _model_label(name: str) -> str:
+    from tl_desktop.core.models.catalog import get_info
+
+    try:
+        return get_info(name).label
+    except KeyError:
+        return name

@@ -1,0 +1,322 @@
+"""Results of the "Did transfer help?" window: where they lie on disk, and the panels that show them.
+
+The panels draw from the JSON the core writes (``transfer.json``, ``compare_models.json``,
+``label_budget.json``) under ``<project>/transfer/<date-time>-<kind>``, so a fresh result and one reopened
+from disk look the same."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tl_desktop.core.fsutil import read_json
+from tl_desktop.core.project import project_file as proj
+from tl_desktop.ui.widgets.common import duration, hint, label
+
+log = logging.getLogger(__name__)
+
+TRANSFER_FOLDER = "transfer"  # under the project folder
+RESULT_FILES = {"check": "transfer.json", "compare": "compare_models.json", "budget": "label_budget.json"}
+
+# verdict -> (big words, colour)
+VERDICTS = {
+    "positive": ("Positive: transfer helped", "#2e7d32"),
+    "neutral": ("Neutral: no clear difference", "#6d6d6d"),
+    "negative": ("Negative: transfer hurt", "#c0392b"),
+}
+MEANINGS = {
+    "positive": "The pretrained model clearly did better than the best that could be done without it: using it on "
+                "these images is justified.",
+    "neutral": "With and without the pretrained knowledge the test scores are not clearly different (often: too "
+               "few test images to tell). Either choice is defensible; more test images would settle it.",
+    "negative": "A model without pretrained knowledge did clearly better on these images: the pretrained model is "
+                "too far from them to help (far transfer), at least with this budget.",
+}
+ANSWERS = {"likely": ("Likely yes", "#2e7d32"), "maybe": ("Maybe a little", "#b07a1e"),
+           "unlikely": ("Unlikely", "#6d6d6d")}
+ARM_ROWS = [  # arm, shown name, pretrained knowledge, what it is
+    ("linear-probe", "Linear probe", "yes", "the pretrained network frozen, only its last layer trained"),
+    ("fine-tune", "Fine-tune", "yes", "the pretrained network, its last stages and last layer trained"),
+    ("scratch", "From scratch", "no", "the same network trained from random weights"),
+    ("thumbnail", "Pixel classifier", "no", "a linear classifier on the raw pixels of 32x32 thumbnails, no network"),
+]
+ARM_NAMES = {arm: name for arm, name, _, _ in ARM_ROWS}
+INDICATOR_COLUMNS = ["Model", "Pretrained\nknowledge", "Test balanced accuracy\n(95% CI)", "Epochs to\ntarget",
+                     "Training time\nto target"]
+COMPARE_COLUMNS = ["Model", "Weights\n(million)", "Test balanced accuracy\n(95% CI)", "Time", "Size (MB)"]
+
+
+def latest_result(project_folder: Path, kind: str) -> tuple[dict[str, Any], Path] | None:
+    """The newest readable result of ``kind`` (check / compare / budget) under ``<project>/transfer/``."""
+    found = sorted((project_folder / TRANSFER_FOLDER).glob(f"*/{RESULT_FILES[kind]}"),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for file in found:
+        try:
+            return read_json(file), file.parent
+        except (OSError, ValueError):
+            log.warning("unreadable result %s", file)
+    return None
+
+
+def new_result_folder(project_folder: Path, kind: str, model: str = "") -> Path:
+    """A fresh folder ``<project>/transfer/<date-time>-<kind>[-<model>]`` (not created)."""
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}" + (f"-{proj.safe_folder_name(model)}" if model else "")
+    candidate, n = project_folder / TRANSFER_FOLDER / stem, 1
+    while candidate.exists():
+        n += 1
+        candidate = project_folder / TRANSFER_FOLDER / f"{stem}-{n}"
+    return candidate
+
+
+def with_ci(score: dict[str, float] | None) -> str:
+    """63.3 % (46.7-80.0): a score and its 95% interval, in percent."""
+    if not score:
+        return "–"
+    return f"{100 * score['value']:.1f} %  ({100 * score['low']:.1f}–{100 * score['high']:.1f})"
+
+
+def _cell(text: str, tip: str = "", bold: bool = False, align_right: bool = False) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+    if tip:
+        item.setToolTip(tip)
+    if bold:
+        font = item.font()
+        font.setBold(True)
+        item.setFont(font)
+    if align_right:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+def model_label(name: str) -> str:
+    """The catalog's readable name of a backbone (EfficientNet-Lite0), else the name itself."""
+    from tl_desktop.core.models.catalog import get_info
+
+    try:
+        return get_info(name).label
+    except (KeyError, ValueError):
+        return name
+
+
+def fit_height(table: QTableWidget) -> None:
+    """Make the table exactly as tall as its rows (no empty grey area under a short table)."""
+    table.resizeRowsToContents()
+    height = table.horizontalHeader().height() + 2 * table.frameWidth()
+    height += sum(table.rowHeight(r) for r in range(table.rowCount()))
+    if table.horizontalScrollBar().isVisible():
+        height += table.horizontalScrollBar().height()
+    table.setFixedHeight(height)
+
+
+def make_table(columns: list[str], tip: str) -> QTableWidget:
+    table = QTableWidget(0, len(columns), toolTip=tip)
+    table.setHorizontalHeaderLabels(columns)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setWordWrap(False)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.setSizeAdjustPolicy(QAbstractItemView.SizeAdjustPolicy.AdjustToContents)
+    return table
+
+
+def big_label(text: str = "") -> QLabel:
+    widget = label(text, wrap=True)
+    font = QFont(widget.font())
+    font.setPointSizeF(font.pointSizeF() * 1.7)
+    font.setBold(True)
+    widget.setFont(font)
+    return widget
+
+
+def set_coloured(widget: QLabel, text: str, colour: str | None) -> None:
+    widget.setText(text)
+    widget.setStyleSheet(f"color: {colour};" if colour else "")
+
+
+class FolderLine(QWidget):
+    """'Saved in <folder>' with a button that opens the folder in the file manager."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.folder: Path | None = None
+        self.text = label("", "hint", wrap=True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.button = QPushButton("Open folder", toolTip="Show the runs and the result files in the file manager")
+        self.button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder))))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.button)
+        self.set_folder(None)
+
+    def set_folder(self, folder: Path | None, what: str = "") -> None:
+        self.folder = folder
+        self.text.setText(f"{what} saved in {folder}" if folder else "")
+        self.button.setVisible(folder is not None)
+
+
+class VerdictPanel(QWidget):
+    """The verdict in large plain words, the difference it rests on, the rule, and the three indicators."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.report: dict[str, Any] | None = None
+        self.verdict = big_label()
+        self.verdict.setObjectName("transferVerdict")
+        self.meaning = label("", wrap=True)
+        self.difference = label("", wrap=True)
+        self.rule = label("", "hint", wrap=True)
+        self.target = label("", wrap=True)
+        self.table = make_table(INDICATOR_COLUMNS, "The three indicators of transfer for every model of the check. "
+                                "Bold rows are the two compared by the verdict (each chosen on the validation "
+                                "images).")
+        self.folder = FolderLine()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.verdict, self.meaning, self.difference, self.target, self.table):
+            layout.addWidget(widget)
+        layout.addWidget(hint("The three indicators: 1 = what the pretrained features alone reach (the linear "
+                              "probe's test score); 2 = how fast each network reached the target; 3 = the final "
+                              "test scores with and without transfer. Bold: the two models the verdict compares."))
+        layout.addWidget(self.rule)
+        layout.addStretch(1)
+        layout.addWidget(self.folder)
+        self.clear("No result yet. Press “Start the check”.")
+
+    def clear(self, text: str) -> None:
+        self.report = None
+        set_coloured(self.verdict, "", None)
+        self.verdict.setVisible(False)
+        self.difference.setText(text)
+        for widget in (self.meaning, self.rule, self.target):
+            widget.setText("")
+        self.table.setRowCount(0)
+        self.folder.set_folder(None)
+
+    def show_report(self, report: dict[str, Any], folder: Path) -> None:
+        """Show a ``transfer.json`` document; ``folder`` is where it lies."""
+        self.report = report
+        words, colour = VERDICTS.get(report["verdict"], (report["verdict"], "#6d6d6d"))
+        set_coloured(self.verdict, words, colour)
+        self.verdict.setVisible(True)
+        self.meaning.setText(MEANINGS.get(report["verdict"], ""))
+        d = report["difference"]
+        self.difference.setText(
+            f"Best with transfer ({ARM_NAMES.get(report['best_transfer'], report['best_transfer']).lower()}) "
+            f"minus best without ({ARM_NAMES.get(report['best_no_transfer'], report['best_no_transfer']).lower()}), "
+            f"each chosen on the validation images: <b>{100 * d['value']:+.1f} points</b> of test balanced "
+            f"accuracy (95% CI {100 * d['low']:+.1f} to {100 * d['high']:+.1f}). {model_label(report['model'])}, "
+            f"{report['budget_epochs']} epoch(s) per network, {report['test_images']} test images, "
+            f"{len(report['classes'])} classes.")
+        self.rule.setText(f"The rule: {report['rule']}")
+        self.target.setText(f"Target of indicator 2: {100 * report['target_val_balanced_accuracy']:.1f} % validation "
+                            "balanced accuracy (90% of the best any network reached).")
+        self._fill(report)
+        self.folder.set_folder(folder, "Runs, transfer.json and transfer.txt")
+
+    def _fill(self, report: dict[str, Any]) -> None:
+        arms = report["arms"]
+        rows = [row for row in ARM_ROWS if row[0] in arms]
+        compared = {report["best_transfer"], report["best_no_transfer"]}
+        self.table.setRowCount(len(rows))
+        for r, (arm, name, pretrained, what) in enumerate(rows):
+            a, bold = arms[arm], arm in compared
+            network = arm != "thumbnail"
+            reached = a.get("epochs_to_target")
+            epochs = "no epochs" if not network else ("never" if reached is None else f"{reached} of {a['epochs_run']}")
+            seconds = "–" if not network or reached is None else duration(a["seconds_to_target"])
+            cells = [_cell(name, f"{name}: {what}. {a.get('run_dir') or ''}", bold), _cell(pretrained, bold=bold),
+                     _cell(with_ci(a["test_balanced_accuracy"]), f"Test accuracy {with_ci(a['test_accuracy'])}",
+                           bold, True),
+                     _cell(epochs, bold=bold, align_right=True), _cell(seconds, bold=bold, align_right=True)]
+            for c, item in enumerate(cells):
+                self.table.setItem(r, c, item)
+        fit_height(self.table)
+
+
+class AnswerPanel(QWidget):
+    """'Is labelling more likely to pay off?' with the answer in large words and the core's explanation."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.curve: dict[str, Any] | None = None
+        self.question = label("Is labelling more images likely to pay off?")
+        self.answer = big_label()
+        self.answer.setObjectName("labelBudgetAnswer")
+        self.explanation = label("", wrap=True)
+        self.rule = label("", "hint", wrap=True)
+        self.folder = FolderLine()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.question, self.answer, self.explanation, self.rule, self.folder):
+            layout.addWidget(widget)
+        self.clear()
+
+    def clear(self) -> None:
+        self.curve = None
+        set_coloured(self.answer, "", None)
+        self.explanation.setText("Press “Label-budget curve” to measure it (the linear probe, a few seconds once "
+                                 "the features are computed).")
+        self.rule.setText("")
+        self.folder.set_folder(None)
+
+    def show_curve(self, curve: dict[str, Any], folder: Path) -> None:
+        self.curve = curve
+        words, colour = ANSWERS.get(curve["answer"], (curve["answer"], "#6d6d6d"))
+        set_coloured(self.answer, words, colour)
+        n, text = curve["test_images"], curve["explanation"]
+        text = text[len(words) + 1:].strip() if text.startswith(f"{words}:") else text
+        self.explanation.setText(f"{text[:1].upper()}{text[1:]} Scored on {n} test images: one image changes the "
+                                 f"score by about {100 / max(n, 1):.1f} points or more, so read the spread too.")
+        self.rule.setText(f"The rule: {curve['rule']} Model: {model_label(curve['model'])}; {curve['repeats']} "
+                          "random draws per point.")
+        self.folder.set_folder(folder, "label_budget.json")
+
+
+def compare_sentence(rows: list[dict[str, Any]]) -> str:
+    """Which model scored best on the test images, and whether its interval overlaps the others'."""
+    if not rows:
+        return ""
+    best = max(rows, key=lambda r: r["test_balanced_accuracy"]["value"])
+    name = best.get("label") or best["model"]
+    text = f"Highest test balanced accuracy: <b>{name}</b>, {with_ci(best['test_balanced_accuracy'])}."
+    overlap = [r.get("label") or r["model"] for r in rows if r is not best
+               and r["test_balanced_accuracy"]["high"] >= best["test_balanced_accuracy"]["low"]]
+    if overlap:
+        text += (f" Its interval overlaps with {', '.join(overlap)}: on these test images the difference may be "
+                 "chance, so the smaller or faster model is a fair choice too.")
+    return text
+
+
+def fill_compare_table(table: QTableWidget, rows: list[dict[str, Any]]) -> None:
+    """One row per model of ``compare_models.json``."""
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        cells = [_cell(row.get("label") or row["model"], row.get("run_dir", "")),
+                 _cell(f"{row['params'] / 1e6:.1f}", align_right=True),
+                 _cell(with_ci(row["test_balanced_accuracy"]), f"Test accuracy {with_ci(row['test_accuracy'])}",
+                       align_right=True),
+                 _cell(duration(row["wall_seconds"]), "Whole run: training, validation and test", align_right=True),
+                 _cell(f"{row['weights_mb']:.1f}", "About the size of the exported ONNX file (float32)",
+                       align_right=True)]
+        for c, item in enumerate(cells):
+            table.setItem(r, c, item)
+    fit_height(table)

@@ -1,0 +1,1 @@
+"""Widgets shared by several steps: plots, the confusion matrix, thumbnail grids, error dialogs, common helpers."""
