@@ -14,7 +14,7 @@ def _finished_project_template(tmp_path_factory, digits_dir) -> Path:
     from tl_desktop.core.evaluation.run_evaluation import evaluate_clinical
     from tl_desktop.core.fsutil import read_json
     from tl_desktop.core.project import project_file as proj
-    from tl_desktop.core.training.run import TrainConfig, train
+    from tl_desktop.core.training.run import train
 
     folder = tmp_path_factory.mktemp("finished") / "digits"
     project = proj.create(folder, "Digits")
@@ -22,7 +22,7 @@ def _finished_project_template(tmp_path_factory, digits_dir) -> Path:
     s = project.settings
     s.epochs, s.strategy, s.image_size, s.batch_size, s.augmentation, s.device = 2, "linear-probe", 32, 16, "none", "cpu"
     run_dir = project.new_run_dir("probe")
-    result = train(TrainConfig(**project.train_config(run_dir)))
+    result = train(project.train_config(run_dir))
     manifest = read_json(run_dir / "manifest.json")
     project.split = manifest["split"]  # the split the run used, as the GUI stores it
     project.add_run(run_dir, model=s.model, strategy="linear-probe", best_epoch=result.best_epoch,

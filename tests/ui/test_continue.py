@@ -34,8 +34,8 @@ def test_continue_with_a_new_class_from_the_train_step(qtbot, finished_project, 
     assert len(saved.runs) == 2
     new_run = saved.run_path(saved.runs[1])
     config = runs.load_config(new_run)
-    assert config["init_from"]["run_dir"] == str(finished_run.resolve())
-    assert config["class_names"] == ["digit_0", "digit_1", "digit_2", "digit_7"]
+    assert config.init_from is not None and config.init_from.run_dir == str(finished_run.resolve())
+    assert config.class_names == ["digit_0", "digit_1", "digit_2", "digit_7"]
     metrics = json.loads((new_run / "metrics.json").read_text())
     assert metrics["continued"]["old_test_images"] > 0
     assert "forgetting" in train.log_pane.toPlainText()

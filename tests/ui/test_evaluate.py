@@ -202,3 +202,42 @@ def test_metrics_and_per_image_results_may_arrive_in_either_order(qtbot, finishe
         tile = widget.images.gallery.model.tile(0)
         assert Path(tile.path).is_file()
         widget.shutdown()
+
+
+def _dialogs(widget) -> list:
+    from PySide6.QtWidgets import QMessageBox
+
+    return widget.findChildren(QMessageBox, "errorDialog")
+
+
+def _load(qtbot, widget: EvaluateView, run_dir: Path) -> None:
+    widget.load_run(str(run_dir))
+    with qtbot.waitSignal(widget.workers["metrics"].ended, timeout=30_000):
+        pass
+
+
+def test_a_folder_that_is_not_yet_a_run_is_a_line_and_a_damaged_run_a_dialog(qtbot, tmp_path, finished_run):
+    widget = EvaluateView(Session())
+    qtbot.addWidget(widget)
+    (tmp_path / "setting-up").mkdir()
+    _load(qtbot, widget, tmp_path / "setting-up")  # no manifest.json yet: IncompleteRunError
+    assert "no test results" in widget.run_label.text() and "manifest.json" in widget.run_label.text()
+    assert _dialogs(widget) == []
+    (finished_run / "metrics.json").unlink()
+    (finished_run / "checkpoints" / "best.safetensors").write_bytes(b"not a checkpoint")
+    _load(qtbot, widget, finished_run)  # a RunError that is not about an incomplete folder
+    assert "best.safetensors is damaged" in widget.run_label.text()
+    assert len(_dialogs(widget)) == 1 and "Evaluation failed" in _dialogs(widget)[0].text()
+    widget.shutdown()
+
+
+def test_the_reaction_to_an_error_follows_its_type_not_its_text(qtbot):
+    from tl_desktop.core.errors import IncompleteRunError, RunError
+    from tl_desktop.workers import Failure
+
+    widget = EvaluateView(Session())
+    qtbot.addWidget(widget)
+    widget._on_error(Failure(IncompleteRunError("a sentence without the old key words"), ""))
+    assert _dialogs(widget) == []
+    widget._on_error(Failure(RunError("runs/a is not a run folder (no config.json), manifest"), "Traceback ..."))
+    assert len(_dialogs(widget)) == 1 and _dialogs(widget)[0].detailedText() == "Traceback ..."

@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import write_digits_folder
+from tl_desktop.core.fsutil import atomic_write_json
+from tl_desktop.core.insight.results import COMPARE_FILE, compare_sentence, latest_result, new_result_folder
 from tl_desktop.core.project import project_file as proj
-from tl_desktop.ui.transfer.window import TransferWindow, latest_result
+from tl_desktop.ui.transfer.window import TransferWindow
 from tl_desktop.workers import Worker
 
 
@@ -119,6 +121,31 @@ def test_errors_become_a_readable_dialog(window, qtbot, monkeypatch):
     boxes = [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorDialog"]
     assert boxes and "failed" in boxes[-1].text()
     assert window.budget_button.isEnabled()
+
+
+def test_window_and_cli_state_the_same_comparison(qtbot, project, monkeypatch, capsys, tmp_path):
+    """One comparison: the window (reopening it from disk) and 'tl-desktop compare-models' say the same."""
+    from tl_desktop.cli import main
+    from tl_desktop.core.insight import transfer
+
+    def row(model, label, value, low, high):
+        return {"model": model, "label": label, "params": 3_400_000, "test_balanced_accuracy":
+                {"value": value, "low": low, "high": high}, "test_accuracy": {"value": value, "low": low,
+                                                                              "high": high},
+                "wall_seconds": 12.0, "weights_mb": 13.6, "run_dir": str(tmp_path / model)}
+
+    rows = [row("small", "Small net", 0.81, 0.70, 0.90), row("big", "Big net", 0.86, 0.76, 0.94),
+            row("old", "Old net", 0.40, 0.30, 0.50)]
+    atomic_write_json(new_result_folder(project.folder, "compare") / COMPARE_FILE, {"rows": rows})
+    win = TransferWindow(project)
+    qtbot.addWidget(win)
+    shown = win.compare_summary.text()
+    assert shown == compare_sentence(rows)
+    assert "Big net" in shown and "overlaps with Small net:" in shown and "Old net" not in shown
+
+    monkeypatch.setattr(transfer, "compare_models", lambda *args, **kwargs: rows)
+    assert main(["compare-models", str(tmp_path), "--out", str(tmp_path / "cli")]) == 0
+    assert shown in capsys.readouterr().out.splitlines()
 
 
 def test_main_window_menu_opens_the_window(qtbot, project):

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from tl_desktop.core.errors import DataError
 from tl_desktop.core.events import Cancelled, Notice, Progress
-from tl_desktop.workers import Worker
+from tl_desktop.workers import Failure, Worker
 
 
 def _count(n, *, callback, cancel, delay=0.0):
@@ -57,10 +58,42 @@ def test_exception_becomes_one_line_and_details(qtbot):
     worker.progressed.connect(notices.append)
     with qtbot.waitSignal(worker.errored, timeout=5000) as blocker:
         worker.start()
-    message, details = blocker.args
-    assert message == "the CSV has no 'label' column"
-    assert "Traceback" in details and "ValueError" in details
+    (failure,) = blocker.args
+    assert failure.message == "the CSV has no 'label' column"
+    assert "Traceback" in failure.details and "ValueError" in failure.details
     assert isinstance(notices[0], Notice)
+
+
+def test_a_raised_error_arrives_as_the_same_object_with_its_traceback_text(qtbot):
+    raised = []
+
+    def fail(*, callback, cancel):
+        try:
+            {}["label"]
+        except KeyError as exc:
+            raised.append(DataError("the CSV has no 'label' column"))
+            raise raised[0] from exc
+
+    worker = Worker(fail)
+    with qtbot.waitSignal(worker.errored, timeout=5000) as blocker:
+        worker.start()
+    (failure,) = blocker.args
+    assert isinstance(failure, Failure) and failure.error is raised[0]
+    assert type(failure.error) is DataError and str(failure.error) == "the CSV has no 'label' column"
+    assert failure.message == "the CSV has no 'label' column"
+    assert "in fail" in failure.details and "DataError: the CSV has no 'label' column" in failure.details
+    assert "KeyError" in failure.details  # the chained cause is part of the text
+    assert failure.error.__traceback__ is None and failure.error.__cause__.__traceback__ is None  # frames released
+
+
+def test_an_error_without_text_is_named_by_its_type(qtbot):
+    def fail(*, callback, cancel):
+        raise MemoryError
+
+    worker = Worker(fail)
+    with qtbot.waitSignal(worker.errored, timeout=5000) as blocker:
+        worker.start()
+    assert blocker.args[0].message == "MemoryError"
 
 
 def test_cancelled_raised_directly_is_aborted(qtbot):

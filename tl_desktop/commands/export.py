@@ -1,9 +1,15 @@
-"""``tl-desktop export``: a run folder to a verified ONNX file; prints the verification figures."""
+"""``tl-desktop export``: a run folder to a verified ONNX file; prints the verification figures.
+
+The run is evaluated clinically first when it has no current evaluation (``policy.export_run``, as in the
+window), so the file carries the fitted temperature and the decision rule.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from typing import Any
 
 from tl_desktop.commands import UsageError
 
@@ -30,12 +36,19 @@ def _line(result) -> str:
     return text
 
 
+def _note(event: Any) -> None:
+    """Notices (no test split, evaluation warnings) go to stderr, so ``--json`` output stays parseable."""
+    if type(event).__name__ == "Notice":
+        print(f"note: {event.message}", file=sys.stderr, flush=True)
+
+
 def run_export(args: argparse.Namespace) -> int:
-    from tl_desktop.core.export.onnx_export import ExportError, export_onnx
-    from tl_desktop.core.runs import RunError
+    from tl_desktop.core.errors import ExportError, RunError
+    from tl_desktop.core.export.policy import export_run
 
     try:
-        result = export_onnx(args.run_dir, args.out, fp16=args.fp16, int8=args.int8, which=args.checkpoint)
+        result = export_run(args.run_dir, args.out, fp16=args.fp16, int8=args.int8, which=args.checkpoint,
+                            callback=_note)
     except (ExportError, RunError) as exc:
         raise UsageError(str(exc)) from exc
     results = [result, *result.variants.values()]

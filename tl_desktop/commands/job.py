@@ -25,9 +25,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_job(args: argparse.Namespace) -> int:
-    from tl_desktop.core.data.scan import DataError
+    from tl_desktop.core.errors import DataError, JobError, ProjectError
     from tl_desktop.core.project import jobs
-    from tl_desktop.core.project.project_file import ProjectError
 
     try:
         if args.job_command == "create":
@@ -43,5 +42,5 @@ def run_job(args: argparse.Namespace) -> int:
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"imported as {target}")
         return 0
-    except (jobs.JobError, DataError, ProjectError) as exc:
+    except (JobError, DataError, ProjectError) as exc:
         raise UsageError(str(exc)) from exc

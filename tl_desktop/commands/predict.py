@@ -55,7 +55,8 @@ def _print(prediction, as_json: bool) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from tl_desktop.core.export.predictor import OnnxPredictor, PredictorError
+    from tl_desktop.core.errors import PredictorError
+    from tl_desktop.core.export.predictor import OnnxPredictor
     from tl_desktop.core.fsutil import atomic_write_text
 
     if args.top_k < 1 or args.batch_size < 1:

@@ -36,12 +36,8 @@ def _threshold(text: str | None) -> tuple[str, float | None]:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from tl_desktop.core.evaluation.run_evaluation import (
-        ClinicalError,
-        evaluate_clinical,
-        load_clinical,
-    )
-    from tl_desktop.core.runs import RunError
+    from tl_desktop.core.errors import ClinicalError, RunError
+    from tl_desktop.core.evaluation.run_evaluation import evaluate_clinical, load_clinical
     from tl_desktop.report import ReportError, require_finished, write_report
 
     try:

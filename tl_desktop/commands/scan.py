@@ -48,11 +48,12 @@ def print_summary(report, out: TextIO | None = None) -> None:
     _section(out, "Identical files within a class (kept together in one split)",
              [" = ".join(group) for group in report.duplicates])
     _section(out, "Identical files with different labels (skipped)", [" = ".join(g) for g in report.conflicts])
-    _section(out, "Warnings", report.warnings)
+    _section(out, "Warnings", [w.message for w in report.warnings])
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from tl_desktop.core.data.scan import DataError, scan
+    from tl_desktop.core.data.scan import scan
+    from tl_desktop.core.errors import DataError
 
     if args.max_pixels <= 0 or args.min_side < 1:
         raise UsageError("--max-pixels and --min-side must be positive")

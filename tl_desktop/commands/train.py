@@ -132,11 +132,7 @@ def _run(start, as_json: bool) -> int:
 
 def _guarded(fn):
     """Known, user-facing failures become UsageError (one line, exit 2)."""
-    from tl_desktop.core.data.datasets import UnreadableImage
-    from tl_desktop.core.data.scan import DataError
-    from tl_desktop.core.errors import TrainingError
-    from tl_desktop.core.models.catalog import WeightsUnavailable
-    from tl_desktop.core.runs import RunError
+    from tl_desktop.core.errors import DataError, RunError, TrainingError, UnreadableImage, WeightsUnavailable
 
     try:
         return fn()

@@ -56,6 +56,13 @@ def add_label_budget_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="random draws per shot count")
 
 
+def _source(args: argparse.Namespace):
+    """The data source of the common flags (DATA, --csv, --group-by, --seed); default split fractions."""
+    from tl_desktop.core.config import DataSource
+
+    return DataSource(data=args.data, csv=args.csv, group_by=args.group_by, seed=args.seed)
+
+
 def _out(args: argparse.Namespace, stem: str) -> Path:
     if args.out:
         return Path(args.out)
@@ -69,8 +76,8 @@ def _out(args: argparse.Namespace, stem: str) -> Path:
 def _guarded(fn):
     """Known, user-facing failures become UsageError (one line, exit 2); Ctrl+C cancels between batches."""
     from tl_desktop.commands.train import _guarded as train_guarded
+    from tl_desktop.core.errors import TransferError
     from tl_desktop.core.events import Cancelled, CancelToken
-    from tl_desktop.core.insight.transfer import TransferError
 
     cancel = CancelToken()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
@@ -105,8 +112,8 @@ def run_transfer_check(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"transfer check of {args.model}: 3 trainings of {args.budget} epochs into {out}", flush=True)
     report = _guarded(lambda cancel: transfer_check(
-        args.data, model=args.model, budget_epochs=args.budget, out_dir=out, image_size=args.image_size,
-        seed=args.seed, csv=args.csv, group_by=args.group_by, batch_size=args.batch_size,
+        _source(args), model=args.model, budget_epochs=args.budget, out_dir=out, image_size=args.image_size,
+        batch_size=args.batch_size,
         lr={"linear-probe": args.probe_lr} if args.probe_lr else None, device=args.device, workers=args.workers,
         callback=_progress(args.json), cancel=cancel))
     if args.json:
@@ -126,14 +133,14 @@ def run_transfer_check(args: argparse.Namespace) -> int:
 
 
 def run_compare_models(args: argparse.Namespace) -> int:
+    from tl_desktop.core.insight.results import COMPARE_FILE, compare_sentence
     from tl_desktop.core.insight.transfer import compare_models
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     out = _out(args, "compare-models")
     rows = _guarded(lambda cancel: compare_models(
-        args.data, models=models, budget_epochs=args.budget, out_dir=out, strategy=args.strategy,
-        image_size=args.image_size, seed=args.seed, csv=args.csv, group_by=args.group_by,
-        batch_size=args.batch_size, lr=args.lr, device=args.device, workers=args.workers,
+        _source(args), models=models, budget_epochs=args.budget, out_dir=out, strategy=args.strategy,
+        image_size=args.image_size, batch_size=args.batch_size, lr=args.lr, device=args.device, workers=args.workers,
         callback=_progress(args.json), cancel=cancel))
     if args.json:
         print(json.dumps({"out_dir": str(out), "rows": rows}))
@@ -142,7 +149,8 @@ def run_compare_models(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['model']:<24} {r['params'] / 1e6:>10.2f} {_ci(r['test_balanced_accuracy']):<26} "
               f"{r['wall_seconds']:>9.1f} {r['weights_mb']:>10.1f}")
-    print(f"\n{args.strategy}, {args.budget} epochs each, same split; saved: {out / 'compare_models.json'}")
+    print(f"\n{compare_sentence(rows)}")
+    print(f"{args.strategy}, {args.budget} epochs each, same split; saved: {out / COMPARE_FILE}")
     return 0
 
 
@@ -166,8 +174,8 @@ def run_label_budget(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     curve = _guarded(lambda cancel: label_budget_curve(
-        args.data, model=args.model, shots=shots, repeats=args.repeats, seed=args.seed,
-        image_size=args.image_size, csv=args.csv, group_by=args.group_by, out_dir=args.out, cancel=cancel))
+        _source(args), model=args.model, shots=shots, repeats=args.repeats, image_size=args.image_size,
+        out_dir=args.out, cancel=cancel))
     if args.json:
         print(json.dumps(curve.to_dict()))
         return 0

@@ -1,7 +1,9 @@
-"""Typed training events, the callback protocol and cooperative cancellation.
+"""Typed training events, the callback protocol, cooperative cancellation and typed findings.
 
 The engine emits past-tense events to plain callables; the GUI's worker turns them into Qt signals and
-the CLI prints them. Cancellation is a token plus a typed exception, never a text match.
+the CLI prints them. Cancellation is a token plus a typed exception, never a text match. Findings (what the
+scan or the leakage check noticed) are not errors: they carry a ``kind`` that callers branch on and a message
+the user reads. The errors themselves live in ``errors.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 class Cancelled(Exception):
@@ -94,6 +96,51 @@ class FitEnded:
     best_epoch: int
     cancelled: bool
     test_metrics: dict[str, Any] | None = field(default=None)
+
+
+# --- findings ----------------------------------------------------------------------------------------------
+
+LeakageKind = Literal["identical-files-cross-splits", "group-crosses-splits", "no-group-value"]
+ScanKind = Literal["empty-class", "few-images", "imbalanced", "other"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a check found that the user should see: a stable ``kind`` and one readable ``message``."""
+
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class LeakageFinding(Finding):
+    """A leakage-check result. ``count`` is the number of files involved; ``key`` the group value, the shared
+    SHA-256 of identical files, or the ``group_by`` setting that gave no value."""
+
+    kind: LeakageKind
+    count: int = 0
+    key: str = ""
+
+    @property
+    def leaks(self) -> bool:
+        """True when one patient's or one image's files are in two subsets; "no-group-value" is only a caution."""
+        return self.kind != "no-group-value"
+
+
+@dataclass(frozen=True)
+class ScanFinding(Finding):
+    """A scan warning; ``label`` is the class concerned (the largest one for "imbalanced")."""
+
+    kind: ScanKind
+    label: str = ""
+
+    @classmethod
+    def from_json(cls, value: str | dict[str, Any]) -> ScanFinding:
+        """From ``asdict`` output, or from a plain sentence of a report stored before findings had kinds."""
+        return cls("other", value) if isinstance(value, str) else cls(**value)
 
 
 Event = FitStarted | BatchEnded | EpochEnded | Notice | Progress | FitEnded

@@ -29,11 +29,15 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
 
 
 def atomic_write_text(path: Path | str, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    """UTF-8; a file name that is not valid UTF-8 (surrogate-escaped by Python) is written as its own bytes."""
+    return atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def atomic_write_json(path: Path | str, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    """UTF-8 JSON; lone surrogates (undecodable file-name bytes) become ``\\udcXX`` escapes, so such a name
+    reads back as exactly the same str and so the same file."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    return atomic_write_bytes(path, text.encode("utf-8", "backslashreplace"))
 
 
 def read_json(path: Path | str) -> Any:

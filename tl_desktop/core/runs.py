@@ -2,7 +2,8 @@
 
 Layout::
 
-    RUN_DIR/config.json      everything needed to reproduce the run (written before the first epoch)
+    RUN_DIR/config.json      everything needed to reproduce the run (``config.RunConfig``, versioned; written
+                             before the first epoch)
     RUN_DIR/manifest.json    data root, split settings, and every file with label, sha256 and subset
     RUN_DIR/status.json      running | cancelled | failed | finished, with a one-line message
     RUN_DIR/history.csv      one row per finished epoch
@@ -19,6 +20,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tl_desktop.core.config import RunConfig
+from tl_desktop.core.errors import IncompleteRunError, RunError
 from tl_desktop.core.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
 if TYPE_CHECKING:
@@ -26,10 +29,6 @@ if TYPE_CHECKING:
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_balanced_acc", "lr",
                   "seconds", "images_per_s"]
-
-
-class RunError(RuntimeError):
-    """A run folder is missing, incomplete or damaged; the message is one readable line."""
 
 
 def config_path(run_dir: Path) -> Path:
@@ -91,7 +90,7 @@ def read_predictions(run_dir: Path) -> dict[str, Any] | None:
 def files_digest(files: list[dict[str, Any]]) -> str:
     """SHA-256 over (path, label, sha256, subset) of every file, independent of order and of the data root."""
     rows = sorted(f"{f['path']}\t{f['label']}\t{f['sha256']}\t{f['subset']}" for f in files)
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    return hashlib.sha256("\n".join(rows).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def manifest_hash(run_dir: Path) -> str:
@@ -101,6 +100,68 @@ def manifest_hash(run_dir: Path) -> str:
 
 
 # --- checkpoints -----------------------------------------------------------------------------------------
+
+_ST_ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
+                "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8}
+_ST_MAX_HEADER = 64 * 1024 * 1024
+
+
+def check_safetensors(path: Path) -> dict[str, Any]:
+    """The header of a ``.safetensors`` file from outside, checked before any tensor is read.
+
+    Checks the header length against the file size, that the header is a JSON object of tensors with a
+    known dtype, a shape of non-negative integers and data offsets that lie inside the file, match the
+    shape and do not overlap. Returns the parsed header.
+
+    Raises:
+        ValueError: one line saying what is wrong (the caller names the file).
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            raise ValueError("empty or truncated weights file")
+        length = int.from_bytes(head, "little")
+        if length < 2 or length > min(_ST_MAX_HEADER, size - 8):
+            raise ValueError(f"header length {length} does not fit a file of {size} bytes")
+        try:
+            header = json.loads(handle.read(length))
+        except (ValueError, UnicodeDecodeError):
+            raise ValueError("the header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a table of tensors")
+    spans = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+                raise ValueError("the header's __metadata__ is not a table of texts")
+            continue
+        spans.append(_tensor_span(name, entry))
+    end = 0
+    for begin, stop, name in sorted(spans):
+        if begin != end:
+            raise ValueError(f"tensor {name[:60]} overlaps another or leaves a gap")
+        end = stop
+    if 8 + length + end != size:
+        raise ValueError(f"the tensors take {end} bytes but the file holds {size - 8 - length}")
+    return header
+
+
+def _tensor_span(name: str, entry: Any) -> tuple[int, int, str]:
+    ok = (isinstance(entry, dict) and entry.get("dtype") in _ST_ITEMSIZE and isinstance(entry.get("shape"), list)
+          and all(isinstance(d, int) and d >= 0 for d in entry["shape"])
+          and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
+          and all(isinstance(o, int) and o >= 0 for o in entry["data_offsets"]))
+    if not ok:
+        raise ValueError(f"tensor {name[:60]} has no valid dtype, shape and offsets")
+    begin, stop = entry["data_offsets"]
+    count = 1
+    for d in entry["shape"]:
+        count *= d
+    if stop - begin != count * _ST_ITEMSIZE[entry["dtype"]]:
+        raise ValueError(f"tensor {name[:60]}: its offsets do not match its shape")
+    return begin, stop, name
+
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
@@ -159,6 +220,10 @@ def load_checkpoint(run_dir: Path, which: str) -> tuple[dict[str, torch.Tensor],
     if not weights.is_file():
         raise RunError(f"{run_dir}: no '{which}' checkpoint yet")
     try:
+        check_safetensors(weights)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{weights.name} is damaged: {exc}") from exc
+    try:
         with safe_open(str(weights), framework="pt") as handle:
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
             header = (handle.metadata() or {}).get("tl_desktop")
@@ -170,8 +235,33 @@ def load_checkpoint(run_dir: Path, which: str) -> tuple[dict[str, torch.Tensor],
     return model_state, optimizer, info
 
 
-def load_config(run_dir: Path) -> dict[str, Any]:
+def load_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest.json. Raises IncompleteRunError (a RunError) when the folder has none."""
+    path = Path(run_dir) / "manifest.json"
+    if not path.is_file():
+        raise IncompleteRunError(f"{Path(run_dir).name} is not a complete run (no manifest.json)")
+    return read_json(path)
+
+
+def write_config(run_dir: Path, config: RunConfig) -> None:
+    """Write ``config.json``, after checking that ``load_config`` will read it back (RunError otherwise)."""
+    data = config.to_dict()
+    RunConfig.from_dict(data)
+    atomic_write_json(config_path(run_dir), data)
+
+
+def load_config(run_dir: Path) -> RunConfig:
+    """The run's resolved config; files of earlier schema versions are migrated in memory.
+
+    Raises:
+        RunError: no config.json, or one that cannot be read or is invalid (one readable line).
+    """
     path = config_path(run_dir)
     if not path.is_file():
-        raise RunError(f"{run_dir} is not a run folder (no config.json)")
-    return read_json(path)
+        raise IncompleteRunError(f"{run_dir} is not a run folder (no config.json)")
+    try:
+        return RunConfig.from_dict(read_json(path))
+    except ValueError as exc:  # not JSON
+        raise RunError(f"{Path(run_dir).name}: config.json cannot be read ({exc})") from exc
+    except RunError as exc:
+        raise RunError(f"{Path(run_dir).name}: {exc}") from exc

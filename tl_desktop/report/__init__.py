@@ -46,7 +46,8 @@ def require_finished(run_dir: Path | str) -> None:
     from tl_desktop.core import runs
 
     run_dir = Path(run_dir)
-    runs.load_config(run_dir)
+    if not runs.config_path(run_dir).is_file():
+        runs.load_config(run_dir)  # the RunError of a folder that is not a run
     if runs.read_status(run_dir)["state"] != "finished" or not (run_dir / "metrics.json").is_file():
         raise ReportError(f"{run_dir.name} has not finished training; a report needs a finished run")
 
@@ -71,8 +72,8 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
 
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "report"
-    config = runs.load_config(run_dir)
     require_finished(run_dir)
+    config = runs.load_config(run_dir)
     clinical = load_clinical(run_dir) or evaluate_clinical(run_dir, callback=callback, cancel=cancel)
     manifest = read_json(run_dir / "manifest.json")
     onnx_files = [Path(p) for p in onnx] if onnx is not None else find_onnx(run_dir)

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tl_desktop.core.config import RunConfig
+from tl_desktop.core.errors import UserFacingError
 from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text, read_json
 
 
-class ReportError(RuntimeError):
-    """The report cannot be written; ``str()`` is one readable line."""
+class ReportError(UserFacingError):
+    """The report cannot be written; ``str()`` is one readable line (outside core: the report uses Qt)."""
 
 
 def sanitise(value: Any) -> Any:
@@ -41,7 +43,7 @@ def file_namer(manifest: dict[str, Any], hide: bool) -> Callable[[str], str]:
     return lambda rel: f"sha256:{shas.get(rel, hashlib.sha256(rel.encode()).hexdigest())[:16]}"
 
 
-def environment(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def environment(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     """Library versions of the training, the training hardware when recorded, and this computer."""
     import torch
 
@@ -53,8 +55,8 @@ def environment(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     hardware_file = run_dir / "hardware.json"
     return {
-        "training_versions": config.get("versions", {}),
-        "training_device_setting": config.get("device"),
+        "training_versions": config.versions,
+        "training_device_setting": config.device,
         "training_hardware": read_json(hardware_file) if hardware_file.is_file() else None,
         "report_computer": {"os": platform.platform(), "cpu": platform.processor() or platform.machine(),
                             "cpu_count": os.cpu_count(), "memory_gib": memory, "gpus": gpus,
@@ -82,7 +84,7 @@ def _renamed(data: Any, name: Callable[[str], str]) -> Any:
     return data
 
 
-def write_audit(run_dir: Path, out: Path, config: dict[str, Any], manifest: dict[str, Any],
+def write_audit(run_dir: Path, out: Path, config: RunConfig, manifest: dict[str, Any],
                 clinical: dict[str, Any] | None, onnx_files: list[Path], name: Callable[[str], str],
                 transfer: dict[str, Any] | None = None) -> list[str]:
     """Write ``out/audit``; returns the files written, relative to ``out``."""
@@ -94,7 +96,7 @@ def write_audit(run_dir: Path, out: Path, config: dict[str, Any], manifest: dict
     split = {k: v for k, v in manifest["split"].items() if k not in ("assignment", "groups")}
     atomic_write_json(audit / "split.json", {**split, "classes": manifest["classes"],
                                               "files": len(manifest["files"])})
-    atomic_write_json(audit / "run_config.json", sanitise(config))
+    atomic_write_json(audit / "run_config.json", sanitise(config.to_dict()))
     atomic_write_json(audit / "environment.json", environment(config, run_dir))
     for source in ("metrics.json", "status.json"):
         if (run_dir / source).is_file():

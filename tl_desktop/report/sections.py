@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from tl_desktop.core.config import RunConfig
 from tl_desktop.core.evaluation import statistics as cl
 from tl_desktop.report import figures as fg
 from tl_desktop.report.document import esc, figure, pct, side_by_side, table, with_ci
@@ -17,7 +18,7 @@ from tl_desktop.report.document import esc, figure, pct, side_by_side, table, wi
 @dataclass
 class RunData:
     run_dir: Path
-    config: dict[str, Any]
+    config: RunConfig
     manifest: dict[str, Any]
     metrics: dict[str, Any]
     clinical: dict[str, Any]
@@ -97,8 +98,8 @@ def data_section(d: RunData) -> str:
     grouping = (f"grouped by {esc(group)}: all images of one group (e.g. one patient) are in one subset"
                 if group else "<span class='warn'>not grouped: images of the same patient may appear in "
                               "training and test</span>")
-    folder = Path(str(d.config.get("data", ""))).name or "?"
-    skipped = d.config.get("skipped_files", 0)
+    folder = Path(d.config.data).name or "?"
+    skipped = d.config.skipped_files
     return ("<h2>Data</h2>"
             f"<p>Data set folder <b>{esc(folder)}</b>: {len(d.manifest['files'])} usable images in "
             f"{len(classes)} classes{f', {skipped} files skipped as unusable' if skipped else ''}. "
@@ -109,16 +110,16 @@ def data_section(d: RunData) -> str:
 
 def model_section(d: RunData) -> str:
     c = d.config
-    hyper = [["Model", c.get("model")], ["Weights", c.get("weights_source")],
-             ["Strategy", c.get("strategy")],
+    hyper = [["Model", c.model], ["Weights", c.weights_source],
+             ["Strategy", c.strategy],
              ["Epochs run / best / set", f"{d.metrics.get('epochs_run', '?')} / {d.metrics.get('best_epoch', '?')} / "
-                                         f"{c.get('epochs')}"],
-             ["Batch size", c.get("batch_size")], ["Learning rate", c.get("lr")],
-             ["Input size", "x".join(str(v) for v in c.get("data_config", {}).get("input_size", []))],
-             ["Augmentation", f"{c.get('augmentation')} (flip {'on' if c.get('allow_flip') else 'off'}, "
-                              f"rotate {'on' if c.get('allow_rotate') else 'off'})"],
-             ["Label smoothing", c.get("label_smoothing")], ["Class balance", c.get("balance")],
-             ["Early-stopping patience", c.get("patience")], ["Seed", c.get("seed")]]
+                                         f"{c.epochs}"],
+             ["Batch size", c.batch_size], ["Learning rate", c.lr],
+             ["Input size", "x".join(str(v) for v in c.input_size)],
+             ["Augmentation", f"{c.augmentation} (flip {'on' if c.allow_flip else 'off'}, "
+                              f"rotate {'on' if c.allow_rotate else 'off'})"],
+             ["Label smoothing", c.label_smoothing], ["Class balance", c.balance],
+             ["Early-stopping patience", c.patience], ["Seed", c.seed]]
     paired = [hyper[i] + hyper[i + 1] for i in range(0, len(hyper) - 1, 2)]
     env = d.environment
     hw = env.get("training_hardware") or {}

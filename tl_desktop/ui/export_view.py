@@ -114,7 +114,7 @@ class ExportView(QWidget):
                              int8=self.int8.isChecked(), name="export")
         self.worker.progressed.connect(self._on_progress)
         self.worker.finished.connect(self._on_exported)
-        self.worker.errored.connect(lambda m, d: task_failed(self, "export", m, d))
+        self.worker.errored.connect(lambda failure: task_failed(self, "export", failure))
         self.worker.ended.connect(lambda: (self.progress.hide(), self.button.setEnabled(True)))
         self.button.setEnabled(False)
         self.progress.setRange(0, 0)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop import __version__, paths
+from tl_desktop.core.errors import ProjectError
 from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.session import Session
 from tl_desktop.ui.settings import app_settings, recent_projects
@@ -213,7 +214,7 @@ class MainWindow(QMainWindow):
         target = Path(folder) / proj.safe_folder_name(name.strip())
         try:
             self.session.create(target, name.strip())
-        except (proj.ProjectError, OSError) as exc:
+        except (ProjectError, OSError) as exc:
             show_error(self, "Could not create the project", str(exc), "Choose another folder or name.")
 
     def open_project(self) -> None:
@@ -224,7 +225,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str) -> None:
         try:
             self.session.open_path(path)
-        except proj.ProjectError as exc:
+        except ProjectError as exc:
             show_error(self, "Could not open the project", str(exc),
                        "Choose the folder that holds project.json.")
 
@@ -236,7 +237,7 @@ class MainWindow(QMainWindow):
         self.sample_worker = Worker(tasks.sample_task, name="sample")
         self.sample_worker.finished.connect(lambda folder: self.open_path(str(folder)))
         self.sample_worker.errored.connect(
-            lambda m, d: show_error(self, "Could not create the sample project", m, "", d))
+            lambda f: show_error(self, "Could not create the sample project", f.message, "", f.details))
         self.sample_worker.start()
 
     # --- help ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from tl_desktop.ui.data.scan_report import make_table
 from tl_desktop.ui.session import Session
 from tl_desktop.ui.widgets.common import hint, label, title
 from tl_desktop.ui.widgets.errors import show_error
-from tl_desktop.workers import Worker, tasks
+from tl_desktop.workers import Failure, Worker, tasks
 
 COLUMNS = ["Model", "Works offline", "Size (million weights)", "Input (px)", "ImageNet top-1", "When to pick it"]
 ADVICE = ("Not sure? Keep <b>EfficientNet-Lite0</b>: it is small, fast on an ordinary laptop, and its pretrained "
@@ -127,10 +127,10 @@ class ModelView(QWidget):
         self.check_worker.errored.connect(self._on_check_failed)
         self.check_worker.start()
 
-    def _on_check_failed(self, message: str, details: str) -> None:
+    def _on_check_failed(self, failure: Failure) -> None:
         self.set_weights_file(None)
-        show_error(self, "These weights cannot be used", message,
-                   "Pick the model the weights were made for, or another file.", details)
+        show_error(self, "These weights cannot be used", failure.message,
+                   "Pick the model the weights were made for, or another file.", failure.details)
 
     def _show_weights(self) -> None:
         project = self.session.project

@@ -207,7 +207,7 @@ class PredictView(QWidget):
         self.worker = Worker(tasks.predict_task, model, list(paths), top_k=self.top_k.value(), name="predict")
         self.worker.progressed.connect(self._on_progress)
         self.worker.finished.connect(self._on_predicted)
-        self.worker.errored.connect(lambda m, d: task_failed(self, "predict", m, d))
+        self.worker.errored.connect(lambda failure: task_failed(self, "predict", failure))
         self.worker.ended.connect(self._on_ended)
         self.progress.setRange(0, 0)
         self.progress.show()

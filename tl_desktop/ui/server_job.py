@@ -118,7 +118,7 @@ class ServerJobDialog(QDialog):
         self.worker = Worker(tasks.create_job_task, str(project.folder), self.out.text(), gpus=self.gpus.value(),
                              nodes=self.nodes.value(), epochs=self.epochs.value(), name="job")
         self.worker.finished.connect(self._on_created)
-        self.worker.errored.connect(lambda m, d: task_failed(self, "job", m, d))
+        self.worker.errored.connect(lambda failure: task_failed(self, "job", failure))
         self.worker.ended.connect(lambda: self.create_button.setEnabled(True))
         self.create_button.setEnabled(False)
         self.text.setPlainText("Writing the job (hashing every image)…")
@@ -175,7 +175,7 @@ class ServerJobs(QObject):
         self.session.save()  # import_job adds the run to project.json on disk
         self.worker = Worker(tasks.import_job_task, job_dir, str(project.folder), name="job")
         self.worker.finished.connect(self._on_imported)
-        self.worker.errored.connect(lambda m, d: task_failed(self.parent_widget, "job", m, d))
+        self.worker.errored.connect(lambda failure: task_failed(self.parent_widget, "job", failure))
         self.session.message.emit(f"Importing the server run from {job_dir}…")
         self.worker.start()
 

@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tl_desktop.core.events import CancelToken, Notice, Progress
+from tl_desktop.core.config import TrainConfig
+from tl_desktop.core.events import CancelToken, Progress
 
 
 def _progress(callback, phase: str):
@@ -25,8 +26,8 @@ def scan_task(source: str, csv: str | None = None, *, callback, cancel: CancelTo
 
 
 def split_task(report, *, val_fraction: float, test_fraction: float, seed: int, group_by: str | None,
-               callback, cancel: CancelToken) -> tuple[Any, list[str]]:
-    """``data.make_split`` followed by the leakage check; returns (split, problems)."""
+               callback, cancel: CancelToken) -> tuple[Any, list[Any]]:
+    """``data.make_split`` followed by the leakage check; returns (split, its LeakageFinding list)."""
     from tl_desktop.core.data import split as splits
 
     split = splits.make_split(report, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
@@ -67,11 +68,11 @@ def devices_task(*, callback, cancel: CancelToken) -> list[tuple[str, str]]:
     return found
 
 
-def train_task(config: dict[str, Any], *, callback, cancel: CancelToken):
-    """``training.train`` on a TrainConfig built from a plain dict."""
+def train_task(config: TrainConfig, *, callback, cancel: CancelToken):
+    """``training.train`` of a training request (``Project.train_config``)."""
     from tl_desktop.core.training import run as training
 
-    return training.train(training.TrainConfig(**config), callback=callback, cancel=cancel)
+    return training.train(config, callback=callback, cancel=cancel)
 
 
 def resume_task(run_dir: str, *, callback, cancel: CancelToken):
@@ -83,11 +84,12 @@ def resume_task(run_dir: str, *, callback, cancel: CancelToken):
 
 def evaluate_task(run_dir: str, *, callback, cancel: CancelToken) -> tuple[dict[str, Any], str]:
     """(test metrics, data root of the run): metrics.json when the run wrote it, else evaluate now."""
+    from tl_desktop.core import runs
     from tl_desktop.core.fsutil import read_json
     from tl_desktop.core.training import run as training
 
     run = Path(run_dir)
-    root = str(read_json(run / "manifest.json")["root"])
+    root = str(runs.load_manifest(run)["root"])  # IncompleteRunError when the folder is not (yet) a run
     metrics = run / "metrics.json"
     if metrics.is_file():
         return read_json(metrics), root
@@ -95,17 +97,10 @@ def evaluate_task(run_dir: str, *, callback, cancel: CancelToken) -> tuple[dict[
 
 
 def export_task(run_dir: str, out: str, *, fp16: bool, int8: bool, callback, cancel: CancelToken):
-    """``export.export_onnx`` after making sure the run's clinical evaluation exists, so the file always carries
-    the evaluated temperature and decision (and never reads a clinical.json being written meanwhile)."""
-    from tl_desktop.core.evaluation.run_evaluation import ClinicalError
-    from tl_desktop.core.export import onnx_export as export
+    """``policy.export_run``: evaluate clinically when needed, then export (the CLI's export too)."""
+    from tl_desktop.core.export.policy import export_run
 
-    with _run_lock(run_dir):
-        try:
-            _clinical(run_dir, callback=callback, cancel=cancel)
-        except ClinicalError as exc:  # no test split: export without a decision, as the CLI does
-            callback(Notice(f"exported without a clinical evaluation: {exc}"))
-        return export.export_onnx(run_dir, out, fp16=fp16, int8=int8, callback=callback, cancel=cancel)
+    return export_run(run_dir, out, fp16=fp16, int8=int8, callback=callback, cancel=cancel)
 
 
 def predict_task(model_path: str, files: list[str], *, top_k: int = 3, callback,
@@ -148,37 +143,20 @@ def check_weights_task(model: str, weights_file: str, *, callback, cancel: Cance
 
 # --- clinical evaluation, heatmaps, report -------------------------------------------------------------
 
-_RUN_LOCKS: dict[str, threading.Lock] = {}
-_RUN_LOCKS_GUARD = threading.Lock()
-
-
-def _run_lock(run_dir: str) -> threading.Lock:
-    """One lock per run folder: its clinical evaluation is computed once, never while an export reads it."""
-    with _RUN_LOCKS_GUARD:
-        return _RUN_LOCKS.setdefault(str(Path(run_dir).resolve()), threading.Lock())
-
-
-def _clinical(run_dir: str, *, callback, cancel: CancelToken) -> dict[str, Any]:
-    from tl_desktop.core.evaluation import run_evaluation as clinical_run
-
-    stored = clinical_run.load_clinical(run_dir)
-    if stored is not None and stored.get("predictions", {}).get("test") is not None:
-        return stored
-    return clinical_run.evaluate_clinical(run_dir, callback=callback, cancel=cancel)
-
-
 def clinical_task(run_dir: str, *, callback, cancel: CancelToken) -> dict[str, Any]:
-    """The run's ``clinical.json``; computed once (``clinical_run.evaluate_clinical``) when it has none."""
-    with _run_lock(run_dir):
-        return _clinical(run_dir, callback=callback, cancel=cancel)
+    """``current.current_clinical``: the run's ``clinical.json``, computed when missing or stale."""
+    from tl_desktop.core.evaluation.current import current_clinical
+
+    return current_clinical(run_dir, callback=callback, cancel=cancel)
 
 
 def set_decision_task(run_dir: str, *, threshold: float, positive_class: str, abstain_threshold: float | None,
                       callback, cancel: CancelToken) -> dict[str, Any]:
     """``clinical_run.set_decision``: store the chosen operating point where the ONNX export reads it."""
     from tl_desktop.core.evaluation import run_evaluation as clinical_run
+    from tl_desktop.core.evaluation.current import clinical_lock
 
-    with _run_lock(run_dir):
+    with clinical_lock(run_dir):
         return clinical_run.set_decision(run_dir, threshold=threshold, positive_class=positive_class,
                                          abstain_threshold=abstain_threshold)
 
@@ -231,7 +209,7 @@ def report_task(run_dir: str, out: str | None = None, *, callback, cancel: Cance
     from tl_desktop.core.runs import load_config
     from tl_desktop.report import write_report
 
-    hide = str(load_config(Path(run_dir)).get("group_by") or "").startswith("regex:")
+    hide = str(load_config(Path(run_dir)).group_by or "").startswith("regex:")
     return write_report(run_dir, out, hide_file_names=hide, callback=callback, cancel=cancel)
 
 

@@ -5,6 +5,9 @@ passes to ``callback`` is re-emitted as ``progressed(event)`` (queued to the GUI
 sets the token; the function raises ``Cancelled`` at its next check and the worker emits ``aborted``.
 Exactly one of ``finished``, ``errored`` or ``aborted`` is emitted, after the thread has ended, so a
 receiver may drop the worker right away. Modelled on superqt's ``WorkerBaseSignals``.
+
+``errored`` carries a ``Failure``: the exception object itself (receivers branch on its type, never on its
+text), its one-line message and the formatted traceback for "Show Details...".
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
@@ -19,6 +23,34 @@ from PySide6.QtCore import QObject, QThread, Signal
 from tl_desktop.core.events import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What ``Worker.errored`` carries: the exception the function raised and its formatted traceback.
+
+    The exception's own traceback is dropped once formatted (``details`` keeps the text), so a failed run's
+    frames, and the model or tensors they reference, are not kept alive by a view that holds on to it.
+    """
+
+    error: Exception
+    details: str
+
+    @property
+    def message(self) -> str:
+        """One readable line: the first line of ``str(error)``, or the exception's type name when it has none."""
+        text = str(self.error).strip()
+        return text.splitlines()[0] if text else type(self.error).__name__
+
+    @classmethod
+    def of(cls, error: Exception) -> Failure:
+        """The failure of ``error`` with its traceback formatted now, then released (also along its chain)."""
+        details = "".join(traceback.format_exception(error))
+        seen: BaseException | None = error
+        while seen is not None and seen.__traceback__ is not None:
+            seen.__traceback__ = None
+            seen = seen.__cause__ or seen.__context__
+        return cls(error, details)
 
 
 class _Thread(QThread):
@@ -36,7 +68,7 @@ class Worker(QObject):
 
     started = Signal()
     progressed = Signal(object)
-    errored = Signal(str, str)  # one readable line, technical details (traceback)
+    errored = Signal(object)  # a Failure: the exception object and its formatted traceback
     finished = Signal(object)  # the function's return value
     aborted = Signal()
     ended = Signal()  # after any of finished / errored / aborted
@@ -87,20 +119,19 @@ class Worker(QObject):
             self._outcome = ("aborted", None)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable dialog, never a crash
             log.exception("%s failed", self.name)
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self._outcome = ("errored", (message, traceback.format_exc()))
+            self._outcome = ("errored", Failure.of(exc))
 
     # --- back in the GUI thread ---------------------------------------------------------------------
     def _on_thread_finished(self) -> None:
         assert self._thread is not None
         self._thread.wait()
         self._ended = True
-        kind, value = self._outcome or ("errored", ("the task ended without a result", ""))
+        kind, value = self._outcome or ("errored", Failure(RuntimeError("the task ended without a result"), ""))
         if kind == "finished":
             self.finished.emit(value)
         elif kind == "aborted":
             self.aborted.emit()
         else:
-            self.errored.emit(*value)
+            self.errored.emit(value)
         self.ended.emit()
         Worker.live.discard(self)

@@ -14,8 +14,9 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from tests.helpers import _photo, png_header_claiming, write_digits_folder, write_mixed_folder
-from tl_desktop.core.data.decode import ImageDecodeError, load_image
-from tl_desktop.core.data.scan import DataError, ScanReport, scan
+from tl_desktop.core.data.decode import load_image
+from tl_desktop.core.data.scan import ScanReport, scan
+from tl_desktop.core.errors import DataError, ImageDecodeError
 from tl_desktop.core.events import Cancelled, CancelToken
 
 
@@ -184,7 +185,7 @@ def test_mixed_folder_accounts_for_every_file(mixed):
     assert report.usable and report.classes == ["cat", "person", "scan"]
     assert report.counts == {"cat": 6, "person": 4, "scan": 4}
     assert report.duplicates == [["scan/MR_small.dcm", "scan/mr_export_without_extension"]]
-    assert any("'person' has only 4" in w for w in report.warnings)
+    assert any("'person' has only 4" in w.message for w in report.warnings)
     sample = next(s for s in report.samples if s.path.endswith("画像.png"))
     assert report.abspath(sample).is_file() and (sample.width, sample.height) == (_photo("chelsea").height, 96)
 
@@ -224,8 +225,19 @@ def test_imbalance_and_small_class_warnings(tmp_path):
     write_digits_folder(root, classes=(1,), per_class=4)
     report = scan(root)
     assert report.usable
-    assert any("imbalanced" in w and "'digit_0' has 30" in w for w in report.warnings)
-    assert any("'digit_1' has only 4" in w for w in report.warnings)
+    assert any("imbalanced" in w.message and "'digit_0' has 30" in w.message for w in report.warnings)
+    assert any("'digit_1' has only 4" in w.message for w in report.warnings)
+    assert sorted((w.kind, w.label) for w in report.warnings) == [("few-images", "digit_1"), ("imbalanced", "digit_0")]
+
+
+def test_report_stored_with_plain_sentence_warnings_still_reads(tmp_path):
+    root = write_digits_folder(tmp_path / "a", classes=(0,), per_class=30)
+    write_digits_folder(root, classes=(1,), per_class=4)
+    old = json.loads(json.dumps(scan(root).to_dict()))
+    old["warnings"] = [w["message"] for w in old["warnings"]]  # how reports were stored before findings had kinds
+    again = ScanReport.from_dict(old)
+    assert [w.kind for w in again.warnings] == ["other", "other"]
+    assert [w.message for w in again.warnings] == old["warnings"]
 
 
 @pytest.mark.parametrize(("setup", "words"), [
@@ -284,7 +296,9 @@ def test_cache_is_used_and_invalidated(tmp_path, _isolated_home):
     first = scan(root)
     cache_file = next((_isolated_home / "cache").glob("*.sqlite3"))
     with sqlite3.connect(cache_file) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM scan_v1").fetchone()[0] == 20
+        from tl_desktop.core.data.scancache import SCHEMA
+
+        assert conn.execute(f"SELECT COUNT(*) FROM {SCHEMA}").fetchone()[0] == 20
     calls = []
     from tl_desktop.core.data import scancache
 
@@ -330,3 +344,16 @@ def test_scan_of_2000_small_pngs_accounts_for_each(tmp_path):
     report = scan(root, cache=False)
     assert len(report.samples) == 2000 and report.files_seen == 2000 and not report.skipped
     assert report.counts == {"digit_0": 1000, "digit_1": 1000}
+
+
+def test_jpeg_sizes_are_the_real_sizes_not_the_draft_decode(tmp_path):
+    """A 200 x 300 JPEG is 200 x 300 in the report (the scan checks it at 1/8 scale), and small JPEGs are kept."""
+    photo = _photo("chelsea")
+    for cls, size in (("big", (200, 300)), ("small", (40, 30))):
+        (tmp_path / cls).mkdir()
+        for i in range(6):
+            photo.resize(size).rotate(i).save(tmp_path / cls / f"{i}.jpg", quality=90)
+    report = scan(tmp_path, cache=False)
+    assert not report.skipped
+    sizes = {(s.label, s.width, s.height) for s in report.samples}
+    assert sizes == {("big", 200, 300), ("small", 40, 30)}

@@ -9,8 +9,9 @@ import shutil
 import pytest
 
 from tests.helpers import dicom_copy, write_digits_folder
-from tl_desktop.core.data.scan import DataError, scan
+from tl_desktop.core.data.scan import scan
 from tl_desktop.core.data.split import Split, leakage, make_split
+from tl_desktop.core.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,9 @@ def test_regex_groups_stay_together_and_leakage_finds_a_moved_file(tmp_path):
     moved = next(p for p, s in split.assignment.items() if s == "train")
     split.assignment[moved] = "test"
     problems = leakage(report, split)
-    assert len(problems) == 1 and "train and test" in problems[0] and "'name#" in problems[0]
+    assert [(f.kind, f.leaks) for f in problems] == [("group-crosses-splits", True)]
+    assert "train and test" in problems[0].message and "'name#" in problems[0].message
+    assert problems[0].count == 3 and problems[0].key == split.groups[moved]
     assert "patient" not in json.dumps(split.groups.values() and list(split.groups.values()))  # keyed hashes only
 
 
@@ -104,7 +107,9 @@ def test_leakage_reports_identical_files_across_subsets(tmp_path):
     split = make_split(report, seed=0)
     split.assignment["digit_0/again.png"] = "val" if split.assignment["digit_0/0_000.png"] != "val" else "test"
     problems = leakage(report, split)
-    assert problems and "identical files" in problems[0] and "digit_0/again.png" in problems[0]
+    assert [(f.kind, f.leaks, f.count) for f in problems] == [("identical-files-cross-splits", True, 2)]
+    assert "identical files" in problems[0].message and "digit_0/again.png" in problems[0].message
+    assert problems[0].key == next(s.sha256 for s in report.samples if s.path == "digit_0/again.png")
 
 
 def test_csv_groups(tmp_path, digits_dir):
@@ -156,5 +161,6 @@ def test_files_without_a_group_value_are_reported(tmp_path):
     split = make_split(report, seed=0, group_by=r"regex:(patient00\d)_")  # only patients 000-009 match
     problems = leakage(report, split)
     unmatched = sum(1 for p in split.assignment if not re.search(r"patient00\d_", p))
-    assert unmatched > 0 and len(problems) == 1
-    assert problems[0].startswith(f"{unmatched} files have no value for 'regex:")
+    assert unmatched > 0 and [(f.kind, f.leaks, f.count) for f in problems] == [("no-group-value", False, unmatched)]
+    assert problems[0].message.startswith(f"{unmatched} files have no value for 'regex:")
+    assert problems[0].key == r"regex:(patient00\d)_"

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from tests.evaluation_run import two_digit_run
+from tl_desktop.core.errors import ExplainError
 from tl_desktop.core.evaluation import explain
 
 CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -54,7 +55,7 @@ def test_chosen_class_and_layer_choice(imagenet_model):
     assert cat.class_index == 281 and car.class_index == 817
     assert car.probability < cat.probability and car.predicted == cat.predicted
     assert not np.allclose(cat.heatmap, car.heatmap)
-    with pytest.raises(explain.ExplainError):
+    with pytest.raises(ExplainError):
         explain.explain_images(model, cfg, [img], class_names=["a", "b"], target="c")
     assert all(p.requires_grad for p in model.parameters())  # restored
 

@@ -97,10 +97,46 @@ def test_bootstrap_auc_matches_sklearn_on_ties():
     from sklearn.metrics import roc_auc_score
 
     rng = np.random.default_rng(0)
-    pos, neg = rng.integers(0, 4, (5, 6)).astype(float), rng.integers(0, 4, (5, 9)).astype(float)
-    fast = clinical._pairwise_auc(pos, neg)
-    slow = [roc_auc_score([1] * 6 + [0] * 9, np.concatenate([p, q])) for p, q in zip(pos, neg, strict=True)]
+    truth, scores = rng.integers(0, 2, 40), rng.integers(0, 4, 40).astype(float)
+    index = np.stack([rng.permutation(40)[:15] for _ in range(5)])  # rows of a resample, classes mixed
+    index[:, :2] = [truth.argmax(), truth.argmin()]                 # each row has both classes
+    fast = clinical._auc_rows(truth, scores, index)
+    slow = [roc_auc_score(truth[row], scores[row]) for row in index]
     assert np.allclose(fast, slow)
+
+
+def test_one_vs_rest_roc_auc_and_the_metrics_that_use_it():
+    from sklearn.metrics import confusion_matrix, roc_auc_score
+
+    from tl_desktop.core.evaluation.metrics import classification_metrics
+
+    rng = np.random.default_rng(4)
+    y = np.array([0, 1, 2] * 10)
+    probs = rng.dirichlet(np.ones(3), 30)
+    names = ["a", "b", "c"]
+    auc = clinical.roc_auc(y, probs, names)
+    assert auc["b"] == pytest.approx(roc_auc_score(y == 1, probs[:, 1]))
+    assert auc["macro"] == pytest.approx(np.mean([auc[n] for n in names]))
+    assert clinical.roc_auc(np.zeros(5, int), probs[:5], names) == {"a": None, "b": None, "c": None, "macro": None}
+    metrics = classification_metrics(y, probs, names)
+    assert metrics["roc_auc"] == auc
+    assert metrics["confusion_matrix"] == confusion_matrix(y, probs.argmax(1), labels=[0, 1, 2]).tolist()
+    assert metrics["confusion_matrix"] == clinical.confusion(y, probs.argmax(1), 3)["matrix"]
+
+
+def test_the_bootstrap_keeps_class_counts_or_whole_patients():
+    y = np.array([0] * 6 + [1] * 4)
+    rows, method = clinical.bootstrap(lambda index: index, y, n_boot=50, seed=1)
+    assert rows.shape == (50, 10) and method == "stratified bootstrap over images"
+    assert (y[rows[:, :6]] == 0).all() and (y[rows[:, 6:]] == 1).all()  # sorted classes, each its own count
+    groups = np.repeat(np.arange(5), 2)
+    seen, method = clinical.bootstrap(lambda index: [np.bincount(index[0], minlength=10)], y, n_boot=50, seed=1,
+                                      groups=groups)
+    assert method == "cluster bootstrap over 5 patients" and seen.shape == (50, 10)
+    assert (seen[:, ::2] == seen[:, 1::2]).all()  # a patient's two images are drawn together
+    assert all(len(set(y[np.flatnonzero(row)].tolist())) == 2 for row in seen)  # every resample has both classes
+    assert clinical.case_groups(["a", "b"], None) is None
+    assert clinical.case_groups(["a", "b"], {"a": "p1", "b": None}).tolist() == ["p1", "file:b"]
 
 
 def test_ece_on_two_bins_by_hand():

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tests.onnx_run import exported, photos
-from tl_desktop.core.export.predictor import OnnxPredictor, PredictorError, expand_paths
+from tl_desktop.core.errors import PredictorError
+from tl_desktop.core.export.predictor import OnnxPredictor, expand_paths
 from tl_desktop.core.models import catalog as models
 from tl_desktop.core.models.preprocessing import Preprocessing
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from tests.helpers import write_digits_folder
 from tl_desktop.cli import main
+from tl_desktop.core.config import DataSource
 from tl_desktop.core.events import EpochEnded
 from tl_desktop.core.insight.label_budget import answer_of, curve_from_embeddings, label_budget_curve
 from tl_desktop.core.insight.transfer import (
@@ -29,7 +30,7 @@ from tl_desktop.core.insight.transfer import (
 )
 
 LITE0 = "tf_efficientnet_lite0"
-CHECK = dict(model=LITE0, budget_epochs=3, image_size=32, seed=3, batch_size=16, lr={"linear-probe": 2e-2}, workers=0)
+CHECK = dict(model=LITE0, budget_epochs=3, image_size=32, batch_size=16, lr={"linear-probe": 2e-2}, workers=0)
 
 
 def write_moved_digits(root: Path, classes=(0, 1, 2, 3, 4), per_class: int = 40, seed: int = 5) -> Path:
@@ -85,7 +86,7 @@ def moved(tmp_path_factory):
 @pytest.fixture(scope="module")
 def positive(home, moved, tmp_path_factory):
     events: list = []
-    report = transfer_check(str(moved), out_dir=tmp_path_factory.mktemp("pos") / "check", callback=events.append,
+    report = transfer_check(DataSource(data=str(moved), seed=3), out_dir=tmp_path_factory.mktemp("pos") / "check", callback=events.append,
                             **CHECK)
     return report, events
 
@@ -94,7 +95,7 @@ def positive(home, moved, tmp_path_factory):
 def mismatched(home, tmp_path_factory):
     digits = write_digits_folder(tmp_path_factory.mktemp("plain"), classes=(0, 1, 2, 3, 4), per_class=40, size=32)
     shuffled = write_shuffled_copy(digits, tmp_path_factory.mktemp("shuffled"))
-    return transfer_check(str(shuffled), out_dir=tmp_path_factory.mktemp("neg") / "check", **CHECK)
+    return transfer_check(DataSource(data=str(shuffled), seed=3), out_dir=tmp_path_factory.mktemp("neg") / "check", **CHECK)
 
 
 def test_positive_transfer_on_a_natural_image_like_task(positive):
@@ -140,7 +141,8 @@ def test_mismatched_task_is_not_called_positive(mismatched):
 
 
 def test_label_budget_curve_rises_and_answers(warm_home, positive, moved, tmp_path):
-    curve = label_budget_curve(str(moved), model=LITE0, image_size=32, seed=3, repeats=3, out_dir=tmp_path)
+    curve = label_budget_curve(DataSource(data=str(moved), seed=3), model=LITE0, image_size=32, repeats=3,
+                               out_dir=tmp_path)
     means = [p.mean for p in curve.points]
     print([(round(p.images_per_class), round(p.mean, 3)) for p in curve.points], curve.explanation)
     assert curve.points[0].shots == 1 and curve.points[-1].shots is None
@@ -152,8 +154,8 @@ def test_label_budget_curve_rises_and_answers(warm_home, positive, moved, tmp_pa
 
 
 def test_compare_models_has_one_row_per_model_and_cli(warm_home, positive, moved, tmp_path, capsys):
-    rows = compare_models(str(moved), models=[LITE0, "tf_efficientnet_lite1"], budget_epochs=1, out_dir=tmp_path / "c",
-                          image_size=32, seed=3, batch_size=16, lr=2e-2, workers=0)
+    rows = compare_models(DataSource(data=str(moved), seed=3), models=[LITE0, "tf_efficientnet_lite1"], budget_epochs=1,
+                          out_dir=tmp_path / "c", image_size=32, batch_size=16, lr=2e-2, workers=0)
     assert [r["model"] for r in rows] == [LITE0, "tf_efficientnet_lite1"]
     assert rows[0]["params"] < rows[1]["params"] and rows[0]["weights_mb"] == pytest.approx(rows[0]["params"] * 4e-6)
     assert all(r["wall_seconds"] > 0 and r["checkpoint_mb"] > 0 for r in rows)
@@ -186,6 +188,31 @@ def test_bootstrap_intervals_and_verdict_rule():
     assert verdict_of(paired_difference(y, coin, perfect)) == "negative"
     assert verdict_of(paired_difference(y, coin, coin)) == "neutral"
     assert verdict_of({"value": 0.015, "low": 0.001, "high": 0.03}) == "neutral"   # too small to claim
+
+
+def test_patients_with_several_images_widen_the_transfer_intervals():
+    """20 patients imaged 5 times, each right or wrong on all its images: the intervals are about as wide as
+    for 20 images, not 100 (resampling images would pretend 100 independent cases)."""
+    rng = np.random.default_rng(2)
+    truth = np.repeat(["a", "b"], 10)
+    wrong = rng.random(20) < 0.3
+    guess = np.where(wrong, np.where(truth == "a", "b", "a"), truth)
+    y, pred, groups = np.repeat(truth, 5), np.repeat(guess, 5), np.repeat(np.arange(20), 5)
+
+    def width(interval):
+        return interval["high"] - interval["low"]
+
+    per_image = bootstrap_scores(y, pred, seed=0)["balanced_accuracy"]
+    per_patient = bootstrap_scores(y, pred, seed=0, groups=groups)["balanced_accuracy"]
+    once = bootstrap_scores(truth, guess, seed=0)["balanced_accuracy"]  # one image per patient
+    assert per_patient["value"] == per_image["value"] == once["value"]
+    assert width(per_patient) > 1.7 * width(per_image)  # sqrt(5) ~ 2.2 in theory
+    assert abs(width(per_patient) - width(once)) < 0.35 * width(once)
+    paired = paired_difference(y, y, pred, seed=0, groups=groups)
+    assert width(paired) > 1.7 * width(paired_difference(y, y, pred, seed=0))
+    assert abs(width(paired) - width(paired_difference(truth, truth, guess, seed=0))) < 0.35 * width(once)
+    # every image its own patient: the stratified bootstrap, as without groups
+    assert bootstrap_scores(y, pred, seed=0, groups=np.arange(100)) == bootstrap_scores(y, pred, seed=0)
 
 
 def test_reach_counts_epoch_seconds_until_the_target():

@@ -10,8 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tl_desktop.core.errors import WeightsUnavailable  # noqa: E402
 from tl_desktop.core.models import catalog as models  # noqa: E402
-from tl_desktop.core.models.catalog import WeightsUnavailable, create_model  # noqa: E402
+from tl_desktop.core.models.catalog import create_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

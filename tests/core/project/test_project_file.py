@@ -104,19 +104,18 @@ def test_scan_summary_and_safe_names():
     assert proj.safe_folder_name("...") == "project"
 
 
-def test_train_config_matches_trainconfig_fields(tmp_path):
-    import dataclasses
-
-    from tl_desktop.core.training.run import TrainConfig
+def test_train_config_is_the_projects_data_split_and_settings(tmp_path):
+    from tl_desktop.core.config import DataSource, TrainConfig
 
     p = proj.create(tmp_path / "p")
     with pytest.raises(proj.ProjectError, match="choose the images"):
         p.train_config(tmp_path / "out")
     p.set_source(tmp_path / "labels.csv", kind="csv")
     p.split = {"seed": 0}
+    p.settings.epochs, p.settings.seed, p.settings.group_by = 3, 7, "csv"
     config = p.train_config(p.new_run_dir("lite0"))
-    assert config["data"] == str(tmp_path) and config["csv"] == str(tmp_path / "labels.csv")
-    assert config["split"] == {"seed": 0} and "/runs/" in config["out"].replace("\\", "/")
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert set(config) <= names
-    TrainConfig(**config)
+    assert isinstance(config, TrainConfig) and config.epochs == 3
+    assert config.data == str(tmp_path) and config.csv == str(tmp_path / "labels.csv")
+    assert config.split == {"seed": 0} and "/runs/" in config.out.replace("\\", "/")
+    assert config.source == p.data_source() == DataSource(data=str(tmp_path), csv=str(tmp_path / "labels.csv"),
+                                                          seed=7, group_by="csv", split={"seed": 0})

@@ -111,7 +111,7 @@ def test_exception_in_callback_fails_cleanly_and_can_resume(digits_dir, tmp_path
 
 
 def test_file_that_becomes_unreadable_mid_run_gives_a_clear_error(tmp_path):
-    from tl_desktop.core.data.datasets import UnreadableImage
+    from tl_desktop.core.errors import UnreadableImage
 
     data = write_digits_folder(tmp_path / "data", classes=(0, 1), per_class=12, size=32)
     victim = sorted((data / "digit_1").iterdir())

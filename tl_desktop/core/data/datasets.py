@@ -11,15 +11,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from tl_desktop.core.data.decode import ImageDecodeError, load_image
+from tl_desktop.core.data.decode import load_image
+from tl_desktop.core.errors import ImageDecodeError, UnreadableImage
 
 # Decoded images are kept in memory when the whole set fits in this many bytes (decoding DICOM or big TIFFs
 # every epoch would dominate CPU training time otherwise).
 DECODED_CACHE_BYTES = 1_500_000_000
-
-
-class UnreadableImage(RuntimeError):
-    """A file that was readable at scan time can no longer be decoded (changed, removed, unplugged drive)."""
 
 
 class ImageFiles(Dataset):

@@ -32,6 +32,8 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tl_desktop.core.errors import ImageDecodeError
+
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".dcm"}
 )
@@ -46,10 +48,6 @@ _IDENTIFYING_TAGS = (
     "OtherPatientIDs", "OtherPatientNames", "PatientAddress", "PatientTelephoneNumbers", "AccessionNumber",
     "ReferringPhysicianName", "InstitutionName", "StudyID", "IssuerOfPatientID",
 )
-
-
-class ImageDecodeError(Exception):
-    """One file cannot be used; ``str()`` is a one-line reason for the user."""
 
 
 @dataclass(frozen=True)
@@ -400,9 +398,10 @@ def inspect_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileInf
             im = _decode_dicom(src, forced, max_pixels)
             return FileInfo(digest, im.width, im.height)
         im = _open_pil(src, max_pixels)
+        width, height = im.size  # before the check: a JPEG draft decode shrinks im.size to 1/8
         with _decode_errors(), im:
             _verify_pil(im)
-        return FileInfo(digest, im.width, im.height)
+        return FileInfo(digest, width, height)
 
 
 def file_sha256(path: Path) -> str:

@@ -22,19 +22,16 @@ from tl_desktop.core.data.decode import (
     DEFAULT_MIN_SIDE,
 )
 from tl_desktop.core.data.scancache import CachedResult, Progress, examine_files
-from tl_desktop.core.events import CancelToken
+from tl_desktop.core.errors import DataError
+from tl_desktop.core.events import CancelToken, ScanFinding
 
-__all__ = ["DataError", "Sample", "SkippedFile", "ScanReport", "scan", "SUBSETS"]
+__all__ = ["Sample", "SkippedFile", "ScanReport", "scan", "SUBSETS"]
 
 SUBSETS = ("train", "val", "test")
 IMBALANCE_RATIO = 5.0  # the scan warns above this ratio of largest to smallest class
 WEIGHTING_RATIO = 3.0  # the engine weights the loss (balance "auto") above this ratio
 MIN_CLASS_IMAGES = 5
 _SYSTEM_NAMES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db", "__macosx", "$recycle.bin"})
-
-
-class DataError(Exception):
-    """The data set or CSV cannot be used at all; ``str()`` is one readable line."""
 
 
 @dataclass
@@ -62,7 +59,7 @@ class ScanReport:
     counts: dict[str, int]
     duplicates: list[list[str]]
     conflicts: list[list[str]]
-    warnings: list[str]
+    warnings: list[ScanFinding]
     unusable: str | None
     files_seen: int
     source: str  # the scanned folder or CSV file (absolute)
@@ -83,6 +80,7 @@ class ScanReport:
         fields = {k: v for k, v in d.items() if k != "usable"}
         fields["samples"] = [Sample(**s) for s in d["samples"]]
         fields["skipped"] = [SkippedFile(**s) for s in d["skipped"]]
+        fields["warnings"] = [ScanFinding.from_json(w) for w in d["warnings"]]  # plain sentences before v2
         return cls(**fields)
 
 
@@ -105,8 +103,7 @@ def _posix_rel(path: Path, root: Path) -> str:
         rel = path.relative_to(root)
     except ValueError:
         rel = Path(os.path.relpath(path, root))
-    text = rel.as_posix()
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return rel.as_posix()  # the real name, undecodable bytes as surrogates (fsutil writes them losslessly)
 
 
 def _hidden(parts: Iterable[str]) -> bool:
@@ -265,18 +262,20 @@ def _content_groups(samples: list[Sample]) -> tuple[list[list[str]], list[list[s
     return sorted(duplicates), sorted(conflicts), reasons
 
 
-def _warnings(counts: dict[str, int], empty_classes: list[str]) -> list[str]:
-    out = [f"class folder '{c}' has no usable images" for c in empty_classes]
+def _warnings(counts: dict[str, int], empty_classes: list[str]) -> list[ScanFinding]:
+    out = [ScanFinding("empty-class", f"class folder '{c}' has no usable images", c) for c in empty_classes]
     for label, n in counts.items():
         if n < MIN_CLASS_IMAGES:
-            out.append(f"class '{label}' has only {n} usable image{'s' if n != 1 else ''}; "
-                       f"at least {MIN_CLASS_IMAGES} are needed for a meaningful split (20+ is better)")
+            out.append(ScanFinding("few-images", f"class '{label}' has only {n} usable image{'s' if n != 1 else ''}; "
+                                   f"at least {MIN_CLASS_IMAGES} are needed for a meaningful split (20+ is better)",
+                                   label))
     if len(counts) >= 2:
         big, small = max(counts, key=counts.get), min(counts, key=counts.get)
         if counts[big] > IMBALANCE_RATIO * counts[small]:
-            out.append(f"classes are imbalanced: '{big}' has {counts[big]} images, '{small}' only "
-                       f"{counts[small]} ({counts[big] / counts[small]:.0f}x); training weights the loss automatically above "
-                       f"{WEIGHTING_RATIO:.0f}:1 (or choose a balanced sampler)")
+            out.append(ScanFinding(
+                "imbalanced", f"classes are imbalanced: '{big}' has {counts[big]} images, '{small}' only "
+                f"{counts[small]} ({counts[big] / counts[small]:.0f}x); training weights the loss automatically above "
+                f"{WEIGHTING_RATIO:.0f}:1 (or choose a balanced sampler)", big))
     return out
 
 

@@ -20,13 +20,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from tl_desktop.core.data.decode import ImageDecodeError, inspect_file, is_candidate
+from tl_desktop.core.data.decode import inspect_file, is_candidate
+from tl_desktop.core.errors import ImageDecodeError
 from tl_desktop.core.events import CancelToken
 
 log = logging.getLogger(__name__)
 
 # Bump when the decoding or checking rules change, so old verdicts are not reused.
-SCHEMA = "scan_v1"
+SCHEMA = "scan_v2"  # v2: real JPEG sizes (v1 stored the 1/8 draft size); paths stored as bytes
 CACHE_NAME = "scan-cache.sqlite3"
 
 
@@ -57,7 +58,7 @@ class ScanCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(self.path), timeout=10)
         conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {SCHEMA} (path TEXT NOT NULL, size INTEGER NOT NULL, "
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA} (path BLOB NOT NULL, size INTEGER NOT NULL, "
             "mtime_ns INTEGER NOT NULL, max_pixels INTEGER NOT NULL, sha256 TEXT, width INTEGER, "
             "height INTEGER, error TEXT, PRIMARY KEY (path, size, mtime_ns, max_pixels))"
         )
@@ -80,7 +81,7 @@ class ScanCache:
         wanted = set(keys)
         found: dict[Key, CachedResult] = {}
         try:
-            paths = sorted({k[0] for k in keys})
+            paths = sorted({os.fsencode(k[0]) for k in keys})  # any file name, even one not valid UTF-8
             for start in range(0, len(paths), 500):
                 chunk = paths[start: start + 500]
                 rows = self._conn.execute(
@@ -89,7 +90,7 @@ class ScanCache:
                     chunk,
                 )
                 for row in rows:
-                    key = (row[0], int(row[1]), int(row[2]), int(row[3]))
+                    key = (os.fsdecode(row[0]), int(row[1]), int(row[2]), int(row[3]))
                     if key in wanted:
                         found[key] = CachedResult(row[4], int(row[5] or 0), int(row[6] or 0), row[7])
         except sqlite3.Error as exc:
@@ -103,10 +104,10 @@ class ScanCache:
             return
         try:
             with self._conn:
-                self._conn.executemany(f"DELETE FROM {SCHEMA} WHERE path = ?", [(k[0],) for k in items])
+                self._conn.executemany(f"DELETE FROM {SCHEMA} WHERE path = ?", [(os.fsencode(k[0]),) for k in items])
                 self._conn.executemany(
                     f"INSERT OR REPLACE INTO {SCHEMA} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(*k, v.sha256, v.width, v.height, v.error) for k, v in items.items()],
+                    [(os.fsencode(k[0]), *k[1:], v.sha256, v.width, v.height, v.error) for k, v in items.items()],
                 )
         except sqlite3.Error as exc:
             log.warning("scan cache write failed: %s", exc)

@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tl_desktop.core.data.decode import read_dicom_value
-from tl_desktop.core.data.scan import SUBSETS, DataError, Sample, ScanReport
+from tl_desktop.core.data.scan import SUBSETS, Sample, ScanReport
+from tl_desktop.core.errors import DataError
+from tl_desktop.core.events import LeakageFinding
 
 
 @dataclass
@@ -210,15 +212,18 @@ def _crossing(members: dict[str, list[str]], assignment: dict[str, str]) -> list
     return out
 
 
-def leakage(report: ScanReport, split: Split) -> list[str]:
-    """Readable problems: a group or identical files in more than one subset. ``[]`` when there are none."""
-    problems: list[str] = []
+def leakage(report: ScanReport, split: Split) -> list[LeakageFinding]:
+    """What crosses subsets: identical files, or a group, in more than one part ("identical-files-cross-splits",
+    "group-crosses-splits"), and files that got no group value ("no-group-value", a caution: each was split as
+    a patient of its own). ``[]`` when there is nothing to report."""
+    problems: list[LeakageFinding] = []
     by_sha: dict[str, list[str]] = defaultdict(list)
     for s in report.samples:
         by_sha[s.sha256].append(s.path)
     for sha, subsets, n in _crossing(by_sha, split.assignment):
         paths = ", ".join(sorted(by_sha[sha])[:3]) + (", ..." if n > 3 else "")
-        problems.append(f"{n} identical files are in {' and '.join(subsets)}: {paths}")
+        problems.append(LeakageFinding("identical-files-cross-splits",
+                                       f"{n} identical files are in {' and '.join(subsets)}: {paths}", n, sha))
     groups = split.groups if split.groups is not None else (
         group_values(report, split.group_by) if split.group_by else {})
     by_group: dict[str, list[str]] = defaultdict(list)
@@ -226,11 +231,13 @@ def leakage(report: ScanReport, split: Split) -> list[str]:
         if group is not None:
             by_group[group].append(path)
     for group, subsets, n in _crossing(by_group, split.assignment):
-        problems.append(f"group '{group}' ({n} files) is in {' and '.join(subsets)}")
+        problems.append(LeakageFinding("group-crosses-splits",
+                                       f"group '{group}' ({n} files) is in {' and '.join(subsets)}", n, group))
     uncovered = sum(1 for path in split.assignment if split.group_by and groups.get(path) is None)
     if uncovered:
-        problems.append(f"{uncovered} files have no value for '{split.group_by}' and were split as if each "
-                        "were a patient of its own; check them or group them another way")
+        problems.append(LeakageFinding(
+            "no-group-value", f"{uncovered} files have no value for '{split.group_by}' and were split as if each "
+            "were a patient of its own; check them or group them another way", uncovered, str(split.group_by)))
     return problems
 
 

@@ -16,15 +16,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tl_desktop.core.errors import ExplainError
+
 # Jet-like colour scale: dark blue -> blue -> cyan -> yellow -> red -> dark red (anchor, R, G, B).
 _JET = np.array([
     [0.00, 0.0, 0.0, 0.5], [0.11, 0.0, 0.0, 1.0], [0.36, 0.0, 1.0, 1.0], [0.50, 0.5, 1.0, 0.5],
     [0.64, 1.0, 1.0, 0.0], [0.89, 1.0, 0.0, 0.0], [1.00, 0.5, 0.0, 0.0],
 ])
-
-
-class ExplainError(RuntimeError):
-    """No heatmap can be made for this model or class; ``str()`` is one readable line."""
 
 
 def jet(values: np.ndarray) -> np.ndarray:
@@ -140,8 +138,9 @@ def _vit_reshape(model: Any):
 
 def _display_image(tensor, data_config: dict[str, Any]) -> Image.Image:
     """Undo the normalisation of one preprocessed tensor (3, H, W) -> RGB PIL image."""
-    mean = np.asarray(data_config["mean"], dtype=np.float32)[:, None, None]
-    std = np.asarray(data_config["std"], dtype=np.float32)[:, None, None]
+    from tl_desktop.core.models.preprocessing import normalisation
+
+    mean, std = (np.asarray(v, dtype=np.float32)[:, None, None] for v in normalisation(data_config))
     array = np.clip(tensor.numpy() * std + mean, 0.0, 1.0)
     return Image.fromarray(np.round(array.transpose(1, 2, 0) * 255).astype(np.uint8))
 

@@ -1,10 +1,15 @@
-"""Classification metrics: numpy in, JSON-ready dict out (scikit-learn does the arithmetic)."""
+"""Classification metrics: numpy in, JSON-ready dict out (``metrics.json``).
+
+Precision, recall and F1 come from scikit-learn; the ROC-AUC and the confusion matrix are those of
+``statistics``, the same ones the clinical figures use."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+
+from tl_desktop.core.evaluation import statistics
 
 
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> dict[str, Any]:
@@ -21,7 +26,6 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: l
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
-        confusion_matrix,
         precision_recall_fscore_support,
     )
 
@@ -46,25 +50,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: l
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)) if present.size > 0 else None,
         "per_class": per_class,
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "roc_auc": _roc_auc(y_true, probs, class_names),
+        "confusion_matrix": statistics.confusion(y_true, y_pred, len(labels))["matrix"],
+        "roc_auc": statistics.roc_auc(y_true, probs, class_names),
     }
-
-
-def _roc_auc(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> dict[str, float | None]:
-    """One-vs-rest ROC-AUC per class and their macro mean over the classes where it is defined."""
-    from sklearn.metrics import roc_auc_score
-
-    out: dict[str, float | None] = {}
-    for i, name in enumerate(class_names):
-        positives = y_true == i
-        if positives.all() or not positives.any():
-            out[name] = None
-        else:
-            out[name] = float(roc_auc_score(positives, probs[:, i]))
-    defined = [v for v in out.values() if v is not None]
-    out["macro"] = float(np.mean(defined)) if defined else None
-    return out
 
 
 def misclassified(paths: list[str], y_true: np.ndarray, probs: np.ndarray, class_names: list[str],

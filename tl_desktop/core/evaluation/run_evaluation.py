@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from tl_desktop.core.config import RunConfig
+from tl_desktop.core.errors import ClinicalError
 from tl_desktop.core.evaluation import statistics as clinical
 from tl_desktop.core.events import CancelToken, Notice, Progress
 from tl_desktop.core.fsutil import atomic_write_json, read_json
@@ -25,10 +27,6 @@ CLINICAL_FILE = "clinical.json"
 FORMAT = 1
 NEGATIVE_WORDS = frozenset({"normal", "negative", "healthy", "benign", "control", "background", "no", "none",
                             "non", "other", "rest"})
-
-
-class ClinicalError(RuntimeError):
-    """The run cannot be evaluated clinically (no test or validation images, ...); one readable line."""
 
 
 def clinical_path(run_dir: Path | str) -> Path:
@@ -90,10 +88,7 @@ def _probs(preds: dict[str, Any], temperature: float) -> tuple[np.ndarray, np.nd
 
 def _test_groups(loaded, predictions: dict[str, Any]) -> np.ndarray | None:
     """The patient (group) of each test image when the run's split was grouped; None otherwise."""
-    groups = (loaded.manifest.get("split") or {}).get("groups") or {}
-    if not any(groups.values()):
-        return None
-    return np.array([groups.get(p) or f"file:{p}" for p in predictions["paths"]], dtype=object)
+    return clinical.case_groups(predictions["paths"], (loaded.manifest.get("split") or {}).get("groups"))
 
 
 def evaluate_clinical(run_dir: Path | str, *, positive_class: str | None = None, threshold_method: str = "youden",
@@ -124,7 +119,7 @@ def evaluate_clinical(run_dir: Path | str, *, positive_class: str | None = None,
     warnings: list[str] = []
     temperature = _temperature(preds["val"], warnings)
     if positive_class is None:
-        positive_class, reason = default_positive(names, loaded.config.get("train_counts"))
+        positive_class, reason = default_positive(names, loaded.config.train_counts)
     else:
         reason = "chosen by the user"
     result = {
@@ -263,14 +258,14 @@ def set_decision(run_dir: Path | str, *, threshold: float | None = None, positiv
     return result
 
 
-def decision_metadata(run_dir: Path | str, config: dict[str, Any] | None = None) -> dict[str, str]:
+def decision_metadata(run_dir: Path | str, config: RunConfig | None = None) -> dict[str, str]:
     """ONNX metadata of the evaluated decision: ``temperature`` always; ``positive_class``,
     ``decision_threshold`` and ``abstain_threshold`` when a clinical evaluation chose them.
 
     The temperature comes from ``clinical.json``, else from the run config, else 1.0.
     """
     result = load_clinical(run_dir) or {}
-    temperature = result.get("temperature") or (config or {}).get("temperature") or 1.0
+    temperature = result.get("temperature") or (config.temperature if config else None) or 1.0
     meta = {"temperature": repr(float(temperature))}
     if result.get("positive_class") is not None and result.get("decision_threshold") is not None:
         meta["positive_class"] = str(result["positive_class"])

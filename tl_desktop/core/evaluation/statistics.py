@@ -1,6 +1,7 @@
 """Clinical figures of a classifier: numpy in, numpy / JSON-ready dicts out.
 
-ROC and precision-recall curves (one-vs-rest), AUC with a stratified bootstrap 95% confidence interval,
+ROC and precision-recall curves (one-vs-rest), AUC with a bootstrap 95% confidence interval (the one bootstrap of
+the engine: stratified by class, or over whole patients when the split was grouped), a confusion matrix,
 sensitivity / specificity / PPV / NPV at a threshold with Wilson 95% intervals, threshold pickers, reliability
 diagram and expected calibration error, temperature scaling, and the abstain ("not sure") option.
 
@@ -10,6 +11,7 @@ class a case is called positive when its probability is ``>= threshold``. Nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,63 +95,111 @@ def auc(truth: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(truth, scores))
 
 
+def roc_auc(y: np.ndarray, probs: np.ndarray, class_names: list[str]) -> dict[str, float | None]:
+    """One-vs-rest ROC-AUC per class, and ``macro``: their mean over the classes where it is defined.
+
+    A class's AUC is None where the data has no positive or no negative case of it.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    out: dict[str, float | None] = {}
+    for i, name in enumerate(class_names):
+        truth = _binary(y, i)
+        out[name] = auc(truth, probs[:, i]) if _defined(truth) else None
+    defined = [v for v in out.values() if v is not None]
+    out["macro"] = float(np.mean(defined)) if defined else None
+    return out
+
+
 def auc_ci(truth: np.ndarray, scores: np.ndarray, n_boot: int = 1000, seed: int = 0,
            level: float = 0.95, groups: np.ndarray | None = None) -> dict[str, float | int]:
-    """AUC with a stratified percentile bootstrap interval.
-
-    Each resample draws, with replacement, as many positives from the positives and as many negatives from the
-    negatives as the data has, so every resample has both classes and the prevalence of the data. With
-    ``groups`` (a patient per case) where some patient has several cases, whole patients are resampled
-    instead (cluster bootstrap): images of one patient are alike, and resampling images would make the
-    interval too narrow.
+    """AUC with a percentile ``bootstrap`` interval: stratified by class, or over whole patients with ``groups``.
 
     Returns:
-        ``{"auc", "low", "high", "n_boot", "seed", "level", "n_pos", "n_neg", "method"}``.
+        ``{"auc", "low", "high", "n_boot", "seed", "level", "n_pos", "n_neg", "method"}``; ``n_boot`` counts
+        the resamples used (a cluster bootstrap redraws those lacking a class, and gives up after 20 n_boot).
     """
     truth, scores = np.asarray(truth, dtype=int), np.asarray(scores, dtype=np.float64)
     if not _defined(truth):
         raise ValueError("AUC needs at least one positive and one negative case")
-    if groups is not None and len(set(groups)) < len(groups):
-        return _cluster_auc_ci(truth, scores, np.asarray(groups, dtype=object), n_boot, seed, level)
-    pos, neg = scores[truth == 1], scores[truth == 0]
-    rng = np.random.default_rng(seed)
-    p = pos[rng.integers(0, len(pos), size=(n_boot, len(pos)))]
-    q = neg[rng.integers(0, len(neg), size=(n_boot, len(neg)))]
-    values = _pairwise_auc(p, q)
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(values, [tail, 100.0 - tail])
-    return {"auc": auc(truth, scores), "low": float(low), "high": float(high), "n_boot": int(n_boot),
-            "seed": int(seed), "level": float(level), "n_pos": int(len(pos)), "n_neg": int(len(neg)),
-            "method": "stratified bootstrap over images"}
-
-
-def _cluster_auc_ci(truth: np.ndarray, scores: np.ndarray, groups: np.ndarray, n_boot: int, seed: int,
-                    level: float) -> dict[str, float | int]:
-    """Percentile interval of the AUC over resamples of whole patients (resamples lacking a class are redrawn)."""
-    _, inverse = np.unique(groups.astype(str), return_inverse=True)
-    members = [np.flatnonzero(inverse == g) for g in range(inverse.max() + 1)]
-    rng = np.random.default_rng(seed)
-    values: list[float] = []
-    for _ in range(n_boot * 20):  # bounded: a data set with one positive patient cannot loop forever
-        pick = np.concatenate([members[g] for g in rng.integers(0, len(members), size=len(members))])
-        if _defined(truth[pick]):
-            values.append(auc(truth[pick], scores[pick]))
-            if len(values) == n_boot:
-                break
+    values, method = bootstrap(lambda index: _auc_rows(truth, scores, index), truth, n_boot=n_boot, seed=seed,
+                               groups=groups, order=(1, 0))
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(values, [tail, 100.0 - tail])
     return {"auc": auc(truth, scores), "low": float(low), "high": float(high), "n_boot": len(values),
-            "seed": int(seed), "level": float(level), "n_pos": int(truth.sum()), "n_neg": int((1 - truth).sum()),
-            "method": f"cluster bootstrap over {len(members)} patients"}
+            "seed": int(seed), "level": float(level), "n_pos": int(np.sum(truth == 1)),
+            "n_neg": int(np.sum(truth == 0)), "method": method}
 
 
-def _pairwise_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """AUC of each row pair (pos[b], neg[b]) by ranks: (sum of positive ranks - n_p(n_p+1)/2) / (n_p n_n)."""
+def _auc_rows(truth: np.ndarray, scores: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """AUC of each row of case indices by ranks: (sum of positive ranks - n_p(n_p+1)/2) / (n_p n_n)."""
     from scipy.stats import rankdata
 
-    n_p, n_n = pos.shape[1], neg.shape[1]
-    ranks = rankdata(np.concatenate([pos, neg], axis=1), axis=1)  # average ranks: ties count one half
-    return (ranks[:, :n_p].sum(axis=1) - n_p * (n_p + 1) / 2.0) / (n_p * n_n)
+    positive = truth[index] == 1
+    n_p = positive.sum(axis=1)
+    n_n = index.shape[1] - n_p
+    ranks = rankdata(scores[index], axis=1)  # average ranks: ties count one half
+    return ((ranks * positive).sum(axis=1) - n_p * (n_p + 1) / 2.0) / (n_p * n_n)
+
+
+# --- the bootstrap ---------------------------------------------------------------------------------------
+
+def bootstrap(statistic: Callable[[np.ndarray], np.ndarray], y: np.ndarray, *, n_boot: int, seed: int,
+              groups: np.ndarray | None = None, order: Sequence[Any] | None = None) -> tuple[np.ndarray, str]:
+    """Values of ``statistic`` over bootstrap resamples of the cases: by class, or by whole patients.
+
+    Without ``groups``, or where every case is its own group, each resample draws with replacement, inside
+    every class, as many cases as the class has (stratified bootstrap): every resample keeps every class and
+    the prevalence of the data. The classes are drawn in ``order`` (default: sorted), which fixes the random
+    numbers. With ``groups`` (a patient per case) where some patient has several cases, each resample draws
+    as many whole patients as there are (cluster bootstrap), and one lacking a class is redrawn (at most
+    ``20 * n_boot`` draws): images of one patient are alike, and resampling images would pretend they are
+    independent and make the interval too narrow.
+
+    Args:
+        statistic: maps a (b, m) matrix of case indices, one resample per row, to one value (or one row of
+            values) per resample.
+        y: the class of each case.
+
+    Returns:
+        The values (one entry or row per resample used) and the method in words, for the report.
+    """
+    y = np.asarray(y)
+    if groups is not None and len(set(groups)) < len(groups):
+        return _cluster_bootstrap(statistic, y, np.asarray(groups, dtype=object), n_boot, seed)
+    rng = np.random.default_rng(seed)
+    strata = [np.flatnonzero(y == c) for c in (np.unique(y) if order is None else order)]
+    index = np.concatenate([s[rng.integers(0, len(s), size=(n_boot, len(s)))] for s in strata], axis=1)
+    return np.asarray(statistic(index)), "stratified bootstrap over images"
+
+
+def _cluster_bootstrap(statistic: Callable[[np.ndarray], np.ndarray], y: np.ndarray, groups: np.ndarray,
+                       n_boot: int, seed: int) -> tuple[np.ndarray, str]:
+    """``bootstrap`` over whole patients; resamples lacking a class are redrawn (bounded: a data set with one
+    positive patient cannot loop forever)."""
+    _, inverse = np.unique(groups.astype(str), return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(inverse.max() + 1)]
+    _, codes = np.unique(y, return_inverse=True)
+    n_classes = int(codes.max()) + 1
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot * 20):
+        pick = np.concatenate([members[g] for g in rng.integers(0, len(members), size=len(members))])
+        if np.bincount(codes[pick], minlength=n_classes).all():
+            values.append(np.asarray(statistic(pick[None, :]))[0])
+            if len(values) == n_boot:
+                break
+    return np.asarray(values), f"cluster bootstrap over {len(members)} patients"
+
+
+def case_groups(paths: Sequence[str], groups: Mapping[str, str | None] | None) -> np.ndarray | None:
+    """The group (patient) of each case for ``bootstrap``, from a split's ``groups`` (path -> group).
+
+    None when the split was not grouped (no case has a group); a case without a group is its own group.
+    """
+    groups = groups or {}
+    if not any(groups.values()):
+        return None
+    return np.array([groups.get(p) or f"file:{p}" for p in paths], dtype=object)
 
 
 def one_vs_rest(y: np.ndarray, probs: np.ndarray, class_names: list[str], n_boot: int = 1000,

@@ -5,20 +5,21 @@ and ``probabilities`` (softmax of logits / temperature), and carries everything 
 ``metadata_props`` (see ``inference.Preprocessing.to_metadata`` and ``_metadata``). The file is written to a
 temporary name, checked, compared with PyTorch, and only then moved into place; the figures go to
 ``<name>.verification.json`` next to it. Optional fp16 and int8 variants are written beside it
-(``<name>.fp16.onnx``, ``<name>.int8.onnx``), each re-verified with its own stated tolerance.
+(``<name>.fp16.onnx``, ``<name>.int8.onnx``), each re-verified with its own stated tolerance (``variants``
+makes them, ``verify`` holds the comparison and the tolerances).
+
+``export_onnx`` exports whatever the run folder holds now; front ends call ``policy.export_run``, which first
+makes the run's clinical evaluation current so that every export carries the evaluated decision.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
-import io
 import json
-import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,24 +28,20 @@ import numpy as np
 
 from tl_desktop import __version__
 from tl_desktop.core import runs
+from tl_desktop.core.errors import ExportError
 from tl_desktop.core.events import CancelToken, Progress
-from tl_desktop.core.export.predictor import METADATA_FORMAT, open_session
+from tl_desktop.core.export import verify
+from tl_desktop.core.export.predictor import METADATA_FORMAT
+from tl_desktop.core.export.variants import MAKERS
+from tl_desktop.core.export.verify import TOLERANCES  # noqa: F401 - re-exported: the limits every export meets
 from tl_desktop.core.fsutil import atomic_write_json
 from tl_desktop.core.models import run_model
 from tl_desktop.core.models.preprocessing import Preprocessing
 
 MAX_VERIFY_IMAGES = 64
-MAX_ACCURACY_IMAGES = 2000
-# What each precision must meet against PyTorch on the verification images.
-TOLERANCES: dict[str, dict[str, float]] = {
-    "fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0},
-    "fp16": {"max_abs_diff": 1e-2, "top1_agreement": 0.98},
-    "int8": {"top1_agreement": 0.95},
-}
-
-
-class ExportError(RuntimeError):
-    """Export refused (unverifiable or outside tolerance, unusable run); ``str()`` is one readable line."""
+# The metadata keys that differ between two exports of the same run (all others are a function of the run,
+# its clinical evaluation, the precision, the checkpoint and the app version).
+TIMESTAMP_KEYS = frozenset({"created_utc"})
 
 
 @dataclass
@@ -63,6 +60,14 @@ class _Images:
     torch_batch: Any          # torch.Tensor (n, 3, H, W) from models.eval_transform
     app_batch: np.ndarray     # float32 (n, 3, H, W) from inference.Preprocessing
     skipped: int
+
+
+def output_path(out: Path | str) -> Path:
+    """``out`` as a Path. Raises ExportError unless it names an ``.onnx`` file."""
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise ExportError(f"{out.name}: the output file must end in .onnx")
+    return out
 
 
 def variant_path(out: Path, precision: str) -> Path:
@@ -94,20 +99,6 @@ def _wrapped(model, temperature: float):
 
 # --- images ----------------------------------------------------------------------------------------------
 
-def _readable(files: list[tuple[Path, str]], limit: int) -> Iterator[tuple[Any, str]]:
-    from tl_desktop.core.data.decode import load_image
-
-    for path, label in files:
-        if limit <= 0:
-            return
-        try:
-            image = load_image(path)
-        except Exception:  # noqa: BLE001 - moved or damaged files are skipped and counted
-            continue
-        limit -= 1
-        yield image, label
-
-
 def _verification_images(run: run_model.LoadedRun, pre: Preprocessing, limit: int) -> _Images:
     import torch
 
@@ -116,7 +107,7 @@ def _verification_images(run: run_model.LoadedRun, pre: Preprocessing, limit: in
     transform = eval_transform(run.data_config)
     for subset in ("val", "test", "train"):
         files = run.files(subset)
-        images = [image for image, _ in _readable(files, limit)]
+        images = [image for image, _ in verify.readable(files, limit)]
         if images:
             tensors = torch.stack([transform(im) for im in images])
             arrays = np.stack([pre(im) for im in images])
@@ -138,9 +129,9 @@ def _metadata(run: run_model.LoadedRun, pre: Preprocessing, precision: str, whic
                    "columns in class_names order",
         **_decision(run),
         "precision": precision,
-        "model_name": str(config["model"]),
-        "weights_source": str(config.get("weights_source", "unknown")),
-        "strategy": str(config.get("strategy", "unknown")),
+        "model_name": config.model,
+        "weights_source": config.weights_source,
+        "strategy": config.strategy,
         "checkpoint": which,
         "app": "tl-desktop",
         "app_version": __version__,
@@ -199,118 +190,10 @@ def _check(path: Path) -> None:
         raise ExportError(f"the exported graph fails onnx.checker: {str(exc).strip().splitlines()[0]}") from exc
 
 
-# --- comparison ------------------------------------------------------------------------------------------
-
-def _compare(reference: np.ndarray, got: np.ndarray) -> dict[str, float]:
-    return {"max_abs_diff": float(np.abs(reference - got).max()),
-            "top1_agreement": float((reference.argmax(1) == got.argmax(1)).mean())}
-
-
-def _verify(path: Path, images: _Images, torch_probs: np.ndarray, precision: str,
+def _verify(path: Path, images: _Images, reference: np.ndarray, precision: str,
             providers: list[str] | None) -> dict[str, Any]:
-    session = open_session(path, providers)
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        return np.concatenate([session.run(["probabilities"], {"input": batch[i: i + 32]})[0]
-                               for i in range(0, len(batch), 32)])
-
-    model_only = _compare(torch_probs, run(images.torch_batch.numpy()))
-    end_to_end = _compare(torch_probs, run(images.app_batch))
-    tol = TOLERANCES[precision]
-    figures = {
-        "precision": precision,
-        "tolerance": tol,
-        "max_abs_diff": max(model_only["max_abs_diff"], end_to_end["max_abs_diff"]),
-        "top1_agreement": min(model_only["top1_agreement"], end_to_end["top1_agreement"]),
-        "model_only": model_only,
-        "with_app_preprocessing": end_to_end,
-        "preprocessing_max_abs_diff": float(np.abs(images.torch_batch.numpy() - images.app_batch).max()),
-        "n_images": len(images.app_batch),
-        "images_from": images.subset,
-        "unreadable_skipped": images.skipped,
-        "providers": list(session.get_providers()),
-    }
-    figures["passed"] = (figures["max_abs_diff"] <= tol.get("max_abs_diff", np.inf)
-                         and figures["top1_agreement"] >= tol["top1_agreement"])
-    return figures
-
-
-def _test_accuracy(run: run_model.LoadedRun, pre: Preprocessing, paths: dict[str, Path],
-                   providers: list[str] | None) -> dict[str, Any]:
-    """Accuracy of each file on the test split (falls back to val) and its top-1 agreement with fp32."""
-    subset = "test" if run.files("test") else "val"
-    files = run.files(subset)[:MAX_ACCURACY_IMAGES]
-    sessions = {name: open_session(p, providers) for name, p in paths.items()}
-    index = {name: i for i, name in enumerate(run.class_names)}
-    preds: dict[str, list[np.ndarray]] = {name: [] for name in sessions}
-    labels: list[int] = []
-    images = list(_readable(files, len(files)))
-    for start in range(0, len(images), 32):
-        chunk = images[start: start + 32]
-        batch = np.stack([pre(im) for im, _ in chunk])
-        labels.extend(index.get(label, -1) for _, label in chunk)
-        for name, session in sessions.items():
-            preds[name].append(session.run(["probabilities"], {"input": batch})[0].argmax(1))
-    y = np.asarray(labels)
-    top1 = {name: np.concatenate(p) if p else np.zeros(0, int) for name, p in preds.items()}
-    out: dict[str, Any] = {"subset": subset, "n_images": int(y.size)}
-    for name, pred in top1.items():
-        out[name] = {"accuracy": float((pred == y).mean()) if y.size else None,
-                     "top1_agreement_with_fp32": float((pred == top1["fp32"]).mean()) if y.size else None}
-    return out
-
-
-# --- variants --------------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _quiet_quantizer() -> Iterator[None]:
-    """onnxruntime's quantiser logs advice on the root logger and prints calibration notes."""
-    class Drop(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            return "onnxruntime" not in record.pathname
-
-    root = logging.getLogger()
-    dropper = Drop()
-    root.addFilter(dropper)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        root.removeFilter(dropper)
-
-
-def _make_fp16(src: Path, dst: Path) -> None:
-    """Float16 weights and activations; float32 input and outputs so callers need no change."""
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-    from onnxruntime.transformers.onnx_model import OnnxModel
-
-    with _quiet_quantizer():
-        model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
-        wrapper = OnnxModel(model)
-        wrapper.topological_sort()  # the converter appends its input casts at the end of the node list
-    onnx.save(wrapper.model, str(dst))
-
-
-def _make_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 weights (no calibration data needed).
-
-    Depthwise convolutions and the stem stay in float32: quantised per tensor they wreck the accuracy of
-    EfficientNet/MobileNet-style nets (measured in docs/benchmarks.md), while the pointwise convolutions
-    and the head hold almost all the weights.
-    """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    graph = onnx.load(str(src)).graph
-    convs = [n for n in graph.node if n.op_type == "Conv"]
-    keep_float = [n.name for n in convs[:1]] + [
-        n.name for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)]
-    with _quiet_quantizer():
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8, nodes_to_exclude=keep_float)
-
-
-_MAKERS: dict[str, Callable[[Path, Path], None]] = {"fp16": _make_fp16, "int8": _make_int8}
+    return verify.verify(path, images.torch_batch.numpy(), images.app_batch, images.subset, images.skipped,
+                         reference, precision, providers)
 
 
 # --- files -----------------------------------------------------------------------------------------------
@@ -330,12 +213,6 @@ def _file_figures(path: Path, name: str) -> dict[str, Any]:
     return {"file": name, "file_size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
             "versions": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
                          "torch": torch.__version__, "tl-desktop": __version__}}
-
-
-def _summary(figures: dict[str, Any]) -> str:
-    return (f"max |dp| {figures['max_abs_diff']:.2e} (limit {figures['tolerance'].get('max_abs_diff', 'none')}), "
-            f"top-1 agreement {figures['top1_agreement']:.3f} (limit {figures['tolerance']['top1_agreement']}) "
-            f"on {figures['n_images']} {figures['images_from']} images")
 
 
 def _finalise(tmp: Path, final: Path, figures: dict[str, Any], meta: dict[str, str]) -> ExportResult:
@@ -372,9 +249,7 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int
             message; a refused file is not left on disk, already verified ones are kept).
         RunError: the run folder is missing or damaged.
     """
-    out = Path(out)
-    if out.suffix.lower() != ".onnx":
-        raise ExportError(f"{out.name}: the output file must end in .onnx")
+    out = output_path(out)
     wanted = ["fp32"] + [name for name, on in (("fp16", fp16), ("int8", int8)) if on]
     steps = 4 + 2 * (len(wanted) - 1)
     emit = _progress(callback, steps)
@@ -394,7 +269,7 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int
         reference = _torch_probs(run, images)
         figures = _verify(fp32_tmp, images, reference, "fp32", providers)
         if not figures["passed"]:
-            raise ExportError(f"export refused: ONNX and PyTorch disagree: {_summary(figures)}")
+            raise ExportError(f"export refused: ONNX and PyTorch disagree: {verify.summary(figures)}")
         emit(3, cancel)
         variants, refused = _variants(run, pre, images, reference, which, out, fp32_tmp, wanted[1:],
                                       temps, providers, lambda i: emit(3 + i, cancel))
@@ -452,7 +327,7 @@ def _variants(run, pre, images, reference, which, out, fp32_tmp, names, temps, p
     for i, name in enumerate(names):
         tmp = _temp_onnx(out)
         temps.append(tmp)
-        _MAKERS[name](fp32_tmp, tmp)
+        MAKERS[name](fp32_tmp, tmp)
         meta = _metadata(run, pre, name, which)
         _finish_model(tmp, meta)
         _check(tmp)
@@ -461,9 +336,9 @@ def _variants(run, pre, images, reference, which, out, fp32_tmp, names, temps, p
         if figures["passed"]:
             built[name] = (tmp, figures, meta)
         else:
-            refused.append(f"the {name} variant: {_summary(figures)}")
+            refused.append(f"the {name} variant: {verify.summary(figures)}")
     if names:
-        accuracy = _test_accuracy(run, pre, {"fp32": fp32_tmp, **{n: v[0] for n, v in built.items()}}, providers)
+        accuracy = verify.split_accuracy(run, pre, {"fp32": fp32_tmp, **{n: v[0] for n, v in built.items()}}, providers)
         for name, (_, figures, _) in built.items():
             figures["test_accuracy_change"] = (
                 None if accuracy[name]["accuracy"] is None

@@ -14,7 +14,6 @@ This module must not import torch (tests check it): a lab script or a frozen bun
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,12 +24,12 @@ from typing import Any
 import numpy as np
 
 from tl_desktop.core.data.decode import is_candidate, load_image
+from tl_desktop.core.errors import PredictorError
 from tl_desktop.core.events import CancelToken, Progress
+from tl_desktop.core.export.model_checks import check_model
 from tl_desktop.core.models.preprocessing import Preprocessing
 
 METADATA_FORMAT = "1"
-class PredictorError(RuntimeError):
-    """The model file cannot be used for prediction; ``str()`` is one readable line."""
 
 
 # --- results ---------------------------------------------------------------------------------------------
@@ -111,23 +110,24 @@ class OnnxPredictor:
             raise PredictorError(f"{self.path.name} is not a readable ONNX model (damaged or truncated file?): "
                                  f"{_first_line(exc)}") from exc
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
-        if "class_names" not in self.metadata:
-            raise PredictorError(f"{self.path.name} was not exported by tl-desktop (no class_names metadata)")
-        try:
-            self.class_names: list[str] = list(json.loads(self.metadata["class_names"]))
-            self.preprocessing = Preprocessing.from_metadata(self.metadata)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise PredictorError(f"{self.path.name}: incomplete tl-desktop metadata ({_first_line(exc)})") from exc
-        self.input_name = self.session.get_inputs()[0].name
-        outputs = [o.name for o in self.session.get_outputs()]
-        if "probabilities" not in outputs:
-            raise PredictorError(f"{self.path.name} has no 'probabilities' output")
+        facts = check_model(self.session, self.path.name)
+        self.class_names: list[str] = facts.class_names
+        self.preprocessing: Preprocessing = facts.preprocessing
+        self.input_name = facts.input_name
+        self.fixed_batch = facts.fixed_batch
         self.providers: list[str] = list(self.session.get_providers())
-        self.decision_rule = _decision_rule(self.metadata, self.class_names)
+        self.decision_rule = facts.decision_rule
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities (n, classes) for a ready float32 batch (n, 3, H, W)."""
-        return self.session.run(["probabilities"], {self.input_name: batch})[0]
+        """Probabilities (n, classes) for a ready float32 batch (n, 3, H, W); a graph with a fixed batch size
+        is fed in chunks of that size (the last one padded)."""
+        if self.fixed_batch is None:
+            return self.session.run(["probabilities"], {self.input_name: batch})[0]
+        n, size = len(batch), self.fixed_batch
+        padded = np.concatenate([batch, np.zeros((-n % size, *batch.shape[1:]), batch.dtype)])
+        parts = [self.session.run(["probabilities"], {self.input_name: padded[i: i + size]})[0]
+                 for i in range(0, len(padded), size)]
+        return np.concatenate(parts)[:n]
 
     def load(self, path: Path) -> np.ndarray:
         """Decode and preprocess one file (raises ImageDecodeError / OSError)."""
@@ -179,6 +179,10 @@ class OnnxPredictor:
                 yield Prediction(str(path), error=str(loaded[i]))
                 continue
             p = by_index[i].astype(float)
+            if not np.all(np.isfinite(p)):
+                yield Prediction(str(path), error="the model gave no valid probabilities (NaN or infinite) "
+                                                  "for this image: the model file is broken")
+                continue
             order = np.argsort(-p, kind="stable")[:k]
             yield Prediction(str(path), [(self.class_names[j], float(p[j])) for j in order], p.tolist(),
                              decision=self._decide(p))
@@ -191,17 +195,6 @@ class OnnxPredictor:
 
         index = int(decide(p[None, :], **self.decision_rule)[0])
         return NOT_SURE if index < 0 else self.class_names[index]
-
-
-def _decision_rule(meta: dict[str, str], class_names: list[str]) -> dict[str, Any] | None:
-    """``clinical.decide`` keyword arguments from the metadata written by the clinical evaluation, if any."""
-    rule: dict[str, Any] = {}
-    if meta.get("positive_class") in class_names and "decision_threshold" in meta:
-        rule = {"positive": class_names.index(meta["positive_class"]),
-                "threshold": float(meta["decision_threshold"])}
-    if "abstain_threshold" in meta:
-        rule["abstain"] = float(meta["abstain_threshold"])
-    return rule or None
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:

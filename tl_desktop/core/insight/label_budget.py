@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tl_desktop.core.config import DataSource
 from tl_desktop.core.events import CancelToken, Notice, Progress
 from tl_desktop.core.fsutil import atomic_write_json
 
@@ -122,24 +123,30 @@ def answer_of(points: list[CurvePoint]) -> tuple[float | None, str, str]:
                               "probably add little (different or harder images still might).")
 
 
-def label_budget_curve(data: str, *, model: str, shots=DEFAULT_SHOTS, repeats: int = 3, seed: int = 0,
-                       image_size: int | None = None, csv: str | None = None, group_by: str | None = None,
-                       out_dir: str | Path | None = None, callback: Callable | None = None,
-                       cancel: CancelToken | None = None, split: dict | None = None) -> LabelBudgetCurve:
-    """Test score versus images per class on the data's usual split (training images drawn, test fixed).
+def label_budget_curve(source: DataSource, *, model: str, shots=DEFAULT_SHOTS, repeats: int = 3,
+                       image_size: int | None = None, out_dir: str | Path | None = None,
+                       callback: Callable | None = None, cancel: CancelToken | None = None) -> LabelBudgetCurve:
+    """Test score versus images per class on the source's split (training images drawn, test fixed).
+
+    The split is the source's stored one, else one made from its seed, fractions and grouping; the seed also
+    drives the draws.
 
     Writes ``label_budget.json`` in ``out_dir`` when given.
     """
-    from tl_desktop.core.data.scan import DataError, scan
+    from tl_desktop.core.data.scan import scan
     from tl_desktop.core.data.split import Split, make_split
+    from tl_desktop.core.errors import DataError
     from tl_desktop.core.models.catalog import create_model, data_config
     from tl_desktop.core.models.embeddings import extract
 
     emit = callback or (lambda event: None)
-    report = scan(data, csv=csv)
+    seed = source.seed
+    report = scan(source.data, csv=source.csv)
     if not report.usable:
         raise DataError(report.unusable)
-    split = Split.from_dict(split) if split else make_split(report, seed=seed, group_by=group_by)
+    split = Split.from_dict(source.split) if source.split else make_split(
+        report, val_fraction=source.val_fraction, test_fraction=source.test_fraction, seed=seed,
+        group_by=source.group_by)
     net = create_model(model, len(report.classes), weights="pretrained")
     cfg = data_config(net, image_size)
     subsets = {s: split.samples(report, s) for s in ("train", "test")}
@@ -158,7 +165,7 @@ def label_budget_curve(data: str, *, model: str, shots=DEFAULT_SHOTS, repeats: i
                                    cancel)
     gain, answer, text = answer_of(points)
     per_class = {c: int(np.sum(y_train == c)) for c in sorted(set(y_train.tolist()))}
-    curve = LabelBudgetCurve(model, str(data), image_size, seed, repeats, sorted(per_class), per_class,
+    curve = LabelBudgetCurve(model, str(source.data), image_size, seed, repeats, sorted(per_class), per_class,
                              len(y_test), points, gain, answer, text, ANSWER_RULE)
     if out_dir is not None:
         atomic_write_json(Path(out_dir) / "label_budget.json", curve.to_dict())

@@ -8,7 +8,8 @@ of transfer and a verdict:
 1. what the pretrained features alone reach: the linear probe's test score;
 2. how much faster transfer learns: epochs and seconds for (b) and (c) to reach a target validation score;
 3. whether the final score with transfer matches or beats learning without it: test balanced accuracy with
-   95% bootstrap intervals, and the paired interval of the difference on the same test images.
+   95% bootstrap intervals, and the paired interval of the difference on the same test images (resampling
+   whole patients when the split was grouped).
 
 ``compare_models`` runs one strategy for several backbones on the same split, for a table of accuracy, time
 and size. Both write JSON (atomically) next to the runs. Nothing here imports Qt; torch only inside functions.
@@ -18,15 +19,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tl_desktop.core import runs
+from tl_desktop.core.config import DataSource, TrainConfig
+from tl_desktop.core.errors import DataError, TransferError
+from tl_desktop.core.evaluation.statistics import bootstrap, case_groups
 from tl_desktop.core.events import Cancelled, CancelToken, Notice
 from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text
+from tl_desktop.core.insight.results import CHECK_FILE, CHECK_TEXT, COMPARE_FILE, score_text
 from tl_desktop.core.models import run_model
 
 TRANSFER_ARMS = ("linear-probe", "fine-tune")   # start from the pretrained weights
@@ -43,10 +48,6 @@ VERDICT_RULE = (
     "interval lies below 0. Neutral: anything else (no clear difference either way).")
 
 
-class TransferError(RuntimeError):
-    """The check cannot run (output folder not empty, no test images, ...); the message is one readable line."""
-
-
 @dataclass(frozen=True)
 class TransferProgress:
     """An engine event of one arm: ``arm`` is "linear-probe", "fine-tune", "scratch", "thumbnail" or a model
@@ -60,7 +61,7 @@ class TransferProgress:
 class ArmResult:
     arm: str
     run_dir: str | None
-    test_balanced_accuracy: dict[str, float]    # value, low, high (95% stratified bootstrap)
+    test_balanced_accuracy: dict[str, float]    # value, low, high (95% bootstrap interval)
     test_accuracy: dict[str, float]
     best_val_balanced_accuracy: float
     epochs_run: int
@@ -96,18 +97,15 @@ class TransferReport:
 
 # --- statistics ------------------------------------------------------------------------------------------
 
-def _boot_indices(y: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
-    """Per class, (n_boot, n_class) indices drawn with replacement inside the class (stratified bootstrap)."""
-    rng = np.random.default_rng(seed)
-    return [idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))] for idx in
-            (np.flatnonzero(y == c) for c in np.unique(y))]
+def _score_rows(codes: np.ndarray, correct: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Balanced accuracy and accuracy of each resample (row of case indices), shape (b, 2).
 
-
-def _scores(correct: np.ndarray, strata: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Balanced accuracy and accuracy of every bootstrap resample (rows of ``strata``)."""
-    recalls = np.stack([correct[s].mean(axis=1) for s in strata])
-    hits = sum(correct[s].sum(axis=1) for s in strata)
-    return recalls.mean(axis=0), hits / sum(s.shape[1] for s in strata)
+    ``codes`` are the class indices (0..k-1) of the cases; every resample holds every class.
+    """
+    labels, hits = codes[index], correct[index]
+    recalls = np.stack([hits.sum(axis=1, where=labels == c) / (labels == c).sum(axis=1)
+                        for c in range(int(codes.max()) + 1)])
+    return np.stack([recalls.mean(axis=0), hits.mean(axis=1)], axis=1)
 
 
 def _interval(value: float, samples: np.ndarray) -> dict[str, float]:
@@ -120,26 +118,32 @@ def _balanced(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean([correct[y == c].mean() for c in np.unique(y)]))
 
 
-def bootstrap_scores(y: np.ndarray, pred: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> dict[str, Any]:
-    """Balanced accuracy and accuracy with stratified percentile-bootstrap 95% intervals.
+def bootstrap_scores(y: np.ndarray, pred: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0,
+                     groups: np.ndarray | None = None) -> dict[str, Any]:
+    """Balanced accuracy and accuracy with percentile-bootstrap 95% intervals (``statistics.bootstrap``).
 
-    Written here because ``clinical.py`` bootstraps AUCs only; resampling keeps every class's count, so each
-    resample has every class and balanced accuracy stays defined.
+    Resamples keep every class's count (or, with ``groups`` of a grouped split, draw whole patients and redraw
+    those lacking a class), so balanced accuracy stays defined.
     """
-    y, correct = np.asarray(y), np.asarray(pred) == np.asarray(y)
-    strata = _boot_indices(y, n_boot, seed)
-    bal, acc = _scores(correct.astype(float), strata)
-    return {"balanced_accuracy": _interval(_balanced(y, pred), bal), "accuracy": _interval(float(correct.mean()), acc)}
+    y = np.asarray(y)
+    correct = (np.asarray(pred) == y).astype(float)
+    codes = np.unique(y, return_inverse=True)[1]
+    values, _ = bootstrap(lambda index: _score_rows(codes, correct, index), y, n_boot=n_boot, seed=seed,
+                          groups=groups)
+    return {"balanced_accuracy": _interval(_balanced(y, pred), values[:, 0]),
+            "accuracy": _interval(float(correct.mean()), values[:, 1])}
 
 
 def paired_difference(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, n_boot: int = N_BOOT,
-                      seed: int = 0) -> dict[str, float]:
-    """Balanced accuracy of A minus B with a paired bootstrap 95% interval (same resampled images for both)."""
+                      seed: int = 0, groups: np.ndarray | None = None) -> dict[str, float]:
+    """Balanced accuracy of A minus B with a paired bootstrap 95% interval (the same resamples for both;
+    whole patients with ``groups``)."""
     y = np.asarray(y)
-    strata = _boot_indices(y, n_boot, seed)
-    a, _ = _scores((np.asarray(pred_a) == y).astype(float), strata)
-    b, _ = _scores((np.asarray(pred_b) == y).astype(float), strata)
-    return _interval(_balanced(y, pred_a) - _balanced(y, pred_b), a - b)
+    codes = np.unique(y, return_inverse=True)[1]
+    a, b = ((np.asarray(pred) == y).astype(float) for pred in (pred_a, pred_b))
+    values, _ = bootstrap(lambda index: _score_rows(codes, a, index)[:, 0] - _score_rows(codes, b, index)[:, 0],
+                          y, n_boot=n_boot, seed=seed, groups=groups)
+    return _interval(_balanced(y, pred_a) - _balanced(y, pred_b), values)
 
 
 def verdict_of(difference: dict[str, float], margin: float = MARGIN) -> str:
@@ -210,21 +214,24 @@ def _prepare(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _split(data: str, csv: str | None, seed: int, group_by: str | None, stored: dict | None = None):
-    """The scan and the split: a project's stored split when given, else a new seeded one."""
-    from tl_desktop.core.data.scan import DataError, scan
+def _split(source: DataSource):
+    """The scan and the split: the source's stored split when given, else a new seeded one."""
+    from tl_desktop.core.data.scan import scan
     from tl_desktop.core.data.split import Split, make_split
 
-    report = scan(data, csv=csv)
+    report = scan(source.data, csv=source.csv)
     if not report.usable:
         raise DataError(report.unusable)
-    split = Split.from_dict(stored) if stored else make_split(report, seed=seed, group_by=group_by)
+    split = Split.from_dict(source.split) if source.split else make_split(
+        report, val_fraction=source.val_fraction, test_fraction=source.test_fraction, seed=source.seed,
+        group_by=source.group_by)
     if not split.counts().get("test"):
         raise TransferError("the split has no test images; a transfer check needs some")
     return report, split
 
 
-def _network_arm(arm: str, config, callback, cancel) -> ArmResult:
+def _network_arm(arm: str, config, callback, cancel, groups: dict[str, str] | None) -> ArmResult:
+    """Train one arm; its test intervals resample whole patients when the split's ``groups`` are given."""
     from tl_desktop.core.training.run import train
 
     start = time.perf_counter()
@@ -237,8 +244,8 @@ def _network_arm(arm: str, config, callback, cancel) -> ArmResult:
         cumulative += row["seconds"]
         curve.append({"epoch": int(row["epoch"]), "val_balanced_acc": row["val_balanced_acc"],
                       "seconds": cumulative})
-    _, y, pred = predictions_on_test(result.run_dir)
-    scores = bootstrap_scores(y, pred, seed=config.seed)
+    paths, y, pred = predictions_on_test(result.run_dir)
+    scores = bootstrap_scores(y, pred, seed=config.seed, groups=case_groups(paths, groups))
     return ArmResult(arm, result.run_dir, scores["balanced_accuracy"], scores["accuracy"],
                      max((r["val_balanced_acc"] for r in history), default=0.0), len(history),
                      time.perf_counter() - start, cumulative, curve=curve)
@@ -276,7 +283,8 @@ def _thumbnail_arm(report, split, seed: int, callback, cancel: CancelToken) -> t
         if val > best_val:
             best, best_val = clf, val
     pred = best.predict(data["test"][0])
-    scores = bootstrap_scores(data["test"][1], pred, seed=seed)
+    groups = case_groups([s.path for s in split.samples(report, "test")], split.groups)
+    scores = bootstrap_scores(data["test"][1], pred, seed=seed, groups=groups)
     seconds = time.perf_counter() - start
     emit(Notice(f"Thumbnail baseline: validation balanced accuracy {best_val:.3f} in {seconds:.1f} s"))
     return ArmResult("thumbnail", None, scores["balanced_accuracy"], scores["accuracy"], best_val, 0, seconds,
@@ -285,35 +293,33 @@ def _thumbnail_arm(report, split, seed: int, callback, cancel: CancelToken) -> t
 
 # --- the check -------------------------------------------------------------------------------------------
 
-def transfer_check(data: str, *, model: str, budget_epochs: int, out_dir: str | Path, image_size: int | None = None,
-                   seed: int = 0, csv: str | None = None, group_by: str | None = None, batch_size: int = 32,
-                   lr: dict[str, float] | None = None, device: str = "auto", workers: int | None = None,
-                   callback: Callable | None = None, cancel: CancelToken | None = None,
-                   split: dict | None = None) -> TransferReport:
+def transfer_check(source: DataSource, *, model: str, budget_epochs: int, out_dir: str | Path,
+                   image_size: int | None = None, batch_size: int = 32, lr: dict[str, float] | None = None,
+                   device: str = "auto", workers: int | None = None, callback: Callable | None = None,
+                   cancel: CancelToken | None = None) -> TransferReport:
     """Train the arms on one split and budget, and answer "did transfer help?" (see the module docstring).
 
     Every network arm runs exactly ``budget_epochs`` epochs (early stopping off) into ``out_dir/<arm>``;
-    ``lr`` may set a learning rate per arm. Writes ``transfer.json`` and ``transfer.txt`` in ``out_dir``.
+    ``lr`` may set a learning rate per arm. Every arm uses the same split of ``source`` (its stored split,
+    else one made from its seed, fractions and grouping). Writes ``transfer.json`` and ``transfer.txt``.
 
     Raises:
         TransferError, DataError, TrainingError: unusable input (one-line message).
         Cancelled: the token was set (finished arms stay on disk).
     """
-    from tl_desktop.core.training.run import TrainConfig
-
     cancel = cancel or CancelToken()
     out = Path(out_dir)
     _prepare(out)
-    report, split = _split(data, csv, seed, group_by, split)
-    base = dict(data=data, model=model, epochs=budget_epochs, batch_size=batch_size, image_size=image_size,
-                patience=0, device=device, workers=workers, seed=seed, csv=csv, group_by=group_by,
-                split=split.to_dict())
+    report, split = _split(source)
+    seed, fixed = source.seed, replace(source, split=split.to_dict())
+    base = dict(model=model, epochs=budget_epochs, batch_size=batch_size, image_size=image_size, patience=0,
+                device=device, workers=workers)
     arms: dict[str, ArmResult] = {}
     preds: dict[str, np.ndarray] = {}
     for arm in ("linear-probe", "fine-tune", "scratch"):
         cancel.raise_if_cancelled()
-        config = TrainConfig(out=str(out / arm), strategy=arm, lr=(lr or {}).get(arm), **base)
-        arms[arm] = _network_arm(arm, config, callback, cancel)
+        config = TrainConfig.of(fixed, str(out / arm), strategy=arm, lr=(lr or {}).get(arm), **base)
+        arms[arm] = _network_arm(arm, config, callback, cancel, split.groups)
         paths, y, preds[arm] = predictions_on_test(arms[arm].run_dir)
     arms["thumbnail"], thumb_pred = _thumbnail_arm(report, split, seed, callback, cancel)
     order = {s.path: i for i, s in enumerate(split.samples(report, "test"))}
@@ -325,22 +331,18 @@ def transfer_check(data: str, *, model: str, budget_epochs: int, out_dir: str | 
         arms[arm].epochs_to_target, arms[arm].seconds_to_target = reach(history, target)
     best_t = max(TRANSFER_ARMS, key=lambda a: arms[a].best_val_balanced_accuracy)
     best_n = max(NO_TRANSFER_ARMS, key=lambda a: arms[a].best_val_balanced_accuracy)
-    diff = paired_difference(y, preds[best_t], preds[best_n], seed=seed)
+    diff = paired_difference(y, preds[best_t], preds[best_n], seed=seed, groups=case_groups(paths, split.groups))
     verdict = verdict_of(diff)
-    result = TransferReport(model, str(data), str(out), budget_epochs, image_size, seed, len(y),
+    result = TransferReport(model, str(source.data), str(out), budget_epochs, image_size, seed, len(y),
                             sorted(set(y.tolist())), target, arms, best_t, best_n, diff, verdict, VERDICT_RULE, "")
     result.summary = summary_text(result)
-    atomic_write_json(out / "transfer.json", result.to_dict())
-    atomic_write_text(out / "transfer.txt", result.summary + "\n")
+    atomic_write_json(out / CHECK_FILE, result.to_dict())
+    atomic_write_text(out / CHECK_TEXT, result.summary + "\n")
     return result
 
 
 ARM_LABELS = {"linear-probe": "linear probe (frozen pretrained features)", "fine-tune": "fine-tune (pretrained)",
               "scratch": "same network from scratch", "thumbnail": "linear classifier on 32x32 thumbnails"}
-
-
-def _pct(score: dict[str, float]) -> str:
-    return f"{100 * score['value']:.1f}% (95% CI {100 * score['low']:.1f}-{100 * score['high']:.1f})"
 
 
 def _reach_text(arm: ArmResult, budget: int) -> str:
@@ -355,12 +357,12 @@ def summary_text(r: TransferReport) -> str:
     lines = [
         f"{words[r.verdict]} (verdict: {r.verdict}). {r.model}, {r.budget_epochs} epoch(s) per model, "
         f"{r.test_images} test images, {len(r.classes)} classes.",
-        f"1. Pretrained features alone (linear probe): test balanced accuracy {_pct(a['linear-probe'].test_balanced_accuracy)}.",
+        f"1. Pretrained features alone (linear probe): test balanced accuracy {score_text(a['linear-probe'].test_balanced_accuracy)}.",
         f"2. Speed: target = {100 * TARGET_FRACTION:.0f}% of the best validation balanced accuracy of any network "
         f"= {100 * r.target_val_balanced_accuracy:.1f}%. " + "; ".join(
             _reach_text(a[k], r.budget_epochs) for k in ("linear-probe", "fine-tune", "scratch")) + ".",
         "3. Final test balanced accuracy: " + "; ".join(
-            f"{ARM_LABELS[k]} {_pct(a[k].test_balanced_accuracy)}" for k in a) + ".",
+            f"{ARM_LABELS[k]} {score_text(a[k].test_balanced_accuracy)}" for k in a) + ".",
         f"   {r.best_transfer} minus {r.best_no_transfer}: {100 * r.difference['value']:+.1f} points "
         f"(95% CI {100 * r.difference['low']:+.1f} to {100 * r.difference['high']:+.1f}).",
         f"Rule: {r.rule}",
@@ -376,19 +378,16 @@ def offline_models() -> list[str]:
     return [m.name for m in catalog() if offline_weights_available(m.name)]
 
 
-def compare_models(data: str, *, models: list[str] | None = None, budget_epochs: int = 5,
+def compare_models(source: DataSource, *, models: list[str] | None = None, budget_epochs: int = 5,
                    out_dir: str | Path, strategy: str = "linear-probe", image_size: int | None = None,
-                   seed: int = 0, csv: str | None = None, group_by: str | None = None, batch_size: int = 32,
-                   lr: float | None = None, device: str = "auto", workers: int | None = None,
-                   callback: Callable | None = None, cancel: CancelToken | None = None,
-                   split: dict | None = None) -> list[dict[str, Any]]:
+                   batch_size: int = 32, lr: float | None = None, device: str = "auto", workers: int | None = None,
+                   callback: Callable | None = None, cancel: CancelToken | None = None) -> list[dict[str, Any]]:
     """One row per model, all trained with ``strategy`` on the same split into ``out_dir/<model>``.
 
     Row: model, label, params, test balanced accuracy and accuracy (95% CIs), wall and epoch seconds, size of
     the weights (parameters x 4 bytes) and of the best checkpoint file. Writes ``compare_models.json``.
     """
     from tl_desktop.core.models.catalog import get_info
-    from tl_desktop.core.training.run import TrainConfig
 
     cancel = cancel or CancelToken()
     models = list(models or offline_models())
@@ -396,14 +395,15 @@ def compare_models(data: str, *, models: list[str] | None = None, budget_epochs:
         raise TransferError("no models to compare")
     out = Path(out_dir)
     _prepare(out)
-    report, split = _split(data, csv, seed, group_by, split)
+    _, split = _split(source)
+    fixed = replace(source, split=split.to_dict())
     rows = []
     for name in models:
         cancel.raise_if_cancelled()
-        config = TrainConfig(data=data, out=str(out / name), model=name, strategy=strategy, epochs=budget_epochs,
-                             batch_size=batch_size, lr=lr, image_size=image_size, patience=0, device=device,
-                             workers=workers, seed=seed, csv=csv, group_by=group_by, split=split.to_dict())
-        arm = _network_arm(name, config, callback, cancel)
+        config = TrainConfig.of(fixed, str(out / name), model=name, strategy=strategy, epochs=budget_epochs,
+                                batch_size=batch_size, lr=lr, image_size=image_size, patience=0, device=device,
+                                workers=workers)
+        arm = _network_arm(name, config, callback, cancel, split.groups)
         state, _, _ = runs.load_checkpoint(Path(arm.run_dir), "best")
         params = int(sum(t.numel() for k, t in state.items() if t.is_floating_point() and "running_" not in k))
         rows.append({"model": name, "label": get_info(name).label, "strategy": strategy, "params": params,
@@ -413,11 +413,11 @@ def compare_models(data: str, *, models: list[str] | None = None, budget_epochs:
                      "weights_mb": params * 4 / 1e6,
                      "checkpoint_mb": (Path(arm.run_dir) / "checkpoints" / "best.safetensors").stat().st_size / 1e6,
                      "run_dir": arm.run_dir})
-    atomic_write_json(out / "compare_models.json", {"data": str(data), "budget_epochs": budget_epochs,
-                                                     "strategy": strategy, "seed": seed, "rows": rows})
+    atomic_write_json(out / COMPARE_FILE, {"data": str(source.data), "budget_epochs": budget_epochs,
+                                           "strategy": strategy, "seed": source.seed, "rows": rows})
     return rows
 
 
-__all__ = ["TransferProgress", "ArmResult", "TransferReport", "TransferError", "transfer_check", "compare_models",
+__all__ = ["TransferProgress", "ArmResult", "TransferReport", "transfer_check", "compare_models",
            "bootstrap_scores", "paired_difference", "verdict_of", "reach", "predictions_on_test", "VERDICT_RULE",
            "TARGET_FRACTION", "MARGIN", "offline_models", "summary_text"]

@@ -14,12 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tl_desktop.core.errors import WeightsUnavailable
+
 if TYPE_CHECKING:  # torch is heavy: imported inside functions only
     import torch
-
-
-class WeightsUnavailable(RuntimeError):
-    """Pretrained weights cannot be had (offline, missing package, bad file); the message is user-facing."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +136,15 @@ def _load_state_file(path: Path) -> dict[str, Any]:
     if suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        from tl_desktop.core.runs import check_safetensors
+
+        try:
+            check_safetensors(path)
+            return load_file(str(path))
+        except (OSError, ValueError) as exc:
+            raise WeightsUnavailable(f"{path.name}: not a usable weights file ({exc})") from exc
+        except Exception as exc:  # noqa: BLE001 - safetensors' own errors for what the checks let through
+            raise WeightsUnavailable(f"{path.name}: not a usable weights file ({type(exc).__name__})") from exc
     if suffix in {".pth", ".pt", ".bin"}:
         import torch
 

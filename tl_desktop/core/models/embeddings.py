@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tl_desktop.core.data.datasets import UnreadableImage
+from tl_desktop.core.errors import UnreadableImage
 from tl_desktop.core.events import CancelToken, Progress
 from tl_desktop.paths import cache_dir
 
@@ -167,7 +167,8 @@ def _compute(paths: list[Path], data_config: dict[str, Any], key: str, extractor
     Preprocessing is the exported model's own PIL + numpy code (``inference.Preprocessing``), equal to timm's
     evaluation transform within 1e-5 and several times faster than it.
     """
-    from tl_desktop.core.data.decode import ImageDecodeError, load_image
+    from tl_desktop.core.data.decode import load_image
+    from tl_desktop.core.errors import ImageDecodeError
     from tl_desktop.core.models.preprocessing import Preprocessing
 
     try:

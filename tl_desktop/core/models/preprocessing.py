@@ -27,6 +27,12 @@ _PIL_FILTERS = {
 
 
 
+def normalisation(cfg: dict[str, Any]) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(mean, std) per RGB channel of a timm-style data config (``models.data_config``)."""
+    mean, std = (tuple(float(v) for v in cfg[key]) for key in ("mean", "std"))
+    return (mean[0], mean[1], mean[2]), (std[0], std[1], std[2])
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """The evaluation transform of a model, as stored in the ONNX metadata."""
@@ -52,8 +58,7 @@ class Preprocessing:
         if interpolation not in _PIL_FILTERS:
             raise ValueError(f"interpolation '{interpolation}' is not supported")
         crop_pct = float(cfg.get("crop_pct") or 0.875)
-        return cls((c, h, w), int(math.floor(h / crop_pct)), crop_mode, interpolation,
-                   tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"]), crop_pct)
+        return cls((c, h, w), int(math.floor(h / crop_pct)), crop_mode, interpolation, *normalisation(cfg), crop_pct)
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str]) -> Preprocessing:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tl_desktop.core.config import RunConfig
 from tl_desktop.core.runs import load_checkpoint, load_config
 
 
@@ -16,7 +17,7 @@ class LoadedRun:
     model: Any
     class_names: list[str]
     data_config: dict[str, Any]
-    config: dict[str, Any]
+    config: RunConfig
     manifest: dict[str, Any] = field(repr=False)
     decision: dict[str, str] | None = field(default=None, repr=False)  # export's snapshot of clinical.json
 
@@ -37,8 +38,8 @@ def load_run(run_dir: Path | str, which: str = "best") -> LoadedRun:
     run_dir = Path(run_dir)
     config = load_config(run_dir)
     state, _, _ = load_checkpoint(run_dir, which)
-    model = create_model(config["model"], len(config["class_names"]), weights="none")
+    model = create_model(config.model, len(config.class_names), weights="none")
     model.load_state_dict(state, strict=True)
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    return LoadedRun(run_dir, model.eval(), list(config["class_names"]), dict(config["data_config"]), config,
+    return LoadedRun(run_dir, model.eval(), list(config.class_names), dict(config.data_config), config,
                      manifest)

@@ -13,19 +13,17 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tl_desktop import __version__
 from tl_desktop.core import runs
+from tl_desktop.core.errors import JobError
 from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text, read_json
 
 JOB_SCHEMA = 1
 RUN_FOLDER = "run"
-
-
-class JobError(RuntimeError):
-    """A job bundle cannot be created, run or imported; the message is one readable line."""
 
 
 def create_job(project_path: str | Path, out: str | Path, *, gpus: int = 1, nodes: int = 1,
@@ -43,27 +41,26 @@ def create_job(project_path: str | Path, out: str | Path, *, gpus: int = 1, node
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise JobError(f"{out} is not empty; choose a new folder for the job")
-    kwargs = project.train_config(out / RUN_FOLDER)
-    report = scan(kwargs["csv"] or kwargs["data"])
+    request = project.train_config(out / RUN_FOLDER)
+    report = scan(request.csv or request.data)
     if not report.usable:
         raise JobError(report.unusable)
-    split = project.split
+    split = request.split
     if split is None:
-        split = make_split(report, val_fraction=kwargs["val_fraction"], test_fraction=kwargs["test_fraction"],
-                           seed=kwargs["seed"], group_by=kwargs["group_by"]).to_dict()
+        split = make_split(report, val_fraction=request.val_fraction, test_fraction=request.test_fraction,
+                           seed=request.seed, group_by=request.group_by).to_dict()
     files = [{"path": s.path, "label": s.label, "sha256": s.sha256, "subset": split["assignment"][s.path]}
              for s in report.samples if s.path in split["assignment"]]
-    config = {k: v for k, v in kwargs.items() if k not in ("data", "out", "split")}
-    config["csv"] = Path(kwargs["csv"]).name if kwargs["csv"] else None
-    config["epochs"] = epochs or config["epochs"]
-    config["device"] = "auto"
-    if config.get("weights_file"):  # an imported weights file travels inside the bundle, by relative name
-        source = Path(config["weights_file"])
+    request = replace(request, csv=Path(request.csv).name if request.csv else None,
+                      epochs=epochs or request.epochs, device="auto")
+    if request.weights_file:  # an imported weights file travels inside the bundle, by relative name
+        source = Path(request.weights_file)
         if not source.is_file():
             raise JobError(f"the project's weights file {source.name} is missing")
         (out / "weights").mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, out / "weights" / source.name)
-        config["weights_file"] = f"weights/{source.name}"
+        request = replace(request, weights_file=f"weights/{source.name}")
+    config = {k: v for k, v in request.to_dict().items() if k not in ("data", "out", "split", "init_from")}
     job = {"schema": JOB_SCHEMA, "app_version": __version__, "project": project.name, "created": time.time(),
            "gpus": gpus, "nodes": nodes, "config": config, "split": split, "files": files,
            "manifest_sha256": runs.files_digest(files)}
@@ -144,7 +141,8 @@ def verify_data(job: dict[str, Any], root: Path) -> list[str]:
 
 def run_job(job_dir: str | Path, data: str | Path, callback=None, cancel=None):
     """Check the data against the manifest, then train into ``JOB_DIR/run`` (also under torchrun)."""
-    from tl_desktop.core.training.run import TrainConfig, train
+    from tl_desktop.core.config import TrainConfig
+    from tl_desktop.core.training.run import train
 
     job_dir, root = Path(job_dir), Path(data)
     job = load_job(job_dir)
@@ -155,12 +153,9 @@ def run_job(job_dir: str | Path, data: str | Path, callback=None, cancel=None):
         if problems:
             raise JobError(f"{len(problems)} of {len(job['files'])} files do not match the job "
                            f"(first: {problems[0]}); copy the project's images unchanged")
-    settings = job["config"]
-    config = TrainConfig.from_dict({**settings, "data": str(root), "out": str(job_dir / RUN_FOLDER),
-                                    "csv": str(root / settings["csv"]) if settings.get("csv") else None,
-                                    "weights_file": str(job_dir / settings["weights_file"])
-                                    if settings.get("weights_file") else None,
-                                    "split": job["split"]})
+    stored = TrainConfig.from_dict({**job["config"], "data": str(root), "out": str(job_dir / RUN_FOLDER)})
+    config = replace(stored, csv=str(root / stored.csv) if stored.csv else None, split=job["split"],
+                     weights_file=str(job_dir / stored.weights_file) if stored.weights_file else None)
     return train(config, callback, cancel)
 
 
@@ -193,7 +188,7 @@ def import_job(job_dir: str | Path, project_path: str | Path) -> Path:
     os.replace(partial, target)
     metrics = read_json(target / "metrics.json") if (target / "metrics.json").is_file() else {}
     config = runs.load_config(target)
-    project.add_run(target, model=config["model"], strategy=config["strategy"],
+    project.add_run(target, model=config.model, strategy=config.strategy,
                     best_epoch=metrics.get("best_epoch"),
                     metrics={k: metrics[k] for k in ("accuracy", "balanced_accuracy") if metrics.get(k) is not None})
     projects.save(project)
@@ -209,4 +204,4 @@ def summary(job: dict[str, Any]) -> str:
             f"{job['config']['epochs']} epochs, {job['gpus']} process(es) per node; manifest {job['manifest_sha256'][:12]}")
 
 
-__all__ = ["JobError", "create_job", "load_job", "verify_data", "run_job", "import_job", "summary"]
+__all__ = ["create_job", "load_job", "verify_data", "run_job", "import_job", "summary"]

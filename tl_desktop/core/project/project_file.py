@@ -13,19 +13,18 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
 from typing import Any
 
+from tl_desktop.core import config as engine
+from tl_desktop.core.config import SplitOptions, TrainConfig, TrainOptions
+from tl_desktop.core.errors import ProjectError
 from tl_desktop.core.fsutil import atomic_write_json, read_json
 
 SCHEMA_VERSION = 2
 PROJECT_FILE = "project.json"
 RUNS_FOLDER = "runs"
-
-
-class ProjectError(Exception):
-    """The project file cannot be read or is from a newer version of the app; one readable line."""
 
 
 @dataclass
@@ -36,30 +35,25 @@ class DataSource:
     path: str = ""  # relative to the project folder when inside it, else absolute (posix separators)
 
 
-@dataclass
-class TrainSettings:
-    """The settings the Train and Data steps show; mirrors the fields of ``training.TrainConfig``."""
+def _settings_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})
 
-    model: str = "tf_efficientnet_lite0"
-    strategy: str = "auto"
-    epochs: int = 10
-    lr: float | None = None
-    batch_size: int = 32
-    image_size: int | None = None
-    augmentation: str = "light"
-    allow_flip: bool = False
-    allow_rotate: bool = False
-    device: str = "auto"
-    seed: int = 0
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    group_by: str | None = None
-    weights_file: str | None = None
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+def _mutable_fields(*classes: type) -> list[tuple[str, Any, Any]]:
+    """(name, type, default) of the frozen engine dataclasses' fields (all have plain immutable defaults)."""
+    return [(f.name, f.type, field(default=f.default)) for c in classes for f in fields(c)]
+
+
+# The settings the Train and Data steps show and edit: exactly the engine's ``TrainOptions`` and
+# ``SplitOptions`` (same names, types and defaults, taken from them), but mutable for the widgets. A
+# ``TrainConfig`` is these plus where the images are (``Project.source``), the stored split and the run folder.
+TrainSettings = make_dataclass(
+    "TrainSettings", _mutable_fields(TrainOptions, SplitOptions),
+    namespace={"from_dict": classmethod(_settings_from_dict),
+               "__doc__": "The project's training and split settings: the fields of config.TrainOptions and "
+                          "config.SplitOptions, with their defaults, mutable."})
+TrainSettings.__module__ = __name__  # make_dataclass's ``module`` argument needs Python 3.12
 
 
 @dataclass
@@ -130,15 +124,23 @@ class Project:
             setattr(entry, key, value)
         return entry
 
-    def train_config(self, out: str | Path) -> dict[str, Any]:
-        """Keyword arguments for ``training.TrainConfig``: the project's data, stored split and settings."""
+    def data_source(self) -> engine.DataSource:
+        """The project's images, split settings and stored split, as the engine takes them.
+
+        Raises:
+            ProjectError: no images were chosen yet.
+        """
         source = self.source_path()
-        if source is None:
+        if source is None or self.source is None:
             raise ProjectError("choose the images (Data step) before training")
-        settings = asdict(self.settings)
         data, csv = (source.parent, source) if self.source.kind == "csv" else (source, None)
-        return {**settings, "data": str(data), "csv": str(csv) if csv else None, "out": str(out),
-                "split": self.split}
+        split = {f.name: getattr(self.settings, f.name) for f in fields(SplitOptions)}
+        return engine.DataSource(data=str(data), csv=str(csv) if csv else None, split=self.split, **split)
+
+    def train_config(self, out: str | Path) -> TrainConfig:
+        """The project's data, stored split and settings as a training request into ``out``."""
+        options = {f.name: getattr(self.settings, f.name) for f in fields(TrainOptions)}
+        return TrainConfig.of(self.data_source(), str(out), **options)
 
     def new_run_dir(self, label: str = "") -> Path:
         """A fresh, not yet existing run folder under ``runs/`` named by date and time."""
@@ -275,6 +277,6 @@ def scan_summary(report: Any) -> dict[str, Any]:
         "classes": list(report.classes),
         "counts": dict(report.counts),
         "duplicates": len(report.duplicates),
-        "warnings": list(report.warnings),
+        "warnings": [str(w) for w in report.warnings],  # the messages of the ScanFindings
         "unusable": report.unusable,
     }

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from tl_desktop.core import runs
+from tl_desktop.core.config import ContinuedFrom, RunConfig
 from tl_desktop.core.data.datasets import ImageFiles, class_weights, default_workers, fits_in_memory
 from tl_desktop.core.data.scan import WEIGHTING_RATIO as IMBALANCE_RATIO  # noqa: E402 - one rule with the scan
 from tl_desktop.core.evaluation.metrics import classification_metrics, misclassified
@@ -26,7 +27,7 @@ from tl_desktop.core.models import run_model
 from tl_desktop.core.models.catalog import create_model, eval_transform, train_transform
 from tl_desktop.core.training import distributed
 from tl_desktop.core.training.devices import amp_dtype
-from tl_desktop.core.training.loop import Loop, LoopState, seed_all
+from tl_desktop.core.training.loop import Feed, Loop, LoopOptions, LoopState, seed_all
 from tl_desktop.core.training.strategies import freeze_bn_of_frozen, optimizer, set_trainable
 
 
@@ -47,11 +48,11 @@ class _Files:
         return len(self.paths)
 
 
-def _balance(config: dict[str, Any], labels: list[int], n_classes: int, emit) -> tuple[Any, Any]:
+def _balance(config: RunConfig, labels: list[int], n_classes: int, emit) -> tuple[Any, Any]:
     """(loss class weights, sampler weights) following the config's balance mode."""
     counts = np.bincount(labels, minlength=n_classes)
     ratio = counts.max() / max(counts.min(), 1)
-    mode = config["balance"]
+    mode = config.balance
     if mode == "auto":
         mode = "weighted-loss" if ratio > IMBALANCE_RATIO else "off"
         if mode != "off":
@@ -64,34 +65,34 @@ def _balance(config: dict[str, Any], labels: list[int], n_classes: int, emit) ->
     return None, None
 
 
-def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelToken) -> tuple[int, dict]:
+def fit(run_dir: Path, config: RunConfig, emit: Callable, cancel: CancelToken) -> tuple[int, dict]:
     """Train per ``config`` (resuming from ``last`` when present), evaluate on test; (best epoch, metrics)."""
     from tl_desktop.core.training.devices import device_description, resolve_device
 
-    seed_all(config["seed"])
+    seed_all(config.seed)
     manifest = runs.read_json(run_dir / "manifest.json")
-    names = config["class_names"]
+    names = config.class_names
     subsets = {s: _Files(manifest, s, names) for s in ("train", "val", "test")}
     d = distributed.current()
-    device = resolve_device(config["device"])
-    if config["strategy"] == "linear-probe" and not d.enabled:
+    device = resolve_device(config.device)
+    if config.strategy == "linear-probe" and not d.enabled:
         device = torch.device("cpu")  # a linear head trains fastest where the embeddings are
     if device.type == "cuda" and d.enabled:
         device = torch.device("cuda", d.local_rank)
-    weights_file = Path(config["weights_file"]) if config.get("weights_file") else None
-    model = create_model(config["model"], len(names), weights=config["weights"], weights_file=weights_file)
-    if config.get("init_from"):
-        _load_earlier(model, config["init_from"])
-    set_trainable(model, config["strategy"], config["fine_tune_stages"])
-    state = LoopState(batch_size=config["batch_size"])
+    weights_file = Path(config.weights_file) if config.weights_file else None
+    model = create_model(config.model, len(names), weights=config.weights, weights_file=weights_file)
+    if config.init_from:
+        _load_earlier(model, config.init_from)
+    set_trainable(model, config.strategy, config.fine_tune_stages)
+    state = LoopState(batch_size=config.batch_size)
     last = run_dir / "checkpoints" / "last.json"
     optimizer_state = None
     if last.is_file():
         model_state, optimizer_state, info = runs.load_checkpoint(run_dir, "last")
         model.load_state_dict(model_state, strict=True)
         state = LoopState(**{k: v for k, v in info["loop"].items() if k in LoopState.__dataclass_fields__})
-        emit(Notice(f"Resuming after epoch {state.epoch} of {config['epochs']}"))
-    if config["strategy"] == "linear-probe":
+        emit(Notice(f"Resuming after epoch {state.epoch} of {config.epochs}"))
+    if config.strategy == "linear-probe":
         loop, test_probs = _probe_loop(run_dir, config, model, subsets, device, emit, cancel)
     else:
         loop, test_probs = _network_loop(run_dir, config, model, subsets, device, emit, cancel)
@@ -99,7 +100,7 @@ def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelTok
         loop.optimizer.load_state_dict(optimizer_state)
     if d.is_main:
         atomic_write_json(run_dir / "hardware.json", _hardware(device, d.world))
-    emit(FitStarted(str(run_dir), config["strategy"], device_description(device), config["epochs"],
+    emit(FitStarted(str(run_dir), config.strategy, device_description(device), config.epochs,
                     loop.steps_per_epoch(state.batch_size), state.batch_size, state.epoch))
     if not (last.is_file() and runs.read_json(last)["loop"].get("stopped_early")):
         state = loop.run(state)
@@ -113,18 +114,18 @@ def fit(run_dir: Path, config: dict[str, Any], emit: Callable, cancel: CancelTok
     metrics = classification_metrics(np.asarray(test.labels), probs, names) if len(test) else {"n": 0}
     metrics["misclassified"] = misclassified(test.rel, np.asarray(test.labels), probs, names) if len(test) else []
     runs.write_predictions(run_dir, test.rel, [names[i] for i in test.labels], probs, names)
-    if config.get("init_from"):
-        metrics["continued"] = _forgetting(config["init_from"], model, config, emit, cancel)
+    if config.init_from:
+        metrics["continued"] = _forgetting(config.init_from, model, config, emit, cancel)
     metrics["best_epoch"] = state.best_epoch
     metrics["epochs_run"] = state.epoch
     atomic_write_json(run_dir / "metrics.json", metrics)
     return state.best_epoch, metrics
 
 
-def _load_earlier(model: torch.nn.Module, earlier: dict[str, Any]) -> None:
+def _load_earlier(model: torch.nn.Module, earlier: ContinuedFrom) -> None:
     """Start from an earlier run's best weights; its classes keep their head rows, new classes get fresh ones."""
-    state, _, _ = runs.load_checkpoint(Path(earlier["run_dir"]), "best")
-    n_old = len(earlier["class_names"])
+    state, _, _ = runs.load_checkpoint(Path(earlier.run_dir), "best")
+    n_old = len(earlier.class_names)
     fresh = model.state_dict()
     for name in (f"{model.default_cfg['classifier']}.weight", f"{model.default_cfg['classifier']}.bias"):
         grown = fresh[name].clone()
@@ -133,13 +134,13 @@ def _load_earlier(model: torch.nn.Module, earlier: dict[str, Any]) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def _forgetting(earlier: dict[str, Any], model, config, emit, cancel) -> dict[str, Any]:
+def _forgetting(earlier: ContinuedFrom, model, config: RunConfig, emit, cancel) -> dict[str, Any]:
     """Accuracy on the earlier run's test split before and after continuing (old classes only)."""
-    old_run = run_model.load_run(earlier["run_dir"])
+    old_run = run_model.load_run(earlier.run_dir)
     files = old_run.files("test")
     before = evaluate_files(old_run.model, old_run.data_config, old_run.class_names, files, emit, cancel)
-    after = evaluate_files(model.cpu(), config["data_config"], config["class_names"], files, emit, cancel)
-    return {"earlier_run": Path(earlier["run_dir"]).name, "old_test_images": len(files),
+    after = evaluate_files(model.cpu(), config.data_config, config.class_names, files, emit, cancel)
+    return {"earlier_run": Path(earlier.run_dir).name, "old_test_images": len(files),
             "old_test_accuracy_before": before.get("accuracy"), "old_test_accuracy_after": after.get("accuracy"),
             "forgetting": None if before.get("accuracy") is None else before["accuracy"] - after["accuracy"]}
 
@@ -182,33 +183,33 @@ def _wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def _cross_entropy(config: dict[str, Any], weights) -> torch.nn.Module:
-    return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=float(config["label_smoothing"]))
+def _cross_entropy(config: RunConfig, weights) -> torch.nn.Module:
+    return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=float(config.label_smoothing))
 
 
-def _probe_loop(run_dir, config, model, subsets, device, emit, cancel):
+def _probe_loop(run_dir, config: RunConfig, model, subsets, device, emit, cancel):
     """Embeddings once (cached on disk), then only the classifier trains on them."""
     features = _probe_features(config, model, subsets, emit, cancel)
     head = model.get_classifier().to(device)
     features = {k: v.to(device) for k, v in features.items()}
     labels = {k: torch.tensor(v.labels, dtype=torch.long, device=device) for k, v in subsets.items()}
-    loss_weights, sample_weights = _balance(config, subsets["train"].labels, len(config["class_names"]), emit)
+    loss_weights, sample_weights = _balance(config, subsets["train"].labels, len(config.class_names), emit)
     loss_fn = _cross_entropy(config, None if loss_weights is None else loss_weights.to(device))
     n_train = len(subsets["train"])
     forward = _wrap(head, device)
 
     def batches(epoch: int, batch_size: int):
-        order = _epoch_order(n_train, config["seed"], epoch, sample_weights)
+        order = _epoch_order(n_train, config.seed, epoch, sample_weights)
         for idx in distributed.shard(order, batch_size, drop_last=False):
             yield features["train"][idx.to(device)], labels["train"][idx.to(device)]
 
     def validate() -> tuple[float, float, float]:
         return _scores(head(features["val"]).detach().cpu(), labels["val"].cpu(), loss_fn.cpu())
 
-    loop = Loop(run_dir, model, optimizer(head, "linear-probe", config["lr"]), loss_fn, config["epochs"],
-                lambda bs: _steps(n_train, bs, False), batches, forward, _no_grad(validate),
-                lambda: head.train(), config["patience"], device, emit, cancel, warmup_fraction=0.0,
-                checkpoint_info={"seed": config["seed"]})
+    feed = Feed(lambda bs: _steps(n_train, bs, False), batches, forward, _no_grad(validate), lambda: head.train())
+    options = LoopOptions(config.epochs, config.patience, config.seed, warmup_fraction=0.0)
+    loop = Loop(run_dir, model, optimizer(head, "linear-probe", config.lr), loss_fn, feed, options, device, emit,
+                cancel)
 
     def test_probs() -> np.ndarray:
         with torch.no_grad():
@@ -217,7 +218,7 @@ def _probe_loop(run_dir, config, model, subsets, device, emit, cancel):
     return loop, test_probs
 
 
-def _probe_features(config, model, subsets, emit, cancel) -> dict[str, torch.Tensor]:
+def _probe_features(config: RunConfig, model, subsets, emit, cancel) -> dict[str, torch.Tensor]:
     """Frozen-backbone features of every subset; under torchrun rank 0 fills the disk cache first."""
     from tl_desktop.core.models.embeddings import extract
 
@@ -231,7 +232,7 @@ def _probe_features(config, model, subsets, emit, cancel) -> dict[str, torch.Ten
             continue
         emit(Progress(f"embedding {name}", 0, len(files)))
         start = time.perf_counter()
-        vectors, info = extract(model, config["data_config"], files.paths, files.shas, callback=emit, cancel=cancel)
+        vectors, info = extract(model, config.data_config, files.paths, files.shas, callback=emit, cancel=cancel)
         features[name] = torch.from_numpy(vectors)
         emit(Notice(f"Features of {len(files)} {name} images: {info['cached']} from cache, {info['computed']} "
                     f"computed ({info['backend']}) in {time.perf_counter() - start:.1f} s"))
@@ -258,20 +259,20 @@ def _scores(logits: torch.Tensor, labels: torch.Tensor, loss_fn) -> tuple[float,
     return loss, float((pred == labels).float().mean()), float(balanced_accuracy_score(labels.numpy(), pred.numpy()))
 
 
-def _network_loop(run_dir, config, model, subsets, device, emit, cancel):
+def _network_loop(run_dir, config: RunConfig, model, subsets, device, emit, cancel):
     """Images through the (partly) trainable network, with augmentation, on the chosen device."""
-    cfg = config["data_config"]
+    cfg = config.data_config
     channels_last = True
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     train_files = subsets["train"]
-    workers = config["workers"] if config["workers"] is not None else default_workers(len(train_files))
+    workers = config.workers if config.workers is not None else default_workers(len(train_files))
     keep = workers == 0 and fits_in_memory(train_files.sizes)
-    augment = train_transform(cfg, config["augmentation"], allow_flip=config["allow_flip"],
-                              allow_rotate=config["allow_rotate"])
+    augment = train_transform(cfg, config.augmentation, allow_flip=config.allow_flip,
+                              allow_rotate=config.allow_rotate)
     train_set = ImageFiles(train_files.paths, train_files.labels, augment, cache=keep)
     eval_sets = {k: ImageFiles(subsets[k].paths, subsets[k].labels, eval_transform(cfg), cache=keep)
                  for k in ("val", "test")}
-    loss_weights, sample_weights = _balance(config, train_files.labels, len(config["class_names"]), emit)
+    loss_weights, sample_weights = _balance(config, train_files.labels, len(config.class_names), emit)
     loss_fn = _cross_entropy(config, None if loss_weights is None else loss_weights.to(device))
     amp = amp_dtype(device)
 
@@ -279,7 +280,7 @@ def _network_loop(run_dir, config, model, subsets, device, emit, cancel):
     ddp = _wrap(model, device)
 
     def batches(epoch: int, batch_size: int):
-        order = _epoch_order(n_train, config["seed"], epoch, sample_weights)
+        order = _epoch_order(n_train, config.seed, epoch, sample_weights)
         parts = [p.tolist() for p in distributed.shard(order, batch_size, drop_last=n_train > batch_size)]
         loader = DataLoader(train_set, batch_sampler=parts, num_workers=workers, pin_memory=device.type == "cuda")
         for x, y in loader:
@@ -289,9 +290,9 @@ def _network_loop(run_dir, config, model, subsets, device, emit, cancel):
         """Logits of a subset; with everything=False each rank does its share and all ranks get the whole."""
         dataset, d = eval_sets[name], distributed.current()
         if everything or not d.enabled:
-            return predict_logits(model, dataset, config["batch_size"], device, amp, workers, cancel)
+            return predict_logits(model, dataset, config.batch_size, device, amp, workers, cancel)
         part = Subset(dataset, list(range(d.rank, len(dataset), d.world)))
-        pieces = distributed.gather(predict_logits(model, part, config["batch_size"], device, amp, workers, cancel))
+        pieces = distributed.gather(predict_logits(model, part, config.batch_size, device, amp, workers, cancel))
         return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
 
     def validate() -> tuple[float, float, float]:
@@ -302,9 +303,10 @@ def _network_loop(run_dir, config, model, subsets, device, emit, cancel):
         model.train()
         freeze_bn_of_frozen(model)
 
-    loop = Loop(run_dir, model, optimizer(model, config["strategy"], config["lr"]), loss_fn, config["epochs"],
-                lambda bs: _steps(n_train, bs, n_train > bs), batches, ddp, validate, train_mode, config["patience"], device, emit, cancel,
-                amp_dtype=amp, checkpoint_info={"seed": config["seed"]})
+    feed = Feed(lambda bs: _steps(n_train, bs, n_train > bs), batches, ddp, validate, train_mode)
+    options = LoopOptions(config.epochs, config.patience, config.seed, amp_dtype=amp)
+    loop = Loop(run_dir, model, optimizer(model, config.strategy, config.lr), loss_fn, feed, options, device, emit,
+                cancel)
 
     def test_probs() -> np.ndarray:
         logits, _ = probs_of("test")

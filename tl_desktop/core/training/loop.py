@@ -1,7 +1,8 @@
 """The epoch loop shared by every strategy: schedule, events, cancellation, checkpoints, early stopping.
 
 What differs between strategies (images through the network, or cached embeddings through the head) comes
-in as two plain functions: ``batches(epoch, batch_size)`` and ``validate()``.
+in as a ``Feed`` of plain functions (``batches(epoch, batch_size)``, ``validate()``, ...); the run's settings
+(epochs, patience, seed) as ``LoopOptions``.
 """
 
 from __future__ import annotations
@@ -79,31 +80,56 @@ class Schedule:
         return lr
 
 
+@dataclass(frozen=True)
+class LoopOptions:
+    """The run's settings the loop follows (from its ``RunConfig``) and its numerics."""
+
+    epochs: int
+    patience: int                   # epochs without validation improvement before stopping; 0 = never stop
+    seed: int = 0                   # also written into every checkpoint's info
+    amp_dtype: torch.dtype | None = None
+    clip_norm: float = 1.0
+    warmup_fraction: float = 0.05
+
+
+@dataclass(frozen=True)
+class Feed:
+    """What differs between strategies: how batches come, go forward and are validated."""
+
+    steps_per_epoch: Callable[[int], int]
+    batches: Callable[[int, int], Iterable[tuple[torch.Tensor, torch.Tensor]]]
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    validate: Callable[[], tuple[float, float, float]]
+    train_mode: Callable[[], None]
+
+
 @dataclass
 class Loop:
     run_dir: Path
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: torch.nn.Module
-    epochs: int
-    steps_per_epoch: Callable[[int], int]
-    batches: Callable[[int, int], Iterable[tuple[torch.Tensor, torch.Tensor]]]
-    forward: Callable[[torch.Tensor], torch.Tensor]
-    validate: Callable[[], tuple[float, float, float]]
-    train_mode: Callable[[], None]
-    patience: int
+    feed: Feed
+    options: LoopOptions
     device: torch.device
     callback: Callable[[Any], None]
     cancel: CancelToken
-    amp_dtype: torch.dtype | None = None
-    clip_norm: float = 1.0
-    warmup_fraction: float = 0.05
-    checkpoint_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return self.options.epochs
+
+    @property
+    def checkpoint_info(self) -> dict[str, Any]:
+        return {"seed": self.options.seed}
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return self.feed.steps_per_epoch(batch_size)
 
     def run(self, state: LoopState) -> LoopState:
         self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self._plan_schedule(state)
-        scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        scaler = torch.amp.GradScaler("cuda") if self.options.amp_dtype == torch.float16 else None
         while state.epoch < self.epochs:
             self.cancel.raise_if_cancelled()
             before = self._snapshot()
@@ -115,7 +141,7 @@ class Loop:
                 self._plan_schedule(state)
                 continue
             if self._finish_epoch(state, row):
-                self.callback(Notice(f"Stopped early: no validation improvement for {self.patience} epochs"))
+                self.callback(Notice(f"Stopped early: no validation improvement for {self.options.patience} epochs"))
                 break
         return state
 
@@ -123,7 +149,7 @@ class Loop:
         """Warm-up and cosine over the steps done plus the steps left at the current batch size."""
         total = state.global_step + sum(self.steps_per_epoch(state.batch_size)
                                         for _ in range(state.epoch, self.epochs))
-        self.schedule = Schedule(self.optimizer.defaults["lr"], total, int(total * self.warmup_fraction))
+        self.schedule = Schedule(self.optimizer.defaults["lr"], total, int(total * self.options.warmup_fraction))
 
     def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Model and optimiser state on the CPU, to undo an epoch that ran out of GPU memory."""
@@ -142,12 +168,12 @@ class Loop:
 
     def _epoch(self, state: LoopState, scaler) -> dict[str, Any]:
         epoch, start = state.epoch, time.perf_counter()
-        seed_all(self.checkpoint_info.get("seed", 0) * 1000 + epoch)
+        seed_all(self.options.seed * 1000 + epoch)
         steps = self.steps_per_epoch(state.batch_size)
         remaining_epochs = self.epochs - epoch
-        self.train_mode()
+        self.feed.train_mode()
         loss_sum, correct, seen, lr = 0.0, 0, 0, 0.0
-        for step, (x, y) in enumerate(self.batches(epoch, state.batch_size)):
+        for step, (x, y) in enumerate(self.feed.batches(epoch, state.batch_size)):
             self.cancel.raise_if_cancelled()
             lr = self.schedule.apply(self.optimizer, state.global_step + step)
             loss, hits = self._step(x.to(self.device, non_blocking=True), y.to(self.device), scaler)
@@ -159,15 +185,16 @@ class Loop:
         state.global_step += steps
         seconds = time.perf_counter() - start
         loss_sum, correct, seen = distributed.sum_all(loss_sum, correct, seen)
-        val_loss, val_acc, val_bal = self.validate()
+        val_loss, val_acc, val_bal = self.feed.validate()
         return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
                 "val_loss": val_loss, "val_acc": val_acc, "val_balanced_acc": val_bal, "lr": lr,
                 "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9)}
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, scaler) -> tuple[float, int]:
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            logits = self.forward(x)
+        amp = self.options.amp_dtype
+        with torch.autocast(self.device.type, dtype=amp, enabled=amp is not None):
+            logits = self.feed.forward(x)
             loss = self.loss_fn(logits.float(), y)
         if not torch.isfinite(loss):
             raise FloatingPointError("the training loss became NaN or infinite: lower the learning rate")
@@ -177,7 +204,7 @@ class Loop:
         else:
             loss.backward()
         # foreach: one fused pass instead of ~200 per-tensor norms (10x faster on the CPU, 10% of a step)
-        torch.nn.utils.clip_grad_norm_(self._params, self.clip_norm, foreach=True)
+        torch.nn.utils.clip_grad_norm_(self._params, self.options.clip_norm, foreach=True)
         if scaler is not None:
             scaler.step(self.optimizer)
             scaler.update()
@@ -199,7 +226,7 @@ class Loop:
                                      {**self.checkpoint_info, "epoch": row["epoch"]})
         else:
             state.bad_epochs += 1
-        stop = self.patience > 0 and state.bad_epochs >= self.patience
+        stop = self.options.patience > 0 and state.bad_epochs >= self.options.patience
         if main:
             runs.write_history(self.run_dir, state.history)
             runs.save_checkpoint(self.run_dir, "last", self.model,

@@ -7,54 +7,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from tl_desktop.core import runs
-from tl_desktop.core.errors import TrainingError
+from tl_desktop.core.config import ContinuedFrom, RunConfig, TrainConfig
+from tl_desktop.core.errors import DataError, TrainingError
 from tl_desktop.core.events import Cancelled, CancelToken, FitEnded, FitStarted, Notice
 from tl_desktop.core.fsutil import atomic_write_json
 from tl_desktop.core.models import run_model
 from tl_desktop.core.training.devices import library_versions, resolve_device
 from tl_desktop.core.training.strategies import DEFAULT_LR, STRATEGIES, STRATEGY_HELP, resolve_strategy
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    out: str
-    model: str = "tf_efficientnet_lite0"
-    strategy: str = "auto"
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float | None = None
-    image_size: int | None = None
-    augmentation: str = "light"
-    allow_flip: bool = False
-    allow_rotate: bool = False
-    label_smoothing: float = 0.0
-    balance: str = "auto"          # auto | weighted-loss | sampler | off
-    patience: int = 5
-    device: str = "auto"
-    workers: int | None = None
-    seed: int = 0
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    group_by: str | None = None
-    csv: str | None = None
-    weights_file: str | None = None
-    fine_tune_stages: int = 2
-    init_from: str | None = None   # continue from an earlier run's best model (new images and/or classes)
-    split: dict[str, Any] | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass
@@ -101,7 +65,7 @@ def _prepare_out(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _manifest(report, split, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
+def _manifest(report, split, earlier: tuple[RunConfig, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The training manifest; when continuing a run, its classes come first in their old order and the groups
     and identical files it already used keep their old subset (its test patients never become training ones).
 
@@ -111,31 +75,29 @@ def _manifest(report, split, earlier: dict[str, Any] | None = None) -> dict[str,
     from tl_desktop.core.data.split import keep_earlier_subsets, leakage
 
     if earlier:
-        split = keep_earlier_subsets(report, split, {f["sha256"]: f["subset"] for f in earlier["manifest"]["files"]})
-    crossing = [p for p in leakage(report, split) if "have no value" not in p]
+        split = keep_earlier_subsets(report, split, {f["sha256"]: f["subset"] for f in earlier[1]["files"]})
+    crossing = [finding for finding in leakage(report, split) if finding.leaks]
     if crossing:
-        raise TrainingError(f"the split would leak: {crossing[0]}")
+        raise TrainingError(f"the split would leak: {crossing[0].message}")
     files = [{"path": s.path, "label": s.label, "sha256": s.sha256, "subset": split.assignment[s.path],
               "width": s.width, "height": s.height} for s in report.samples if s.path in split.assignment]
-    old_classes = list(earlier["class_names"]) if earlier else []
+    old_classes = list(earlier[0].class_names) if earlier else []
     new_classes = sorted({f["label"] for f in files} - set(old_classes))
     return {"root": str(Path(report.root).resolve()), "classes": old_classes + new_classes,
             "split": split.to_dict(), "files": files}
 
 
-def _earlier_run(config: TrainConfig) -> dict[str, Any] | None:
+def _earlier_run(config: TrainConfig) -> tuple[RunConfig, dict[str, Any]] | None:
     """Config and manifest of the run to continue from, after checking it can be continued."""
     if not config.init_from:
         return None
     run_dir = Path(config.init_from)
     earlier = runs.load_config(run_dir)
-    if earlier["model"] != config.model:
-        raise TrainingError(f"{run_dir.name} used {earlier['model']}; continue it with --model {earlier['model']}")
+    if earlier.model != config.model:
+        raise TrainingError(f"{run_dir.name} used {earlier.model}; continue it with --model {earlier.model}")
     if runs.read_status(run_dir)["state"] != "finished" or not (run_dir / "checkpoints" / "best.json").is_file():
         raise TrainingError(f"{run_dir.name} has not finished; resume it before continuing from it")
-    manifest = runs.read_json(run_dir / "manifest.json")
-    return {"run_dir": str(run_dir.resolve()), "class_names": earlier["class_names"], "manifest": manifest,
-            "image_size": earlier["data_config"]["input_size"][-1], "weights_source": earlier["weights_source"]}
+    return earlier, runs.read_json(run_dir / "manifest.json")
 
 
 def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
@@ -170,9 +132,8 @@ def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelT
 
 def _start(config: TrainConfig) -> None:
     """Check the data, split it and write the run folder's config and manifest."""
-    from tl_desktop.core.data.scan import DataError, scan
+    from tl_desktop.core.data.scan import scan
     from tl_desktop.core.data.split import Split, make_split
-    from tl_desktop.core.models.catalog import data_config, weights_source
 
     earlier = _earlier_run(config)
     out = Path(config.out)
@@ -189,22 +150,31 @@ def _start(config: TrainConfig) -> None:
         if f["subset"] == "train":
             train_counts[f["label"]] = train_counts.get(f["label"], 0) + 1
     strategy = resolve_strategy(config.strategy, train_counts)
+    resolved = _resolved(config, strategy, manifest["classes"], earlier)
+    atomic_write_json(out / "manifest.json", manifest)
+    runs.write_config(out, RunConfig(**resolved, train_counts=train_counts, skipped_files=len(report.skipped)))
+    runs.write_status(out, "created")
+
+
+def _resolved(config: TrainConfig, strategy: str, class_names: list[str],
+              earlier: tuple[RunConfig, dict[str, Any]] | None) -> dict[str, Any]:
+    """The request's options with "auto" decided: strategy, learning rate, weights and preprocessing."""
+    from tl_desktop.core.models.catalog import data_config, weights_source
+
     weights = "none" if strategy == "scratch" or earlier else "pretrained"
     wfile = Path(config.weights_file) if config.weights_file else None
     source = weights_source(config.model, weights, wfile)
+    continued = None
+    image_size = config.image_size
     if earlier:
-        source = f"continued from run {Path(earlier['run_dir']).name} ({earlier['weights_source']})"
-    resolved = {
-        **config.to_dict(), "split": None, "strategy_requested": config.strategy, "strategy": strategy,
-        "class_names": manifest["classes"], "weights": weights, "weights_source": source,
-        "data_config": data_config(config.model, config.image_size or (earlier or {}).get("image_size")),
-        "init_from": {k: earlier[k] for k in ("run_dir", "class_names")} if earlier else None,
-        "lr": config.lr or DEFAULT_LR[strategy], "versions": library_versions(),
-        "train_counts": train_counts, "skipped_files": len(report.skipped),
-    }
-    atomic_write_json(out / "manifest.json", manifest)
-    atomic_write_json(runs.config_path(out), resolved)
-    runs.write_status(out, "created")
+        run, folder = earlier[0], Path(config.init_from or "")
+        source = f"continued from run {folder.name} ({run.weights_source})"
+        continued = ContinuedFrom(str(folder.resolve()), list(run.class_names))
+        image_size = image_size or run.input_size[-1]
+    options = {f.name: getattr(config, f.name) for f in fields(TrainConfig) if f.name not in ("init_from", "split")}
+    return {**options, "strategy_requested": config.strategy, "strategy": strategy, "class_names": class_names,
+            "weights": weights, "weights_source": source, "data_config": data_config(config.model, image_size),
+            "init_from": continued, "lr": config.lr or DEFAULT_LR[strategy], "versions": library_versions()}
 
 
 def resume(run_dir: Path | str, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
@@ -215,7 +185,7 @@ def resume(run_dir: Path | str, callback: Callable | None = None, cancel: Cancel
     config = runs.load_config(run_dir)
     if runs.read_status(run_dir)["state"] == "finished":
         raise TrainingError(f"{run_dir.name} already finished; start a new run to train further")
-    distributed.init(resolve_device(config["device"]).type)
+    distributed.init(resolve_device(config.device).type)
     try:
         return _fit(run_dir, callback, cancel)
     finally:
@@ -256,7 +226,7 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, callback: Callabl
     if data is None:
         files = loaded.files("test")
     else:
-        from tl_desktop.core.data.scan import DataError, scan
+        from tl_desktop.core.data.scan import scan
 
         report = scan(data)
         if not report.usable:

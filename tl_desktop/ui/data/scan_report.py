@@ -77,7 +77,8 @@ class ScanReportView(QTabWidget):
             fill_table(self.duplicates, [])
             return
         self.summary.setText(self._summary(report))
-        problems = list(report.warnings) + [f"Same file in two classes: {', '.join(c)}" for c in report.conflicts]
+        problems = [w.message for w in report.warnings] + [f"Same file in two classes: {', '.join(c)}"
+                                                           for c in report.conflicts]
         self.warnings.setText("\n".join(f"• {w}" for w in problems) if problems else "No warnings.")
         fill_table(self.skipped, [[s.path, s.reason] for s in report.skipped])
         fill_table(self.duplicates, [[" = ".join(group)] for group in report.duplicates])

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tl_desktop.core.events import LeakageFinding
 from tl_desktop.ui.data.scan_report import fill_table, make_table
 from tl_desktop.ui.widgets.common import label
 
@@ -108,8 +109,9 @@ class SplitPanel(QGroupBox):
         self.requested.emit({"val_fraction": self.val.value(), "test_fraction": self.test.value(),
                              "seed": self.seed.value(), "group_by": self.group_by()})
 
-    def show_split(self, report: Any | None, split: Any | None, problems: list[str] | None = None) -> None:
-        """Counts per class and part, and the leakage verdict (``problems`` from data.leakage)."""
+    def show_split(self, report: Any | None, split: Any | None,
+                   problems: list[LeakageFinding] | None = None) -> None:
+        """Counts per class and part, and the leakage verdict (``problems`` from data.leakage; None: not checked)."""
         if report is None or split is None:
             fill_table(self.counts, [])
             self.leak.setText("No split yet: press “Make split”." if report is not None else "")
@@ -125,9 +127,9 @@ class SplitPanel(QGroupBox):
         fill_table(self.counts, rows)
         self._show_leakage(split, problems)
 
-    def _show_leakage(self, split: Any, problems: list[str] | None) -> None:
+    def _show_leakage(self, split: Any, problems: list[LeakageFinding] | None) -> None:
         if problems:
-            text = "Leakage found:\n" + "\n".join(f"• {p}" for p in problems[:8])
+            text = "Leakage found:\n" + "\n".join(f"• {p.message}" for p in problems[:8])
             role = "badge-warn"
         elif problems is None:
             text, role = "Split restored from the project.", "hint"

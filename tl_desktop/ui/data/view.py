@@ -141,7 +141,7 @@ class DataView(QWidget):
         self.scan_worker = Worker(tasks.scan_task, folder, csv, name="scan")
         self.scan_worker.progressed.connect(self._on_scan_progress)
         self.scan_worker.finished.connect(self.session.set_scan)
-        self.scan_worker.errored.connect(lambda m, d: task_failed(self, "scan", m, d))
+        self.scan_worker.errored.connect(lambda failure: task_failed(self, "scan", failure))
         self.scan_worker.aborted.connect(lambda: self.session.message.emit("Scan cancelled."))
         self.scan_worker.ended.connect(self._on_scan_ended)
         self._set_busy(True)
@@ -195,12 +195,12 @@ class DataView(QWidget):
             setattr(project.settings, key, value)
         self.split_worker = Worker(tasks.split_task, report, name="split", **settings)
         self.split_worker.finished.connect(self._on_split_made)
-        self.split_worker.errored.connect(lambda m, d: task_failed(self, "split", m, d))
+        self.split_worker.errored.connect(lambda failure: task_failed(self, "split", failure))
         self.split_panel.button.setEnabled(False)
         self.split_worker.ended.connect(lambda: self.split_panel.button.setEnabled(True))
         self.split_worker.start()
 
-    def _on_split_made(self, result: tuple[Any, list[str]]) -> None:
+    def _on_split_made(self, result: tuple[Any, list[Any]]) -> None:  # (Split, LeakageFinding list)
         split, problems = result
         self.session.set_split(split)
         self.split_panel.show_split(self.session.report, split, problems)

@@ -94,7 +94,7 @@ class HeatmapPanel(QWidget):
             return
         self.worker = Worker(tasks.heatmap_task, self.run_dir, key[0], key[1], name="heatmap")
         self.worker.finished.connect(lambda result, k=key: self._done(k, result))
-        self.worker.errored.connect(lambda message, _d: self._clear(f"No heatmap: {message}"))
+        self.worker.errored.connect(lambda failure: self._clear(f"No heatmap: {failure.message}"))
         self.worker.ended.connect(self._next)
         self.worker.start()
 

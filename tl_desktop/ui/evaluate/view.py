@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tl_desktop.core.errors import IncompleteRunError
 from tl_desktop.core.evaluation.stored_result import ClinicalResult, Decision
 from tl_desktop.core.events import Notice, Progress
 from tl_desktop.ui.data.scan_report import fill_table, make_table
@@ -34,7 +35,7 @@ from tl_desktop.ui.session import Session
 from tl_desktop.ui.widgets.common import hint, label, percent, title
 from tl_desktop.ui.widgets.confusion import ConfusionMatrix
 from tl_desktop.ui.widgets.errors import task_failed
-from tl_desktop.workers import Worker, tasks
+from tl_desktop.workers import Failure, Worker, tasks
 
 METRIC_COLUMNS = ["Class", "Sensitivity (recall)", "Precision", "F1", "ROC-AUC", "Test images"]
 NO_RUN = "No run selected yet: train a model in step 3, or pick a run there."
@@ -153,7 +154,8 @@ class EvaluateView(QWidget):
         worker = Worker(tasks.clinical_task, self.run_dir, name="clinical")
         worker.progressed.connect(self._on_clinical_progress)
         worker.finished.connect(lambda data, r=self.run_dir: self.show_clinical(r, data))
-        worker.errored.connect(lambda m, _d: self.clinical_note.setText(f"No threshold or calibration figures: {m}"))
+        worker.errored.connect(lambda failure: self.clinical_note.setText(
+            f"No threshold or calibration figures: {failure.message}"))
         self._start("clinical", worker)
 
     def _on_clinical_progress(self, event: Any) -> None:
@@ -161,10 +163,11 @@ class EvaluateView(QWidget):
             self.clinical_note.setText(f"Computing the per-image results: {event.phase}, {event.done} of "
                                        f"{event.total} images…")
 
-    def _on_error(self, message: str, details: str) -> None:
-        self.run_label.setText(f"This run has no test results: {message}")
-        if "no config.json" not in message and "manifest" not in message:
-            task_failed(self, "evaluate", message, details)
+    def _on_error(self, failure: Failure) -> None:
+        """A line for a folder that is not (yet) a complete run; a dialog for every other failure."""
+        self.run_label.setText(f"This run has no test results: {failure.message}")
+        if not isinstance(failure.error, IncompleteRunError):
+            task_failed(self, "evaluate", failure)
 
     def show_metrics(self, run_dir: str, metrics: dict[str, Any], root: str) -> None:
         if run_dir != self.run_dir:
@@ -288,7 +291,7 @@ class EvaluateView(QWidget):
         worker = Worker(tasks.set_decision_task, self.run_dir, threshold=d.threshold, positive_class=d.positive,
                         abstain_threshold=d.abstain, name="decision")
         worker.finished.connect(lambda data, r=self.run_dir: self._on_stored(r, data))
-        worker.errored.connect(lambda m, det: task_failed(self, "decision", m, det))
+        worker.errored.connect(lambda failure: task_failed(self, "decision", failure))
         self.threshold.export_button.setEnabled(False)
         worker.ended.connect(lambda: self.threshold.export_button.setEnabled(True))
         self._start("decision", worker)
@@ -346,7 +349,7 @@ class EvaluateView(QWidget):
         worker = Worker(tasks.report_task, self.run_dir, folder, name="report")
         worker.progressed.connect(lambda e: isinstance(e, Notice) and self.session.message.emit(e.message))
         worker.finished.connect(self._on_report)
-        worker.errored.connect(lambda m, d: task_failed(self, "report", m, d))
+        worker.errored.connect(lambda failure: task_failed(self, "report", failure))
         self.report_button.setEnabled(False)
         self.report_button.setText("Writing the report…")
         worker.ended.connect(lambda: (self.report_button.setEnabled(True), self.report_button.setText(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from tl_desktop.ui.train.settings import TrainSettingsForm
 from tl_desktop.ui.widgets.common import duration, hint, icon, label, percent, title
 from tl_desktop.ui.widgets.errors import show_error, task_failed
 from tl_desktop.ui.widgets.plots import TrainingPlots
-from tl_desktop.workers import Worker, tasks
+from tl_desktop.workers import Failure, Worker, tasks
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +206,9 @@ class TrainView(QWidget):
             return
         earlier = Path(item.data(Qt.ItemDataRole.UserRole))
         self._store_settings()
-        model = runs.load_config(earlier)["model"]  # the network must be the earlier run's
+        model = runs.load_config(earlier).model  # the network must be the earlier run's
         run_dir = project.new_run_dir(f"{model}-continued")
-        config = {**project.train_config(run_dir), "model": model, "init_from": str(earlier)}
+        config = replace(project.train_config(run_dir), model=model, init_from=str(earlier))
         self._launch(Worker(tasks.train_task, config, name="train"),
                      f"Continuing from {earlier.name} with the current images in {run_dir}")
 
@@ -310,7 +311,7 @@ class TrainView(QWidget):
         metrics = result.test_metrics or {}
         summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy") if metrics.get(k) is not None}
         self.session.record_run(result.run_dir, best_epoch=result.best_epoch, cancelled=result.cancelled,
-                                metrics=summary, model=runs.load_config(Path(result.run_dir))["model"])
+                                metrics=summary, model=runs.load_config(Path(result.run_dir)).model)
         if result.cancelled:
             self.status.setText("Stopped. The run is kept; select it and press “Continue run” to go on.")
             return
@@ -325,10 +326,10 @@ class TrainView(QWidget):
         self.session.select_run(result.run_dir)
         self.run_finished.emit(result.run_dir)
 
-    def _on_errored(self, message: str, details: str) -> None:
-        self._log(f"Error: {message}")
-        self.status.setText(f"Training stopped with an error: {message}")
-        task_failed(self, "train", message, details)
+    def _on_errored(self, failure: Failure) -> None:
+        self._log(f"Error: {failure.message}")
+        self.status.setText(f"Training stopped with an error: {failure.message}")
+        task_failed(self, "train", failure)
 
     def _on_ended(self) -> None:
         if self.progress.maximum() == 0:

@@ -1,13 +1,11 @@
-"""Results of the "Did transfer help?" window: where they lie on disk, and the panels that show them.
+"""The panels of the "Did transfer help?" window that show its results.
 
 The panels draw from the JSON the core writes (``transfer.json``, ``compare_models.json``,
-``label_budget.json``) under ``<project>/transfer/<date-time>-<kind>``, so a fresh result and one reopened
-from disk look the same."""
+``label_budget.json``) where ``core.insight.results`` keeps them, so a fresh result and one reopened from disk
+look the same."""
 
 from __future__ import annotations
 
-import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tl_desktop.core.fsutil import read_json
-from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.widgets.common import duration, hint, label
-
-log = logging.getLogger(__name__)
-
-TRANSFER_FOLDER = "transfer"  # under the project folder
-RESULT_FILES = {"check": "transfer.json", "compare": "compare_models.json", "budget": "label_budget.json"}
 
 # verdict -> (big words, colour)
 VERDICTS = {
@@ -60,28 +51,6 @@ ARM_NAMES = {arm: name for arm, name, _, _ in ARM_ROWS}
 INDICATOR_COLUMNS = ["Model", "Pretrained\nknowledge", "Test balanced accuracy\n(95% CI)", "Epochs to\ntarget",
                      "Training time\nto target"]
 COMPARE_COLUMNS = ["Model", "Weights\n(million)", "Test balanced accuracy\n(95% CI)", "Time", "Size (MB)"]
-
-
-def latest_result(project_folder: Path, kind: str) -> tuple[dict[str, Any], Path] | None:
-    """The newest readable result of ``kind`` (check / compare / budget) under ``<project>/transfer/``."""
-    found = sorted((project_folder / TRANSFER_FOLDER).glob(f"*/{RESULT_FILES[kind]}"),
-                   key=lambda p: p.stat().st_mtime, reverse=True)
-    for file in found:
-        try:
-            return read_json(file), file.parent
-        except (OSError, ValueError):
-            log.warning("unreadable result %s", file)
-    return None
-
-
-def new_result_folder(project_folder: Path, kind: str, model: str = "") -> Path:
-    """A fresh folder ``<project>/transfer/<date-time>-<kind>[-<model>]`` (not created)."""
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}" + (f"-{proj.safe_folder_name(model)}" if model else "")
-    candidate, n = project_folder / TRANSFER_FOLDER / stem, 1
-    while candidate.exists():
-        n += 1
-        candidate = project_folder / TRANSFER_FOLDER / f"{stem}-{n}"
-    return candidate
 
 
 def with_ci(score: dict[str, float] | None) -> str:
@@ -289,21 +258,6 @@ class AnswerPanel(QWidget):
         self.rule.setText(f"The rule: {curve['rule']} Model: {model_label(curve['model'])}; {curve['repeats']} "
                           "random draws per point.")
         self.folder.set_folder(folder, "label_budget.json")
-
-
-def compare_sentence(rows: list[dict[str, Any]]) -> str:
-    """Which model scored best on the test images, and whether its interval overlaps the others'."""
-    if not rows:
-        return ""
-    best = max(rows, key=lambda r: r["test_balanced_accuracy"]["value"])
-    name = best.get("label") or best["model"]
-    text = f"Highest test balanced accuracy: <b>{name}</b>, {with_ci(best['test_balanced_accuracy'])}."
-    overlap = [r.get("label") or r["model"] for r in rows if r is not best
-               and r["test_balanced_accuracy"]["high"] >= best["test_balanced_accuracy"]["low"]]
-    if overlap:
-        text += (f" Its interval overlaps with {', '.join(overlap)}: on these test images the difference may be "
-                 "chance, so the smaller or faster model is a fair choice too.")
-    return text
 
 
 def fill_compare_table(table: QTableWidget, rows: list[dict[str, Any]]) -> None:

@@ -30,7 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tl_desktop.core.errors import ProjectError
 from tl_desktop.core.events import BatchEnded, EpochEnded, FitStarted, Notice, Progress
+from tl_desktop.core.insight.results import compare_sentence, latest_result, new_result_folder
 from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.transfer.plots import LabelBudgetPlot, LearningCurves
 from tl_desktop.ui.transfer.results import (
@@ -39,15 +41,12 @@ from tl_desktop.ui.transfer.results import (
     AnswerPanel,
     FolderLine,
     VerdictPanel,
-    compare_sentence,
     fill_compare_table,
-    latest_result,
     make_table,
-    new_result_folder,
 )
 from tl_desktop.ui.widgets.common import hint, icon, label
 from tl_desktop.ui.widgets.errors import show_error
-from tl_desktop.workers import Worker
+from tl_desktop.workers import Failure, Worker
 
 log = logging.getLogger(__name__)
 
@@ -239,18 +238,18 @@ class TransferWindow(QWidget):
         return self.worker is not None and self.worker.is_running()
 
     def _data_kwargs(self) -> dict[str, Any] | None:
-        """The project's images and split settings as core keyword arguments, or None (after a dialog)."""
+        """The project's data source (images, split) and image size as core keyword arguments, or None (after a
+        dialog)."""
         try:
-            config = self.project.train_config(self.project.folder)
-        except proj.ProjectError as exc:
+            source = self.project.data_source()
+        except ProjectError as exc:
             show_error(self, "The images are not chosen yet", str(exc), "Go to step 1 (Data) and choose them.")
             return None
         if self.model.currentData() is None:
             show_error(self, "No offline model", "None of the pretrained models has its weights on this computer.",
                        "Import a weights file in step 2 (Model).")
             return None
-        return {"data": config["data"], "csv": config["csv"], "seed": config["seed"], "group_by": config["group_by"],
-                "split": config["split"], "image_size": self.image_size.value() or None}
+        return {"source": source, "image_size": self.image_size.value() or None}
 
     def start_check(self) -> None:
         data = self._data_kwargs()
@@ -261,9 +260,9 @@ class TransferWindow(QWidget):
         self.curves.reset(self.budget.value())
         self.curves.set_chance(len((self.project.scan or {}).get("classes") or []) or None)
         self.tabs.setCurrentIndex(0)
-        self._start("check", len(NETWORK_ARMS) * self.budget.value(), model, lambda out: _call(
-            "transfer_check", model=model, budget_epochs=self.budget.value(), out_dir=out,
-            batch_size=s.batch_size, device=s.device, **data))
+        self._start("check", len(NETWORK_ARMS) * self.budget.value(), model, lambda out: dict(
+            model=model, budget_epochs=self.budget.value(), out_dir=out, batch_size=s.batch_size,
+            device=s.device, **data))
 
     def start_compare(self) -> None:
         data = self._data_kwargs()
@@ -274,9 +273,9 @@ class TransferWindow(QWidget):
         self.compare_table.setRowCount(0)
         self.compare_summary.setText("")
         self.compare_folder.set_folder(None)
-        self._start("compare", len(models) * self.budget.value(), "", lambda out: _call(
-            "compare_models", models=models, budget_epochs=self.budget.value(), out_dir=out,
-            strategy="linear-probe", batch_size=s.batch_size, device=s.device, **data))
+        self._start("compare", len(models) * self.budget.value(), "", lambda out: dict(
+            models=models, budget_epochs=self.budget.value(), out_dir=out, strategy="linear-probe",
+            batch_size=s.batch_size, device=s.device, **data))
 
     def start_label_budget(self) -> None:
         data = self._data_kwargs()
@@ -285,15 +284,15 @@ class TransferWindow(QWidget):
         model = self.model.currentData()
         self.answer.clear()
         self.budget_plot.set_points([])
-        self._start("budget", 0, model, lambda out: _call("label_budget_curve", model=model, out_dir=out, **data))
+        self._start("budget", 0, model, lambda out: dict(model=model, out_dir=out, **data))
 
-    def _start(self, kind: str, total_epochs: int, model: str, make: Callable[[Path], tuple]) -> None:
+    def _start(self, kind: str, total_epochs: int, model: str, arguments: Callable[[Path], dict[str, Any]]) -> None:
+        """Run the core function of ``kind`` with ``arguments(result folder)`` in a worker."""
         self._out = new_result_folder(self.project.folder, kind, model)
         if kind == "budget":
             self._out.mkdir(parents=True)  # label_budget_curve writes into it; the others create it
-        fn, kwargs = make(self._out)
         self.kind, self._epochs_done, self._last_batch = kind, 0, None
-        self.worker = Worker(fn, name=f"transfer-{kind}", **kwargs)
+        self.worker = Worker(_task(kind), name=f"transfer-{kind}", **arguments(self._out))
         self.worker.progressed.connect(self._on_event)
         self.worker.finished.connect(self._on_finished)
         self.worker.aborted.connect(self._on_aborted)
@@ -385,21 +384,20 @@ class TransferWindow(QWidget):
         if self.verdict.report is None:
             self.verdict.clear("Stopped before a verdict. Press “Start the check” to run it again.")
 
-    def _on_errored(self, message: str, details: str) -> None:
+    def _on_errored(self, failure: Failure) -> None:
         words = TASK_WORDS.get(self.kind or "", "The task")
-        self._ended("errored", f"{words} failed: {message}")
+        self._ended("errored", f"{words} failed: {failure.message}")
         if self.verdict.report is None:
             self.verdict.clear("No result.")
-        show_error(self, f"{words} failed", message, "Your project and its runs are unchanged. Try fewer epochs, "
-                   "a smaller image size, or choose the CPU in step 3 (Train).", details)
+        show_error(self, f"{words} failed", failure.message, "Your project and its runs are unchanged. Try fewer "
+                   "epochs, a smaller image size, or choose the CPU in step 3 (Train).", failure.details)
 
 
-def _call(name: str, **kwargs: Any) -> tuple[Callable, dict[str, Any]]:
-    """The core function ``name`` (imported here, in the GUI thread, without torch) and its keyword arguments."""
-    if name == "label_budget_curve":
-        from tl_desktop.core.insight.label_budget import label_budget_curve as fn
-    else:
-        from tl_desktop.core.insight import transfer
+def _task(kind: str) -> Callable[..., Any]:
+    """The core function of a task kind (imported here, in the GUI thread; the core imports torch only when
+    it runs)."""
+    from tl_desktop.core.insight import label_budget, transfer
 
-        fn = getattr(transfer, name)
-    return fn, kwargs
+    tasks = {"check": transfer.transfer_check, "compare": transfer.compare_models,
+             "budget": label_budget.label_budget_curve}
+    return tasks[kind]

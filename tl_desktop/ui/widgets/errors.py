@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
+
+if TYPE_CHECKING:
+    from tl_desktop.workers import Failure
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +46,14 @@ def show_error(parent: QWidget | None, title: str, what: str, advice: str = "", 
     return box
 
 
-def task_failed(parent: QWidget | None, task: str, what: str, details: str) -> QMessageBox:
-    """The dialog for a worker's ``errored`` signal."""
+def task_failed(parent: QWidget | None, task: str, failure: Failure) -> QMessageBox:
+    """The dialog for a worker's ``errored`` signal: the failure's one line, advice for the task, the traceback."""
     titles = {"scan": "Scanning the images failed", "split": "Making the split failed",
               "train": "Training stopped with an error", "evaluate": "Evaluation failed",
               "export": "Export failed", "predict": "Prediction failed", "report": "Writing the report failed",
               "decision": "Storing the threshold failed", "job": "The server job failed"}
-    return show_error(parent, titles.get(task, f"{task} failed"), what, ADVICE.get(task, ""), details)
+    return show_error(parent, titles.get(task, f"{task} failed"), failure.message, ADVICE.get(task, ""),
+                      failure.details)
 
 
 def _escape(text: str) -> str:

@@ -1,0 +1,42 @@
+"""Evaluate clinically, then export: the one export of a run that the CLI, the window and jobs call.
+
+``export_run`` makes the run's clinical evaluation current (``evaluation.current.current_clinical``: computed
+when missing or older than the best checkpoint) and exports with ``onnx_export.export_onnx``, all under the
+run's clinical lock, so the file carries the evaluated temperature and decision and never reads a
+``clinical.json`` being written meanwhile. The same run exported from any front end therefore carries the same
+metadata, apart from ``onnx_export.TIMESTAMP_KEYS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tl_desktop.core.errors import ClinicalError
+from tl_desktop.core.evaluation.current import clinical_lock, current_clinical
+from tl_desktop.core.events import CancelToken, Notice
+from tl_desktop.core.export.onnx_export import ExportResult, export_onnx, output_path
+
+
+def export_run(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int8: bool = False,
+               which: str = "best", callback: Callable | None = None, cancel: CancelToken | None = None,
+               providers: list[str] | None = None) -> ExportResult:
+    """Export a run to ``out`` (.onnx) with its evaluated decision; see ``onnx_export.export_onnx``.
+
+    A run that cannot be evaluated clinically (no test split) is exported without a decision (temperature from
+    the run config, else 1.0), and a ``Notice`` says so through ``callback``.
+
+    Raises:
+        ExportError: bad output name, or the export is refused (see ``export_onnx``).
+        RunError: the run folder is missing or damaged.
+        Cancelled: ``cancel`` was set during the evaluation or the export.
+    """
+    output_path(out)  # refuse a wrong name before minutes of evaluation
+    with clinical_lock(run_dir):
+        try:
+            current_clinical(run_dir, callback=callback, cancel=cancel)
+        except ClinicalError as exc:
+            if callback is not None:
+                callback(Notice(f"exported without a clinical evaluation: {exc}"))
+        return export_onnx(run_dir, out, fp16=fp16, int8=int8, which=which, callback=callback, cancel=cancel,
+                           providers=providers)

@@ -1,0 +1,64 @@
+"""The smaller precisions of an exported fp32 file: fp16 (for GPUs) and dynamic int8 (for small CPUs).
+
+Each maker reads the verified fp32 file and writes the variant; ``onnx_export`` then sets its metadata and
+verifies it against PyTorch with the variant's own tolerance (``verify.TOLERANCES``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """onnxruntime's quantiser logs advice on the root logger and prints calibration notes."""
+    class Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "onnxruntime" not in record.pathname
+
+    root = logging.getLogger()
+    dropper = Drop()
+    root.addFilter(dropper)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.removeFilter(dropper)
+
+
+def make_fp16(src: Path, dst: Path) -> None:
+    """Float16 weights and activations; float32 input and outputs so callers need no change."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    with _quiet_quantizer():
+        model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+        wrapper = OnnxModel(model)
+        wrapper.topological_sort()  # the converter appends its input casts at the end of the node list
+    onnx.save(wrapper.model, str(dst))
+
+
+def make_int8(src: Path, dst: Path) -> None:
+    """Dynamic int8 weights (no calibration data needed).
+
+    Depthwise convolutions and the stem stay in float32: quantised per tensor they wreck the accuracy of
+    EfficientNet/MobileNet-style nets (measured in docs/benchmarks.md), while the pointwise convolutions
+    and the head hold almost all the weights.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(src)).graph
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    keep_float = [n.name for n in convs[:1]] + [
+        n.name for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)]
+    with _quiet_quantizer():
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8, nodes_to_exclude=keep_float)
+
+
+MAKERS: dict[str, Callable[[Path, Path], None]] = {"fp16": make_fp16, "int8": make_int8}

@@ -1,0 +1,117 @@
+"""How an exported file is checked against PyTorch: the tolerances, the comparison and the accuracy on a split.
+
+``verify`` compares a file's probabilities with PyTorch's on the verification images, once fed by timm's eval
+transform (the model alone) and once by the app's numpy preprocessing (what a consumer of the file does);
+``split_accuracy`` measures each precision on the run's test split. Neither refuses anything: they return the
+figures, and ``onnx_export`` decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tl_desktop.core.export.predictor import open_session
+
+if TYPE_CHECKING:
+    from tl_desktop.core.models.preprocessing import Preprocessing
+    from tl_desktop.core.models.run_model import LoadedRun
+
+MAX_ACCURACY_IMAGES = 2000
+# What each precision must meet against PyTorch on the verification images.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0},
+    "fp16": {"max_abs_diff": 1e-2, "top1_agreement": 0.98},
+    "int8": {"top1_agreement": 0.95},
+}
+
+
+def readable(files: list[tuple[Path, str]], limit: int) -> Iterator[tuple[Any, str]]:
+    """(image, label) of the first ``limit`` files that decode; moved or damaged files are skipped."""
+    from tl_desktop.core.data.decode import load_image
+
+    for path, label in files:
+        if limit <= 0:
+            return
+        try:
+            image = load_image(path)
+        except Exception:  # noqa: BLE001 - moved or damaged files are skipped and counted
+            continue
+        limit -= 1
+        yield image, label
+
+
+def compare(reference: np.ndarray, got: np.ndarray) -> dict[str, float]:
+    return {"max_abs_diff": float(np.abs(reference - got).max()),
+            "top1_agreement": float((reference.argmax(1) == got.argmax(1)).mean())}
+
+
+def verify(path: Path, torch_batch: np.ndarray, app_batch: np.ndarray, subset: str, skipped: int,
+           torch_probs: np.ndarray, precision: str, providers: list[str] | None) -> dict[str, Any]:
+    """The figures of one file against PyTorch's probabilities, with ``passed`` against ``TOLERANCES``.
+
+    Args:
+        torch_batch: the verification images through timm's eval transform (float32, N x 3 x H x W).
+        app_batch: the same images through the app's own preprocessing.
+        subset, skipped: where the images came from and how many could not be read (reported only).
+    """
+    session = open_session(path, providers)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.concatenate([session.run(["probabilities"], {"input": batch[i: i + 32]})[0]
+                               for i in range(0, len(batch), 32)])
+
+    model_only = compare(torch_probs, run(torch_batch))
+    end_to_end = compare(torch_probs, run(app_batch))
+    tol = TOLERANCES[precision]
+    figures = {
+        "precision": precision,
+        "tolerance": tol,
+        "max_abs_diff": max(model_only["max_abs_diff"], end_to_end["max_abs_diff"]),
+        "top1_agreement": min(model_only["top1_agreement"], end_to_end["top1_agreement"]),
+        "model_only": model_only,
+        "with_app_preprocessing": end_to_end,
+        "preprocessing_max_abs_diff": float(np.abs(torch_batch - app_batch).max()),
+        "n_images": len(app_batch),
+        "images_from": subset,
+        "unreadable_skipped": skipped,
+        "providers": list(session.get_providers()),
+    }
+    figures["passed"] = (figures["max_abs_diff"] <= tol.get("max_abs_diff", np.inf)
+                         and figures["top1_agreement"] >= tol["top1_agreement"])
+    return figures
+
+
+def split_accuracy(run: LoadedRun, pre: Preprocessing, paths: dict[str, Path],
+                  providers: list[str] | None) -> dict[str, Any]:
+    """Accuracy of each file on the test split (falls back to val) and its top-1 agreement with fp32."""
+    subset = "test" if run.files("test") else "val"
+    files = run.files(subset)[:MAX_ACCURACY_IMAGES]
+    sessions = {name: open_session(p, providers) for name, p in paths.items()}
+    index = {name: i for i, name in enumerate(run.class_names)}
+    preds: dict[str, list[np.ndarray]] = {name: [] for name in sessions}
+    labels: list[int] = []
+    images = list(readable(files, len(files)))
+    for start in range(0, len(images), 32):
+        chunk = images[start: start + 32]
+        batch = np.stack([pre(im) for im, _ in chunk])
+        labels.extend(index.get(label, -1) for _, label in chunk)
+        for name, session in sessions.items():
+            preds[name].append(session.run(["probabilities"], {"input": batch})[0].argmax(1))
+    y = np.asarray(labels)
+    top1 = {name: np.concatenate(p) if p else np.zeros(0, int) for name, p in preds.items()}
+    out: dict[str, Any] = {"subset": subset, "n_images": int(y.size)}
+    for name, pred in top1.items():
+        out[name] = {"accuracy": float((pred == y).mean()) if y.size else None,
+                     "top1_agreement_with_fp32": float((pred == top1["fp32"]).mean()) if y.size else None}
+    return out
+
+
+def summary(figures: dict[str, Any]) -> str:
+    """The figures in one line, for a refusal message."""
+    return (f"max |dp| {figures['max_abs_diff']:.2e} (limit {figures['tolerance'].get('max_abs_diff', 'none')}), "
+            f"top-1 agreement {figures['top1_agreement']:.3f} (limit {figures['tolerance']['top1_agreement']}) "
+            f"on {figures['n_images']} {figures['images_from']} images")
