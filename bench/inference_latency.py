@@ -78,7 +78,7 @@ def latency(onnx_path: Path, repeats: int) -> list[dict]:
 
 
 def end_to_end(onnx_path: Path, folder: Path, n_files: int) -> dict:
-    from tests.core._onnx_run import write_photos
+    from tests.onnx_run import write_photos
     from tl_desktop.core.export.predictor import OnnxPredictor
 
     photos = folder / "photos"

@@ -62,9 +62,50 @@ def test_report_files_and_contents(report):
     assert f"{auc['auc']:.3f}" in html and f"{auc['low']:.3f}" in html  # the interval is printed
     assert "tf_efficientnet_lite0" in html and "ImageNet-1k" in html and "torch 2." in html
     assert "model.onnx" in html and "passed" in html
+    # page 1 leads with accuracy; the operating point chosen with --positive is the user's, in the exported model
+    page1 = _page_one(html)
+    assert "<td>Accuracy</td>" in page1 and "<td>Balanced accuracy</td>" in page1
+    assert "(in the exported model)" in page1 and "suggested" not in page1
     # exported before this evaluation chose its threshold: the report says the file does not decide as reported
     assert "NO: export again" in html
     assert "Transfer helped" in html and "+5.0" in html and "+1.0 to +9.0" in html
+
+
+def _page_one(html: str) -> str:
+    """The HTML of the report's first page (up to the first page break, as QTextDocument lays it out)."""
+    from tl_desktop.report.document import page_break
+
+    return html.split(page_break())[0]
+
+
+def _text(html: str) -> str:
+    import html as html_module
+
+    return " ".join(html_module.unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_page_one_of_a_three_class_report_leads_with_accuracy_and_names_no_positive_class(tmp_path_factory,
+                                                                                          digits_dir, tmp_path):
+    from tests.onnx_run import trained_run
+    from tl_desktop.core.evaluation.stored_result import class_figures, summary
+    from tl_desktop.report import write_report
+
+    run = shutil.copytree(trained_run(tmp_path_factory, digits_dir), tmp_path / "run")
+    result = write_report(run, tmp_path / "report", heatmaps=False)
+    html = result.html.read_text(encoding="utf-8")
+    page1, figures = _page_one(html), summary(json.loads((result.audit / "clinical.json").read_text()))
+    text = _text(page1)
+    right = sum(figures["confusion_matrix"][i][i] for i in range(3))
+    assert f"Accuracy {100 * figures['accuracy']:.1f}%" in text and f"{right}/{figures['n']}" in text
+    assert f"Balanced accuracy {100 * figures['balanced_accuracy']:.1f}%" in text
+    assert "Decision rule none: each image gets its most probable class" in text
+    assert "positive class" not in text.lower() and "decision threshold" not in text.lower()
+    assert "Operating point" not in text and "Sensitivity for" not in text
+    for name, f in class_figures(figures).items():  # each class's sensitivity and precision with intervals
+        row = (f"{name} {f['recall']['n']} {100 * f['recall']['value']:.1f}% ({100 * f['recall']['low']:.1f}%–"
+               f"{100 * f['recall']['high']:.1f}%)")
+        assert row in text, row
+    assert "At threshold" not in html and "confusion_threshold.png" not in html  # no operating point anywhere
 
 
 def test_audit_folder_lists_every_file_with_hash_and_label(report):

@@ -1,7 +1,8 @@
 """The ``tl-desktop`` command line: every subcommand drives the same core as the GUI.
 
-Exit codes: 0 success, 1 unexpected failure, 2 unusable input or options (one-line reason on stderr),
-130 cancelled with Ctrl+C.
+Exit codes: 0 success, 1 internal error (one line on stderr, the traceback in the log file), 2 unusable input
+or options, a damaged run or project file, a full, read-only or missing drive (one line naming the file and
+what to do), 130 cancelled with Ctrl+C. No command prints a traceback.
 """
 
 from __future__ import annotations
@@ -64,12 +65,61 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except UsageError as exc:
-        print(f"tl-desktop {args.command}: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"tl-desktop {args.command}: cancelled", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - every failure ends as one line (and a logged traceback)
+        return _failed(args, exc)
+
+
+def _failed(args: argparse.Namespace, exc: BaseException) -> int:
+    """One line on stderr: exit 2 for unusable input (``UsageError``, a ``UserFacingError`` of the engine, a
+    disk or permission error), else exit 1 with the traceback written to the log file."""
+    import errno
+
+    from tl_desktop.core.errors import user_line
+
+    command = args.command
+    if isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE:
+        return 1  # the output went to a pager or ``head`` that closed: nothing to say
+    if isinstance(exc, OSError) and exc.filename is None:  # a write() that failed names no file: the output
+        exc.filename = getattr(args, "csv", None) or getattr(args, "out", None) or getattr(args, "run_dir", None)
+    line = str(exc) if isinstance(exc, UsageError) else user_line(exc)
+    if line is not None:
+        print(f"tl-desktop {command}: {line}", file=sys.stderr)
+        return 2
+    where = _log_traceback(command, exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(f"tl-desktop {command}: internal error: {type(exc).__name__}: {first}; details in {where}",
+          file=sys.stderr)
+    return 1
+
+
+def _log_traceback(command: str, exc: BaseException) -> str:
+    """Append the traceback to the app's log file (the one the window writes, ``app.setup_logging``);
+    returns its path, or a note where it could not be written."""
+    import logging
+    import logging.handlers
+    import traceback
+
+    from tl_desktop import paths
+
+    try:
+        file = paths.log_dir() / "tl-desktop.log"
+        handler = logging.handlers.RotatingFileHandler(file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    except OSError as err:
+        return f"no log file ({err.strerror or err})"
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log = logging.getLogger("tl_desktop.cli.failure")
+    log.propagate = False  # the file only: a handler on stderr would print the traceback after all
+    log.addHandler(handler)
+    try:
+        log.error("tl-desktop %s %s failed\n%s", __version__, command,
+                  "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    return str(file)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def test_human_summary(mixed, capsys):
     assert "24 files, 14 usable images, 10 skipped" in out
     assert "cat/empty.png: empty file (0 bytes)" in out
     assert "scan/MR_small.dcm = scan/mr_export_without_extension" in out
+    assert "\n1 group of identical images (1 of identical files).\n" in out
     assert "Warnings (2)" in out and "Ünïcødé" not in out  # usable files are counted, not listed
 
 

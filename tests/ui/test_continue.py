@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 from tests.helpers import write_digits_folder
@@ -39,4 +40,15 @@ def test_continue_with_a_new_class_from_the_train_step(qtbot, finished_project, 
     metrics = json.loads((new_run / "metrics.json").read_text())
     assert metrics["continued"]["old_test_images"] > 0
     assert "forgetting" in train.log_pane.toPlainText()
+    earlier_rows, new_rows = runs.read_history(finished_run), runs.read_history(new_run)
+    window.show_step("train")
+    for _shown in ("live", "reopened"):  # the earlier run's curve first (dashed), then this run's epochs
+        assert train.plots.earlier_run == finished_run.name
+        assert train.plots.earlier["val_loss"][1] == [r["val_loss"] for r in earlier_rows]
+        assert max(train.plots.earlier["val_loss"][0]) < 1 <= min(train.plots.epochs_shown())
+        assert train.plots.epochs_shown() == [int(r["epoch"]) for r in new_rows]
+        assert train.plots.best_epoch == runs.best_epoch(new_rows) == metrics["best_epoch"]
+        if os.environ.get("TL_SCREENSHOTS"):
+            train.grab().save(os.path.join(os.environ["TL_SCREENSHOTS"], f"continued_{_shown}.png"))
+        train.history.setCurrentRow(0)  # the new run, listed first
     window.close()

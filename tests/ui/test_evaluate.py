@@ -1,5 +1,6 @@
-"""Evaluate step on a finished run: live threshold figures from stored per-image probabilities, pickers,
-calibration and "not sure", confusion-matrix drill-down (diagonal included), Grad-CAM heatmaps."""
+"""Evaluate step on a finished run (three classes): no positive class until the user chooses a class of interest,
+live threshold figures from stored per-image probabilities, pickers, calibration and "not sure", confusion-matrix
+drill-down (diagonal included), Grad-CAM heatmaps."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from PIL import Image
 
 from tl_desktop.core.evaluation import statistics as clinical
 from tl_desktop.core.evaluation.run_evaluation import load_clinical
+from tl_desktop.core.evaluation.stored_result import class_figures
+from tl_desktop.ui.evaluate.threshold_panel import NO_CLASS
 from tl_desktop.ui.evaluate.view import EvaluateView
 from tl_desktop.ui.session import Session
 from tl_desktop.workers import Worker
@@ -34,15 +37,50 @@ def _cell(table, r, c) -> str:
     return table.item(r, c).text()
 
 
+def _choose(view, name: str) -> None:
+    """Choose a class of interest in the threshold tab, as a user does."""
+    view.threshold.positive.setCurrentIndex(view.threshold.positive.findData(name))
+
+
+def test_three_classes_lead_with_accuracy_and_pick_no_positive_class(view):
+    assert len(view.clinical.names) == 3 and view.decision.positive is None and view.decision.threshold is None
+    point = view.headline.point.text()
+    assert "most probable class" in point and "no class is treated as “positive”" in point
+    assert "positive class" not in point.lower() and "threshold" not in point.lower()
+    assert view.figures["accuracy"].text().endswith("%") and view.figures["balanced"].text().endswith("%")
+    assert "95% CI" in view.headline.captions["accuracy"].text()
+    figures = class_figures(view.metrics)  # each class's sensitivity and precision with its Wilson interval
+    for row, name in enumerate(view.clinical.names):
+        for column, key in ((1, "recall"), (2, "precision")):
+            f = figures[name][key]
+            assert _cell(view.table, row, column) == (f"{100 * f['value']:.1f} % ({100 * f['low']:.1f}–"
+                                                      f"{100 * f['high']:.1f} %)")
+    panel = view.threshold
+    assert panel.positive.currentText() == NO_CLASS and panel.class_label.text() == "Class of interest:"
+    assert "no class is treated as “positive”" in panel.intro.text()
+    assert not panel.slider.isEnabled() and not panel.youden.isEnabled() and not panel.export_button.isEnabled()
+    assert panel.stored.text().startswith("No decision rule inside: the model answers the most probable class")
+    k = len(view.clinical.names)  # the threshold tab's matrix is the plain answer, as on the overview
+    assert [[int(_cell(panel.matrix, r, c)) for c in range(k)] for r in range(k)] == view.metrics["confusion_matrix"]
+    _choose(view, view.clinical.names[1])  # a class of interest: a starting point, not stored
+    assert view.decision.positive == view.clinical.names[1] and view.decision.threshold is not None
+    assert panel.slider.isEnabled() and panel.export_button.isEnabled() and "not stored" in panel.pick_note.text()
+    assert load_clinical(view.run_dir)["positive_class"] is None
+    _choose(view, "")  # back to none
+    assert view.decision.positive is None and view.decision.threshold is None and not panel.slider.isEnabled()
+
+
 def test_curves_show_auc_with_interval_in_the_legend(view):
     texts = view.threshold.plots.legend_texts
     assert len(texts) == len(view.clinical.names)
     assert all("AUC" in t and "95% CI" in t for t in texts)
-    assert texts[0].startswith(view.decision.positive)  # the positive class first
+    _choose(view, view.clinical.names[2])
+    assert view.threshold.plots.legend_texts[0].startswith(view.clinical.names[2])  # the class of interest first
     assert view.calibration.ece.text().count("%") >= 2
 
 
 def test_slider_updates_figures_and_matrix_live_without_running_the_model(view, qtbot):
+    _choose(view, view.clinical.names[0])
     panel, clin = view.threshold, view.clinical
     positive = clin.names.index(view.decision.positive)
     y, _p = clin.probs("test")
@@ -63,12 +101,15 @@ def test_slider_updates_figures_and_matrix_live_without_running_the_model(view, 
     assert _cell(panel.table, 0, 1).endswith(f"({expected['tp']}/{expected['tp'] + expected['fn']})")
 
 
-def test_pickers_choose_on_validation_like_the_core(view, finished_run):
-    stored = load_clinical(finished_run)  # evaluated with the default rule: Youden on validation
+def test_pickers_choose_on_validation_like_the_core(view):
+    name = view.clinical.names[1]
+    _choose(view, name)
+    y, p = view.clinical.probs("val")
+    youden = clinical.pick_threshold((y == 1).astype(int), p[:, 1], "youden")  # the core's rule on validation
     view.threshold.slider.setValue(100)
     view.threshold.youden.click()
-    assert view.decision.threshold == pytest.approx(stored["decision_threshold"])
-    assert view.threshold.value.value() == pytest.approx(stored["decision_threshold"], abs=1e-4)
+    assert view.decision.threshold == pytest.approx(youden)
+    assert view.threshold.value.value() == pytest.approx(youden, abs=1e-4)
     view.threshold.sens_target.setValue(1.0)
     view.threshold.sens_button.click()
     y, p = view.clinical.probs("val")
@@ -79,6 +120,7 @@ def test_pickers_choose_on_validation_like_the_core(view, finished_run):
 
 
 def test_positive_class_chooser_redraws_and_recomputes(view):
+    _choose(view, view.clinical.names[0])
     other = next(n for n in view.clinical.names if n != view.decision.positive)
     view.threshold.positive.setCurrentText(other)
     assert view.decision.positive == other
@@ -185,23 +227,101 @@ def test_threshold_chosen_in_the_gui_is_the_one_in_the_exported_onnx(qtbot, fini
     window.close()
 
 
-def test_metrics_and_per_image_results_may_arrive_in_either_order(qtbot, finished_run):
-    from tl_desktop.core.fsutil import read_json
+def test_three_classes_are_exported_from_the_window_without_a_decision_rule(qtbot, finished_project, tmp_path):
+    import onnx
 
-    for clinical_first in (True, False):
-        widget = EvaluateView(Session())
-        qtbot.addWidget(widget)
-        widget.run_dir = str(finished_run)
-        steps = [lambda w=widget: w.show_clinical(str(finished_run), load_clinical(finished_run)),
-                 lambda w=widget: w.show_metrics(str(finished_run), read_json(finished_run / "metrics.json"),
-                                                 read_json(finished_run / "manifest.json")["root"])]
-        for step in steps if clinical_first else steps[::-1]:
-            step()
-        assert widget.images.heatmap.run_dir == str(finished_run)
-        widget.show_cell(widget.clinical.names[0], widget.clinical.names[0], thresholded=False)
-        tile = widget.images.gallery.model.tile(0)
-        assert Path(tile.path).is_file()
-        widget.shutdown()
+    from tl_desktop.ui.main_window import MainWindow
+
+    window = MainWindow(warm_up=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.open_path(str(finished_project))
+    evaluate = window.views["evaluate"]
+    window.show_step("evaluate")
+    qtbot.waitUntil(lambda: evaluate.clinical is not None, timeout=30_000)
+    assert evaluate.decision.positive is None
+    export = window.views["export"]
+    window.show_step("export")
+    export.out.setText(str(tmp_path / "model.onnx"))
+    export.button.click()
+    qtbot.waitUntil(lambda: export.result is not None, timeout=120_000)
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "model.onnx")).metadata_props}
+    assert not {"positive_class", "decision_threshold", "decision_rule", "abstain_threshold"} & set(meta)
+    assert "No decision rule inside: the model answers the most probable class" in export.where.text()
+    window.close()
+
+
+def test_two_classes_show_a_suggestion_that_only_the_button_puts_in_the_export(qtbot, tmp_path_factory, tmp_path):
+    import shutil
+
+    from tests.evaluation_run import two_digit_run
+    from tl_desktop.core.evaluation.run_evaluation import decision_metadata
+
+    run = shutil.copytree(two_digit_run(tmp_path_factory), tmp_path / "two")
+    (run / "clinical.json").unlink()  # other tests set decisions on the shared run: evaluated afresh here
+    widget = EvaluateView(Session())
+    qtbot.addWidget(widget)
+    widget.show()
+    widget.session.select_run(str(run))
+    qtbot.waitUntil(lambda: widget.clinical is not None and not widget.busy(), timeout=30_000)
+    stored = load_clinical(run)
+    panel, suggested = widget.threshold, stored["suggestion"]
+    assert widget.decision.positive == suggested["positive_class"] and panel.class_label.text() == "Positive class:"
+    assert "suggested (not in the exported model)" in widget.headline.point.text()
+    assert panel.stored.text().startswith("Suggested only. Until you press “Use this operating point”")
+    assert "No decision rule inside" in panel.stored.text() and panel.clear_button.isHidden()
+    assert "positive_class" not in decision_metadata(run)
+    panel.export_button.click()  # "Use this operating point": accepted as it is
+    qtbot.waitUntil(lambda: panel.stored.text().startswith("Decision rule inside"), timeout=10_000)
+    assert "chosen by you on" in panel.stored.text() and not panel.clear_button.isHidden()
+    assert "(in the exported model)" in widget.headline.point.text()
+    accepted = load_clinical(run)
+    assert accepted["decision_source"] == "user" and accepted["threshold_rule"]["accepted_by_user"]
+    meta = decision_metadata(run)
+    assert meta["positive_class"] == suggested["positive_class"]
+    assert float(meta["decision_threshold"]) == suggested["decision_threshold"]
+    panel.clear_button.click()  # "Remove the decision rule": the suggestion again, nothing exported
+    qtbot.waitUntil(lambda: panel.stored.text().startswith("Suggested"), timeout=10_000)
+    assert "positive_class" not in decision_metadata(run) and panel.clear_button.isHidden()
+    widget.shutdown()
+
+
+def test_while_the_run_trains_the_last_evaluation_is_shown_labelled_and_replaced_when_it_ends(qtbot, finished_run):
+    from tl_desktop.core import runs
+    from tl_desktop.core.evaluation.current import evaluation_state
+
+    widget = EvaluateView(Session())
+    qtbot.addWidget(widget)
+    widget.show()
+    stored = load_clinical(finished_run)
+    best = runs.load_checkpoint(finished_run, "best")
+    runs.write_status(finished_run, "running")  # as the core writes it while the run trains
+    widget.session.select_run(str(finished_run))
+    qtbot.waitUntil(lambda: widget.clinical is not None and not widget.busy(), timeout=30_000)
+    assert widget.banner.isVisible() and "Training in progress" in widget.banner.text()
+    assert "best checkpoint, epoch" in widget.banner.text() and "still its best" in widget.banner.text()
+    assert not widget.report_button.isEnabled()
+    # training writes a better checkpoint: the shown figures are labelled out of date, never recomputed meanwhile
+    from tl_desktop.core.models import run_model
+
+    loaded = run_model.load_run(finished_run)
+    next(loaded.model.parameters()).data.mul_(0.5)
+    runs.save_checkpoint(finished_run, "best", loaded.model, best[2])
+    widget.check_current()
+    qtbot.waitUntil(lambda: not widget.busy() and "out of date" in widget.banner.text(), timeout=30_000)
+    assert "checkpoint has changed" in widget.banner.text() and "checkpoint changed" in widget.banner.toolTip()
+    assert load_clinical(finished_run) == stored
+    assert widget.clinical.data == stored
+    # training ends: showing the step again evaluates the new checkpoint and replaces every figure at once
+    runs.write_status(finished_run, "finished")
+    widget.hide()
+    widget.show()
+    qtbot.waitUntil(lambda: not widget.busy() and not widget.banner.isVisible(), timeout=60_000)
+    now = runs.checkpoint_sha256(finished_run)
+    assert widget.clinical.checkpoint["sha256"] == now != stored["checkpoint"]["sha256"]
+    assert now[:8] in widget.run_label.text()
+    assert widget.metrics == widget.clinical.summary() and evaluation_state(finished_run).stale is None
+    widget.shutdown()
 
 
 def _dialogs(widget) -> list:
@@ -211,8 +331,9 @@ def _dialogs(widget) -> list:
 
 
 def _load(qtbot, widget: EvaluateView, run_dir: Path) -> None:
+    widget.show()  # the evaluation is loaded when the step is on screen
     widget.load_run(str(run_dir))
-    with qtbot.waitSignal(widget.workers["metrics"].ended, timeout=30_000):
+    with qtbot.waitSignal(widget.workers["clinical"].ended, timeout=30_000):
         pass
 
 
@@ -226,7 +347,7 @@ def test_a_folder_that_is_not_yet_a_run_is_a_line_and_a_damaged_run_a_dialog(qtb
     (finished_run / "metrics.json").unlink()
     (finished_run / "checkpoints" / "best.safetensors").write_bytes(b"not a checkpoint")
     _load(qtbot, widget, finished_run)  # a RunError that is not about an incomplete folder
-    assert "best.safetensors is damaged" in widget.run_label.text()
+    assert "best.safetensors" in widget.run_label.text()  # damaged, or modified after training (integrity)
     assert len(_dialogs(widget)) == 1 and "Evaluation failed" in _dialogs(widget)[0].text()
     widget.shutdown()
 

@@ -20,7 +20,9 @@ from tl_desktop.core.project import project_file as proj
 from tl_desktop.sample import build_sample_project
 from tl_desktop.ui.main_window import MainWindow
 
-HEARTBEAT_LIMIT_MS = 200
+# A freeze check, not a speed goal: a shared 2-core machine under load stalls a healthy loop for 100-350 ms
+# (seen here at load 7); a frozen window stalls for seconds. The < 50 ms goal is measured by bench/ui_responsiveness.py.
+HEARTBEAT_LIMIT_MS = 1000
 
 
 def _window(qtbot) -> MainWindow:

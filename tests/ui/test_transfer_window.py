@@ -144,7 +144,9 @@ def test_window_and_cli_state_the_same_comparison(qtbot, project, monkeypatch, c
     assert "Big net" in shown and "overlaps with Small net:" in shown and "Old net" not in shown
 
     monkeypatch.setattr(transfer, "compare_models", lambda *args, **kwargs: rows)
-    assert main(["compare-models", str(tmp_path), "--out", str(tmp_path / "cli")]) == 0
+    images = tmp_path / "images"  # compare_models is replaced: the CLI only needs a folder to name
+    images.mkdir()
+    assert main(["compare-models", str(images), "--out", str(tmp_path / "cli")]) == 0
     assert shown in capsys.readouterr().out.splitlines()
 
 

@@ -1,7 +1,8 @@
 """``tl-desktop export``: a run folder to a verified ONNX file; prints the verification figures.
 
 The run is evaluated clinically first when it has no current evaluation (``policy.export_run``, as in the
-window), so the file carries the fitted temperature and the decision rule.
+window), so the file carries the fitted temperature; a decision rule only when the user chose or accepted one in
+Evaluate (or with ``report --positive``). The output says which rule, if any, is inside.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import argparse
 import json
 import sys
 from typing import Any
-
-from tl_desktop.commands import UsageError
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,10 +23,15 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _line(result) -> str:
+    """One file's figures against today's limits (``verify.TOLERANCES``) and whether that makes it verified."""
+    from tl_desktop.core.export.verify import TOLERANCES, within_tolerance
+
     v = result.verification
+    tol = TOLERANCES.get(v["precision"], {})
     text = (f"{result.path.name}: {v['precision']}, {v['file_size_bytes'] / 1e6:.1f} MB, "
-            f"max |p_onnx - p_torch| {v['max_abs_diff']:.2e} (limit {v['tolerance'].get('max_abs_diff', '-')}), "
-            f"top-1 agreement {v['top1_agreement']:.3f} on {v['n_images']} {v['images_from']} images")
+            f"max |p_onnx - p_torch| {v['max_abs_diff']:.2e} (limit {tol.get('max_abs_diff', '-')}), "
+            f"top-1 agreement {v['top1_agreement']:.3f} (limit {tol.get('top1_agreement', '-')}) on "
+            f"{v['n_images']} {v['images_from']} images: {'verified' if within_tolerance(v) else 'NOT verified'}")
     acc = v.get("test_accuracy")
     if acc and acc[v["precision"]]["accuracy"] is not None:
         text += f"; {acc['subset']} accuracy {acc[v['precision']]['accuracy']:.3f} (n={acc['n_images']})"
@@ -43,20 +47,19 @@ def _note(event: Any) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from tl_desktop.core.errors import ExportError, RunError
+    from tl_desktop.core.evaluation.decision import rule_sentence
     from tl_desktop.core.export.policy import export_run
 
-    try:
-        result = export_run(args.run_dir, args.out, fp16=args.fp16, int8=args.int8, which=args.checkpoint,
-                            callback=_note)
-    except (ExportError, RunError) as exc:
-        raise UsageError(str(exc)) from exc
+    result = export_run(args.run_dir, args.out, fp16=args.fp16, int8=args.int8, which=args.checkpoint,
+                        callback=_note)
     results = [result, *result.variants.values()]
     if args.json:
-        print(json.dumps({r.path.name: {k: v for k, v in r.verification.items() if k != "metadata"}
+        print(json.dumps({r.path.name: {**{k: v for k, v in r.verification.items() if k != "metadata"},
+                                        "decision": rule_sentence(r.verification.get("metadata") or {})}
                           for r in results}, indent=2))
     else:
         for r in results:
             print(_line(r))
             print(f"  figures: {r.verification_path}")
+        print(rule_sentence(result.verification.get("metadata") or {}))
     return 0

@@ -25,22 +25,20 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_job(args: argparse.Namespace) -> int:
-    from tl_desktop.core.errors import DataError, JobError, ProjectError
     from tl_desktop.core.project import jobs
 
-    try:
-        if args.job_command == "create":
-            out = jobs.create_job(args.project, args.out, gpus=args.gpus, nodes=args.nodes, epochs=args.epochs)
-            print(jobs.summary(jobs.load_job(out)))
-            print(f"written to {out}: copy it and the images to the server, then run: {out.name}/run.sh IMAGES")
-            return 0
-        if args.job_command == "run":
-            from tl_desktop.commands.train import _run
-
-            return _run(lambda cb, cancel: jobs.run_job(args.job_dir, args.data, cb, cancel), False)
-        target = jobs.import_job(args.job_dir, args.project)
-        if int(os.environ.get("RANK", "0")) == 0:
-            print(f"imported as {target}")
+    if args.job_command == "create":
+        if args.gpus < 1 or args.nodes < 1 or (args.epochs is not None and args.epochs < 1):
+            raise UsageError("--gpus, --nodes and --epochs must be at least 1")
+        out = jobs.create_job(args.project, args.out, gpus=args.gpus, nodes=args.nodes, epochs=args.epochs)
+        print(jobs.summary(jobs.load_job(out)))
+        print(f"written to {out}: copy it and the images to the server, then run: {out.name}/run.sh IMAGES")
         return 0
-    except (JobError, DataError, ProjectError) as exc:
-        raise UsageError(str(exc)) from exc
+    if args.job_command == "run":
+        from tl_desktop.commands.train import _run
+
+        return _run(lambda cb, cancel: jobs.run_job(args.job_dir, args.data, cb, cancel), False)
+    target = jobs.import_job(args.job_dir, args.project)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"imported as {target}")
+    return 0

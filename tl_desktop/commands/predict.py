@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 
@@ -24,21 +22,21 @@ def csv_text(predictions, top_k: int) -> str:
     """path, decision, top1, p_top1, ..., topK, p_topK, error.
 
     ``decision`` is the model's answer after its stored decision/abstain rule ("not sure" when it abstains);
-    without such a rule it is top1.
+    without such a rule it is top1. Text cells that a spreadsheet would run as a formula start with an apostrophe.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    from tl_desktop.core.fsutil import csv_text as table_text
+
     header = ["path", "decision"]
     for i in range(1, top_k + 1):
         header += [f"top{i}", f"p_top{i}"]
-    writer.writerow([*header, "error"])
+    rows = [[*header, "error"]]
     for p in predictions:
         row = [p.path, "" if p.error else (p.label or "")]
         for i in range(top_k):
             label, prob = p.top[i] if i < len(p.top) else ("", None)
             row += [label, "" if prob is None else f"{prob:.6f}"]
-        writer.writerow([*row, p.error or ""])
-    return buffer.getvalue()
+        rows.append([*row, p.error or ""])
+    return table_text(rows)
 
 
 def _print(prediction, as_json: bool) -> None:
@@ -55,16 +53,12 @@ def _print(prediction, as_json: bool) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from tl_desktop.core.errors import PredictorError
     from tl_desktop.core.export.predictor import OnnxPredictor
     from tl_desktop.core.fsutil import atomic_write_text
 
     if args.top_k < 1 or args.batch_size < 1:
         raise UsageError("--top-k and --batch-size must be at least 1")
-    try:
-        predictor = OnnxPredictor(args.model)
-    except PredictorError as exc:
-        raise UsageError(str(exc)) from exc
+    predictor = OnnxPredictor(args.model)
     top_k = min(args.top_k, len(predictor.class_names))
     results = []
     for prediction in predictor.iter_predict(args.paths, top_k=top_k, batch_size=args.batch_size):

@@ -15,11 +15,16 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                              "files in the run folder)")
     parser.add_argument("--transfer", metavar="FILE",
                         help="a transfer.json from 'tl-desktop transfer-check' (default RUN_DIR/transfer.json)")
-    parser.add_argument("--positive", metavar="CLASS", help="the finding to detect (recomputes the evaluation)")
+    parser.add_argument("--positive", metavar="CLASS",
+                        help="the class of interest (the finding to detect): makes --threshold (default youden) "
+                             "your decision rule, the one an export then carries; recomputes the evaluation")
     parser.add_argument("--threshold", default=None,
                         help="youden (default), sens>=0.9, spec>=0.95 or a number; recomputes the evaluation")
     parser.add_argument("--abstain", type=float, metavar="P",
                         help="answer 'not sure' below this top probability (recomputes the evaluation)")
+    parser.add_argument("--allow-changed", action="store_true",
+                        help="report on the images as they are now where they changed since training (the "
+                             "report says so)")
     parser.add_argument("--hide-file-names", action="store_true",
                         help="name files by SHA-256 only (when file names may contain patient data)")
     parser.add_argument("--no-heatmaps", action="store_true",
@@ -36,9 +41,9 @@ def _threshold(text: str | None) -> tuple[str, float | None]:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from tl_desktop.core.errors import ClinicalError, RunError
-    from tl_desktop.core.evaluation.run_evaluation import evaluate_clinical, load_clinical
-    from tl_desktop.report import ReportError, require_finished, write_report
+    from tl_desktop.core.data.integrity import EVALUATED, check_run_images
+    from tl_desktop.core.evaluation.run_evaluation import evaluate_clinical
+    from tl_desktop.report import require_finished, write_report
 
     try:
         method, target = _threshold(args.threshold)
@@ -46,12 +51,15 @@ def run_report(args: argparse.Namespace) -> int:
         raise UsageError(f"--threshold: '{args.threshold}' is not youden, sens>=X, spec>=X or a number") from exc
     try:
         require_finished(args.run_dir)
-        if args.positive or args.threshold or args.abstain is not None or load_clinical(args.run_dir) is None:
-            evaluate_clinical(args.run_dir, positive_class=args.positive, threshold_method=method, target=target,
+        check_run_images(args.run_dir, EVALUATED, allow_changed=args.allow_changed)  # before any evaluation
+        if args.positive or args.threshold or args.abstain is not None:  # else write_report's current evaluation
+            evaluate_clinical(args.run_dir, positive_class=args.positive, target=target,  # the user's choice
+                              threshold_method=method if args.positive or args.threshold else None,
                               abstain_threshold=args.abstain)
         result = write_report(args.run_dir, args.out, onnx=args.onnx, hide_file_names=args.hide_file_names,
-                              heatmaps=not args.no_heatmaps, transfer=args.transfer)
-    except (ReportError, RunError, ClinicalError, ValueError) as exc:
+                              heatmaps=not args.no_heatmaps, transfer=args.transfer,
+                              allow_changed=args.allow_changed)
+    except ValueError as exc:  # an unusable --threshold/--abstain value; the engine's errors reach cli.main
         raise UsageError(str(exc)) from exc
     print(f"report: {result.pdf}")
     print(f"        {result.html}")

@@ -45,23 +45,20 @@ def print_summary(report, out: TextIO | None = None) -> None:
     for label, n in report.counts.items():
         print(f"  {label:<{width}}  {n:>6}", file=out)
     _section(out, "Skipped files", [f"{s.path}: {s.reason}" for s in report.skipped])
-    _section(out, "Identical files within a class (kept together in one split)",
+    print(f"\n{report.identical_text()}", file=out)
+    _section(out, "Identical images within a class (same bytes or same pixels; kept together in one split)",
              [" = ".join(group) for group in report.duplicates])
-    _section(out, "Identical files with different labels (skipped)", [" = ".join(g) for g in report.conflicts])
+    _section(out, "Identical images with different labels (skipped)", [" = ".join(g) for g in report.conflicts])
     _section(out, "Warnings", [w.message for w in report.warnings])
 
 
 def run_scan(args: argparse.Namespace) -> int:
     from tl_desktop.core.data.scan import scan
-    from tl_desktop.core.errors import DataError
 
     if args.max_pixels <= 0 or args.min_side < 1:
         raise UsageError("--max-pixels and --min-side must be positive")
-    try:
-        report = scan(args.data, csv=args.csv, max_pixels=args.max_pixels, min_side=args.min_side,
-                      cache=not args.no_cache)
-    except DataError as exc:
-        raise UsageError(str(exc)) from exc
+    report = scan(args.data, csv=args.csv, max_pixels=args.max_pixels, min_side=args.min_side,
+                  cache=not args.no_cache)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")

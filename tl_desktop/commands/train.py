@@ -51,6 +51,8 @@ def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a finished run folder")
     parser.add_argument("data", nargs="?", help="another labelled folder to evaluate on (default: the test split)")
+    parser.add_argument("--allow-changed", action="store_true",
+                        help="evaluate on the images as they are now even where they changed since training")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON document")
 
 
@@ -131,12 +133,11 @@ def _run(start, as_json: bool) -> int:
 
 
 def _guarded(fn):
-    """Known, user-facing failures become UsageError (one line, exit 2)."""
-    from tl_desktop.core.errors import DataError, RunError, TrainingError, UnreadableImage, WeightsUnavailable
-
+    """A diverged training (NaN loss) becomes UsageError (one line, exit 2); the engine's own errors
+    (``UserFacingError``) and disk errors reach ``cli.main``, which prints them the same way."""
     try:
         return fn()
-    except (DataError, WeightsUnavailable, RunError, UnreadableImage, TrainingError, FloatingPointError) as exc:
+    except FloatingPointError as exc:
         raise UsageError(str(exc)) from exc
 
 
@@ -154,10 +155,19 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """The run's evaluation artefact's test figures (or those on another data set), and which checkpoint."""
     from tl_desktop.core.training.run import evaluate_run
 
-    metrics = _guarded(lambda: evaluate_run(args.run_dir, args.data))
+    metrics = _guarded(lambda: evaluate_run(args.run_dir, args.data, allow_changed=args.allow_changed))
     print(json.dumps(metrics) if args.json else _summary(metrics))
+    label = (metrics.get("evaluation") or {}).get("label")
+    if label and not args.json:
+        print(f"evaluation of the {label} (computed {metrics['evaluation'].get('computed_utc')})")
+    if metrics.get("changed_files") and not args.json:
+        from tl_desktop.core.data.integrity import FileProblem, describe
+
+        changed = [FileProblem(f["path"], f["kind"]) for f in metrics["changed_files"]]
+        print(f"note: {describe(changed)}: these figures are of the images as they are now")
     excluded = metrics.get("excluded_seen_in_training") or []
     if excluded and not args.json:
         print(f"note: {len(excluded)} images identical to training/validation images were left out "

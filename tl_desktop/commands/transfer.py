@@ -73,18 +73,30 @@ def _out(args: argparse.Namespace, stem: str) -> Path:
     return out
 
 
+def _checked(args: argparse.Namespace, out: Path | None, **options: Any) -> None:
+    """Refuse (one line, exit 2) option values outside their range and an output folder inside the image
+    folder, before any folder is made; the same checks as training (``core.config``)."""
+    from tl_desktop.core.config import SplitOptions, TrainOptions, check_options, check_output_folder
+    from tl_desktop.core.errors import UserFacingError
+
+    try:
+        check_options(TrainOptions(image_size=args.image_size, **options))
+        check_options(SplitOptions(seed=args.seed))
+        if out is not None:
+            check_output_folder(out, _source(args))
+    except UserFacingError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def _guarded(fn):
-    """Known, user-facing failures become UsageError (one line, exit 2); Ctrl+C cancels between batches."""
+    """Ctrl+C cancels between batches (exit 130); failures reach ``cli.main`` as in ``train._guarded``."""
     from tl_desktop.commands.train import _guarded as train_guarded
-    from tl_desktop.core.errors import TransferError
     from tl_desktop.core.events import Cancelled, CancelToken
 
     cancel = CancelToken()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
     try:
         return train_guarded(lambda: fn(cancel))
-    except TransferError as exc:
-        raise UsageError(str(exc)) from exc
     except Cancelled as exc:
         raise KeyboardInterrupt from exc
     finally:
@@ -109,6 +121,7 @@ def run_transfer_check(args: argparse.Namespace) -> int:
     from tl_desktop.core.insight.transfer import transfer_check
 
     out = _out(args, "transfer-check")
+    _checked(args, out, epochs=args.budget, batch_size=args.batch_size, workers=args.workers, lr=args.probe_lr)
     if not args.json:
         print(f"transfer check of {args.model}: 3 trainings of {args.budget} epochs into {out}", flush=True)
     report = _guarded(lambda cancel: transfer_check(
@@ -138,6 +151,7 @@ def run_compare_models(args: argparse.Namespace) -> int:
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     out = _out(args, "compare-models")
+    _checked(args, out, epochs=args.budget, batch_size=args.batch_size, workers=args.workers, lr=args.lr)
     rows = _guarded(lambda cancel: compare_models(
         _source(args), models=models, budget_epochs=args.budget, out_dir=out, strategy=args.strategy,
         image_size=args.image_size, batch_size=args.batch_size, lr=args.lr, device=args.device, workers=args.workers,
@@ -171,6 +185,9 @@ def run_label_budget(args: argparse.Namespace) -> int:
     from tl_desktop.core.insight.label_budget import label_budget_curve
 
     shots = _shots(args.shots)
+    if not 1 <= args.repeats <= 100:
+        raise UsageError(f"--repeats must be a whole number from 1 to 100 (got {args.repeats})")
+    _checked(args, Path(args.out) if args.out else None)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     curve = _guarded(lambda cancel: label_budget_curve(

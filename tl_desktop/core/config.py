@@ -19,12 +19,14 @@ Schema history of ``config.json``:
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from tl_desktop.core.errors import RunError
+from tl_desktop.core.errors import DataError, RunError, TrainingError
 
 SCHEMA_VERSION = 2
 
@@ -217,6 +219,68 @@ def _describe(hint: Any) -> str:
     return str(hint).replace("typing.", "").replace("tl_desktop.core.config.", "")
 
 
+# --- bounds on the options ------------------------------------------------------------------------------
+
+# field -> (what the user calls it, lowest, highest, whole number?); None is allowed where the default is None.
+OPTION_BOUNDS: dict[str, tuple[str, float, float, bool]] = {
+    "epochs": ("epochs", 1, 10_000, True),
+    "batch_size": ("batch size", 1, 4096, True),
+    "lr": ("learning rate", 1e-8, 10, False),
+    "image_size": ("image size (px)", 16, 1024, True),
+    "label_smoothing": ("label smoothing", 0, 0.5, False),
+    "patience": ("patience (epochs)", 0, 10_000, True),
+    "workers": ("data loader workers", 0, 256, True),
+    "fine_tune_stages": ("fine-tune stages", 1, 100, True),
+    "seed": ("seed", 0, 2**32 - 1, True),
+    "val_fraction": ("validation fraction", 0, 0.9, False),
+    "test_fraction": ("test fraction", 0, 0.9, False),
+}
+
+
+def _bound_problem(name: str, value: Any) -> str | None:
+    label, low, high, whole = OPTION_BOUNDS[name]
+    kind = "a whole number" if whole else "a number"
+    ok = isinstance(value, int if whole else int | float) and not isinstance(value, bool)
+    if ok and (not math.isfinite(value) or not low <= value <= high):
+        ok = False
+    if ok:
+        return None
+    shown = repr(value) if len(repr(value)) <= 30 else f"{repr(value)[:27]}..."
+    shown_range = f"{int(low):,} to {int(high):,}" if whole else f"{low:g} to {high:g}"
+    return f"{label} must be {kind} from {shown_range} (got {shown})"
+
+
+def check_options(options: TrainOptions | SplitOptions) -> None:
+    """Refuse an option outside its range (``OPTION_BOUNDS``), NaN and infinity included, before anything runs.
+
+    Raises:
+        TrainingError: one line naming the first such option, its allowed range and the value given.
+    """
+    for f in fields(options):
+        value = getattr(options, f.name)
+        if f.name in OPTION_BOUNDS and not (value is None and f.default is None):
+            problem = _bound_problem(f.name, value)
+            if problem:
+                raise TrainingError(problem)
+
+
+def check_output_folder(out: str | Path, source: DataSource) -> None:
+    """Refuse an output folder inside a class-folder data set: the next scan would find its files (report
+    images, checkpoints) as images, or a class made of them. A CSV data set lists its files, so any folder
+    is fine there.
+
+    Raises:
+        DataError: ``out`` is the data folder or inside it.
+    """
+    data = Path(source.data).expanduser()
+    if source.csv or data.suffix.lower() == ".csv" or not data.is_dir():
+        return
+    root, target = data.resolve(), Path(out).expanduser().resolve()
+    if target == root or root in target.parents:
+        raise DataError(f"the output folder {out} is inside the image folder {source.data}; the next scan would "
+                        "take its files for images: choose a folder outside it")
+
+
 # --- migration -------------------------------------------------------------------------------------------
 
 _V1_DEFAULTS: dict[str, Any] = {"weights_source": "unknown", "versions": {}, "train_counts": {},
@@ -259,4 +323,4 @@ def migrate(data: Any) -> dict[str, Any]:
 
 
 __all__ = ["SCHEMA_VERSION", "SplitOptions", "DataSource", "TrainOptions", "TrainConfig", "ContinuedFrom",
-           "RunConfig", "migrate"]
+           "RunConfig", "migrate", "OPTION_BOUNDS", "check_options", "check_output_folder"]

@@ -100,8 +100,10 @@ class FitEnded:
 
 # --- findings ----------------------------------------------------------------------------------------------
 
-LeakageKind = Literal["identical-files-cross-splits", "group-crosses-splits", "no-group-value"]
-ScanKind = Literal["empty-class", "few-images", "imbalanced", "other"]
+LeakageKind = Literal["identical-files-cross-splits", "identical-pixels-cross-splits", "group-crosses-splits",
+                      "no-group-value"]
+ScanKind = Literal["empty-class", "few-images", "imbalanced", "outside-data-folder", "other"]
+SplitKind = Literal["small-test-class"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class Finding:
 @dataclass(frozen=True)
 class LeakageFinding(Finding):
     """A leakage-check result. ``count`` is the number of files involved; ``key`` the group value, the shared
-    SHA-256 of identical files, or the ``group_by`` setting that gave no value."""
+    SHA-256 of identical files (or of their pixels), or the ``group_by`` setting that gave no value."""
 
     kind: LeakageKind
     count: int = 0
@@ -128,6 +130,46 @@ class LeakageFinding(Finding):
     def leaks(self) -> bool:
         """True when one patient's or one image's files are in two subsets; "no-group-value" is only a caution."""
         return self.kind != "no-group-value"
+
+
+@dataclass(frozen=True)
+class SplitFinding(Finding):
+    """A caution about a split that is not leakage; ``label`` is the class concerned, ``count`` its test images."""
+
+    kind: SplitKind
+    label: str = ""
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class LeakageCheck:
+    """The leakage check of one split: what was compared, what crossed parts, and cautions about the split.
+
+    ``checked`` names each comparison made, in words every front end shows as they are (e.g. "identical
+    files", "identical pixels", "groups by PatientID" or "no patient grouping chosen").
+    """
+
+    checked: tuple[str, ...]
+    findings: tuple[LeakageFinding, ...] = ()
+    warnings: tuple[SplitFinding, ...] = ()
+
+    @property
+    def leaks(self) -> bool:
+        return any(f.leaks for f in self.findings)
+
+    def checked_text(self) -> str:
+        return "Checked: " + ", ".join(self.checked) + "."
+
+    def verdict(self) -> str:
+        """One line: leakage found or not, and what was checked."""
+        if self.leaks:
+            return f"Leakage found. {self.checked_text()}"
+        caution = " (with a caution below)" if self.findings else ""
+        return f"No leakage found{caution}. {self.checked_text()}"
+
+    def lines(self) -> list[str]:
+        """The verdict, then every finding and warning, one sentence each."""
+        return [self.verdict(), *(f.message for f in self.findings), *(w.message for w in self.warnings)]
 
 
 @dataclass(frozen=True)

@@ -6,23 +6,41 @@ Layout::
                              before the first epoch)
     RUN_DIR/manifest.json    data root, split settings, and every file with label, sha256 and subset
     RUN_DIR/status.json      running | cancelled | failed | finished, with a one-line message
-    RUN_DIR/history.csv      one row per finished epoch
-    RUN_DIR/metrics.json     test metrics after the fit
-    RUN_DIR/checkpoints/{best,last}.safetensors + .json
+    RUN_DIR/history.csv      one row per finished epoch (epoch 1-based), every epoch once across resumes;
+                             ``best_epoch`` names the best one by the rule the loop keeps ``best`` by
+    RUN_DIR/metrics.json     the fit's summary; its test figures are those of the run's evaluation artefact
+                             (``clinical.json``, ``evaluation.run_evaluation``), computed when the fit ends
+    RUN_DIR/checkpoints/{best,last}.safetensors + .json (the metadata, and the SHA-256 of the weights file as
+                             written: ``recorded_checkpoint_sha256``)
+    RUN_DIR/.lock            only while a process writes the run: its pid, host and start (``runlock``)
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tl_desktop.core.config import RunConfig
-from tl_desktop.core.errors import IncompleteRunError, RunError
-from tl_desktop.core.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from tl_desktop.core.errors import DamagedFileError, IncompleteRunError, RunError, RunIntegrityError
+from tl_desktop.core.fsutil import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    csv_cell,
+    csv_text,
+    read_json,
+)
+from tl_desktop.core.run_schema import (
+    MAX_MANIFEST_BYTES,
+    MAX_MESSAGE_CHARS,
+    MAX_STATUS_BYTES,
+    check_manifest,
+    check_status,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -36,20 +54,35 @@ def config_path(run_dir: Path) -> Path:
 
 
 def write_status(run_dir: Path, state: str, message: str = "") -> None:
+    """Write ``status.json``; a message longer than ``read_status`` accepts is shortened."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS - 3] + "..."
     atomic_write_json(Path(run_dir) / "status.json", {"state": state, "message": message})
 
 
 def read_status(run_dir: Path) -> dict[str, str]:
+    """``{"state", "message"}``; state "unknown" when the run has no status.json yet.
+
+    Raises:
+        RunError: the file is damaged (not JSON, unknown state, oversized); see ``run_schema.check_status``.
+    """
     path = Path(run_dir) / "status.json"
-    return read_json(path) if path.is_file() else {"state": "unknown", "message": ""}
+    if not path.is_file():
+        return {"state": "unknown", "message": ""}
+    return check_status(_read_run_file(path, MAX_STATUS_BYTES), path)
+
+
+def _read_run_file(path: Path, max_bytes: int) -> Any:
+    """A run file's JSON; a damaged one is a RunError naming it."""
+    try:
+        return read_json(path, max_bytes=max_bytes)
+    except DamagedFileError as exc:
+        raise RunError(str(exc)) from exc
 
 
 def write_history(run_dir: Path, rows: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(Path(run_dir) / "history.csv", buffer.getvalue())
+    table = [HISTORY_FIELDS, *([row.get(name, "") for name in HISTORY_FIELDS] for row in rows)]
+    atomic_write_text(Path(run_dir) / "history.csv", csv_text(table))
 
 
 def read_history(run_dir: Path) -> list[dict[str, float]]:
@@ -60,18 +93,48 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(handle)]
 
 
+NO_BEST = (-math.inf, -math.inf)  # the key no epoch can fall below
+
+
+def best_key(row: dict[str, Any]) -> tuple[float, float]:
+    """What makes an epoch better: a higher validation balanced accuracy, ties broken by a lower validation
+    loss. A larger key is better; rows of runs older than balanced accuracy use plain validation accuracy."""
+    score = row.get("val_balanced_acc", row.get("val_acc", -math.inf))
+    return float(score), -float(row.get("val_loss", math.inf))
+
+
+def best_epoch(rows: list[dict[str, Any]]) -> int | None:
+    """The best epoch of a history (1-based, as ``history.csv`` and the log number it) under ``best_key``;
+    of equal epochs the earliest, exactly as the training loop keeps its ``best`` checkpoint. None: no rows."""
+    best, key = None, NO_BEST
+    for row in rows:
+        if best_key(row) > key:
+            best, key = int(row["epoch"]), best_key(row)
+    return best
+
+
+def earlier_history(run_dir: Path) -> tuple[str, list[dict[str, float]]] | None:
+    """(folder name, history rows) of the run this one continued from (``config.init_from``); None when the run
+    did not continue another, or its config or the earlier folder cannot be read (curves only: nothing fails)."""
+    try:
+        earlier = load_config(run_dir).init_from
+    except RunError:
+        return None
+    if earlier is None or not Path(earlier.run_dir).is_dir():
+        return None
+    return Path(earlier.run_dir).name, read_history(Path(earlier.run_dir))
+
+
 PREDICTIONS_FILE = "test_predictions.csv"
 
 
 def write_predictions(run_dir: Path, paths: list[str], true: list[str], probs, class_names: list[str]) -> None:
     """Every test image's true class, predicted class and class probabilities (``test_predictions.csv``)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "true", "predicted", *[f"p_{name}" for name in class_names]])
+    table = [["path", "true", "predicted", *[f"p_{name}" for name in class_names]]]
     for path, label, row in zip(paths, true, probs, strict=True):
         best = max(range(len(class_names)), key=lambda i: row[i])
-        writer.writerow([path, label, class_names[best], *[f"{float(p):.7f}" for p in row]])
-    atomic_write_text(Path(run_dir) / PREDICTIONS_FILE, buffer.getvalue())
+        table.append([path, label, class_names[best], *[f"{float(p):.7f}" for p in row]])
+    atomic_write_text(Path(run_dir) / PREDICTIONS_FILE, csv_text(table))
 
 
 def read_predictions(run_dir: Path) -> dict[str, Any] | None:
@@ -80,7 +143,7 @@ def read_predictions(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))
+        rows = [[csv_cell(cell) for cell in row] for row in csv.reader(handle)]
     header, body = rows[0], rows[1:]
     return {"paths": [r[0] for r in body], "true": [r[1] for r in body], "predicted": [r[2] for r in body],
             "probs": [[float(v) for v in r[3:]] for r in body],
@@ -96,7 +159,7 @@ def files_digest(files: list[dict[str, Any]]) -> str:
 def manifest_hash(run_dir: Path) -> str:
     """Hash of the training manifest's content: changes whenever any file, label or subset assignment changes,
     and is the same on every computer (the data folder's location is not part of it)."""
-    return files_digest(read_json(Path(run_dir) / "manifest.json")["files"])
+    return files_digest(load_manifest(run_dir)["files"])
 
 
 # --- checkpoints -----------------------------------------------------------------------------------------
@@ -207,8 +270,60 @@ def save_checkpoint(run_dir: Path, which: str, model: torch.nn.Module, info: dic
         tensors.update(opt_tensors)
         meta["optimizer"] = opt_meta
     folder = Path(run_dir) / "checkpoints"
-    atomic_write_bytes(folder / f"{which}.safetensors", save(tensors, metadata={"tl_desktop": json.dumps(meta)}))
-    atomic_write_json(folder / f"{which}.json", meta)
+    data = save(tensors, metadata={"tl_desktop": json.dumps(meta)})
+    atomic_write_bytes(folder / f"{which}.safetensors", data)
+    atomic_write_json(folder / f"{which}.json", {**meta, "sha256": hashlib.sha256(data).hexdigest()})
+
+
+def checkpoint_path(run_dir: Path | str, which: str = "best") -> Path:
+    return Path(run_dir) / "checkpoints" / f"{which}.safetensors"
+
+
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_sha256(run_dir: Path | str, which: str = "best") -> str | None:
+    """SHA-256 of the checkpoint file as it is now (hashed: a few MB, milliseconds), None when absent."""
+    path = checkpoint_path(run_dir, which)
+    return file_sha256(path) if path.is_file() else None
+
+
+def recorded_checkpoint_sha256(run_dir: Path | str, which: str = "best") -> str | None:
+    """The SHA-256 recorded in ``<which>.json`` when the checkpoint was written; None for older runs."""
+    sidecar = Path(run_dir) / "checkpoints" / f"{which}.json"
+    return read_json(sidecar).get("sha256") if sidecar.is_file() else None
+
+
+def verify_checkpoint(run_dir: Path | str, which: str = "best") -> None:
+    """Refuse a checkpoint whose SHA-256 is not the one recorded when it was written; runs written before the
+    record existed (no ``sha256`` in ``<which>.json``) pass.
+
+    Training replaces the weights file and then its record, so a reader in between sees a pair that does not
+    match: a mismatch is looked at once more a moment later before it is refused.
+
+    Raises:
+        RunIntegrityError: the file was modified after it was written.
+    """
+    import time
+
+    for attempt in range(2):
+        try:
+            recorded = recorded_checkpoint_sha256(run_dir, which)
+        except (OSError, ValueError):
+            recorded = None  # an unreadable record cannot vouch for or against the file
+        if recorded is None or checkpoint_sha256(run_dir, which) == recorded:
+            return
+        if attempt == 0:
+            time.sleep(0.25)
+    summary = (f"checkpoints/{which}.safetensors was modified after training (its SHA-256 no longer matches the "
+               "one recorded when it was written)")
+    raise RunIntegrityError(f"{summary}; train the run again", summary=summary)
 
 
 def load_checkpoint(run_dir: Path, which: str) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None, dict]:
@@ -223,6 +338,7 @@ def load_checkpoint(run_dir: Path, which: str) -> tuple[dict[str, torch.Tensor],
         check_safetensors(weights)
     except (OSError, ValueError) as exc:
         raise RunError(f"{weights.name} is damaged: {exc}") from exc
+    verify_checkpoint(run_dir, which)
     try:
         with safe_open(str(weights), framework="pt") as handle:
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
@@ -230,17 +346,32 @@ def load_checkpoint(run_dir: Path, which: str) -> tuple[dict[str, torch.Tensor],
     except Exception as exc:  # noqa: BLE001 - a damaged file of any kind
         raise RunError(f"{weights.name} is damaged ({type(exc).__name__})") from exc
     info = json.loads(header) if header else read_json(folder / f"{which}.json")
+    info.pop("sha256", None)  # the sidecar's record of the file, not loop state
     model_state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    if not _all_finite(model_state):
+        raise RunError(f"{weights}: the model's weights contain NaN or infinite values; retrain or resume from "
+                       "an earlier checkpoint")
     optimizer = _unflatten_optimizer(tensors, info.pop("optimizer")) if "optimizer" in info else None
     return model_state, optimizer, info
 
 
+def _all_finite(state: dict[str, torch.Tensor]) -> bool:
+    import torch
+
+    return all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point())
+
+
 def load_manifest(run_dir: Path) -> dict[str, Any]:
-    """The run's manifest.json. Raises IncompleteRunError (a RunError) when the folder has none."""
+    """The run's manifest.json, checked (``run_schema.check_manifest``).
+
+    Raises:
+        IncompleteRunError: the folder has none (a RunError).
+        RunError: it is damaged (not JSON, wrong keys or types), naming the file.
+    """
     path = Path(run_dir) / "manifest.json"
     if not path.is_file():
         raise IncompleteRunError(f"{Path(run_dir).name} is not a complete run (no manifest.json)")
-    return read_json(path)
+    return check_manifest(_read_run_file(path, MAX_MANIFEST_BYTES), path)
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:
@@ -259,9 +390,8 @@ def load_config(run_dir: Path) -> RunConfig:
     path = config_path(run_dir)
     if not path.is_file():
         raise IncompleteRunError(f"{run_dir} is not a run folder (no config.json)")
+    data = _read_run_file(path, MAX_MANIFEST_BYTES)
     try:
-        return RunConfig.from_dict(read_json(path))
-    except ValueError as exc:  # not JSON
-        raise RunError(f"{Path(run_dir).name}: config.json cannot be read ({exc})") from exc
+        return RunConfig.from_dict(data)
     except RunError as exc:
         raise RunError(f"{Path(run_dir).name}: {exc}") from exc

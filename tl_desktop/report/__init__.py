@@ -4,7 +4,11 @@ Outside ``tl_desktop.core`` because it draws with Qt (QPainter charts, QTextDocu
 without a display (an offscreen QApplication is created when none exists), so the CLI can use it.
 
     from tl_desktop.report import write_report
-    result = write_report(run_dir, out_dir)   # computes clinical.json first if the run has none
+    result = write_report(run_dir, out_dir)   # computes clinical.json first if it is missing or stale
+
+Every figure, table and the audit's clinical.json come from the run's one evaluation artefact (the current
+evaluation of the best checkpoint, ``current.current_clinical``); the report names that checkpoint. From
+``metrics.json`` only the training summary (epochs run) is read.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ def require_finished(run_dir: Path | str) -> None:
 
 def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: list[Path | str] | None = None,
                  hide_file_names: bool = False, heatmaps: bool = True, transfer: Path | str | None = None,
-                 callback: Callable | None = None, cancel=None) -> ReportResult:
+                 callback: Callable | None = None, cancel=None, allow_changed: bool = False) -> ReportResult:
     """Write the report of a finished run into ``out`` (default ``RUN_DIR/report``).
 
     Args:
@@ -62,20 +66,21 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
         hide_file_names: name files by SHA-256 only (for file names that may contain patient data).
         heatmaps: include example Grad-CAM images (leave out when images carry burned-in patient text).
         transfer: a ``transfer.json`` ("did transfer help?"); default ``RUN_DIR/transfer.json`` when present.
+        allow_changed: report on the images as they are now where they changed since training; the report's
+            summary then says so (the evaluation's first warning). Otherwise a changed image refuses the report.
 
     Raises:
         ReportError, RunError, ClinicalError: one readable line.
     """
     from tl_desktop.core import runs
-    from tl_desktop.core.evaluation.run_evaluation import evaluate_clinical, load_clinical
-    from tl_desktop.core.fsutil import read_json
+    from tl_desktop.core.evaluation.current import current_clinical
 
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "report"
     require_finished(run_dir)
     config = runs.load_config(run_dir)
-    clinical = load_clinical(run_dir) or evaluate_clinical(run_dir, callback=callback, cancel=cancel)
-    manifest = read_json(run_dir / "manifest.json")
+    clinical = current_clinical(run_dir, callback=callback, cancel=cancel, allow_changed=allow_changed)
+    manifest = runs.load_manifest(run_dir)
     onnx_files = [Path(p) for p in onnx] if onnx is not None else find_onnx(run_dir)
     missing = [p.name for p in onnx_files if not p.is_file()]
     if missing:
@@ -112,7 +117,7 @@ def _build(run_dir: Path, out: Path, config, manifest, clinical, onnx_files, tra
     from tl_desktop.report.sections import RunData
 
     name = file_namer(manifest, hide_file_names)
-    data = RunData(run_dir, config, manifest, read_json(run_dir / "metrics.json"), clinical,
+    data = RunData(run_dir, config, manifest, _figures(clinical, read_json(run_dir / "metrics.json")), clinical,
                    runs.read_history(run_dir), environment(config, run_dir), name,
                    read_json(transfer_file) if transfer_file.is_file() else None,
                    [_verification(p, clinical) for p in onnx_files])
@@ -129,23 +134,41 @@ def _build(run_dir: Path, out: Path, config, manifest, clinical, onnx_files, tra
     return files
 
 
+def _figures(clinical: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """The test figures of the evaluation (``stored_result.summary``), with the epochs run from the fit's summary
+    and the best epoch of the evaluated checkpoint."""
+    from tl_desktop.core.evaluation.stored_result import summary
+
+    figures = summary(clinical)
+    epoch = (clinical.get("checkpoint") or {}).get("epoch")
+    figures["best_epoch"] = epoch if epoch is not None else training.get("best_epoch")
+    figures["epochs_run"] = training.get("epochs_run")
+    return figures
+
+
 def _verification(path: Path, clinical: dict[str, Any]) -> dict[str, Any]:
-    """Verification figures of an exported file, and whether its decision metadata is the reported one."""
+    """Verification figures of an exported file, and whether its decision metadata is the reported one (the
+    temperature, and the rule the user chose; a suggested operating point is in no file)."""
+    from tl_desktop.core.export.verify import within_tolerance
     from tl_desktop.core.fsutil import read_json
 
     figures = read_json(path.with_name(f"{path.stem}.verification.json"))
     meta = figures.get("metadata") or {}
 
+    from tl_desktop.core.evaluation.decision import exported_rule
+
+    expected = {"temperature": clinical.get("temperature"), **exported_rule(clinical)}  # what an export now carries
+
     def same(key: str) -> bool:
-        want, got = clinical.get(key), meta.get(key)
+        want, got = expected.get(key), meta.get(key)
         if want is None or got is None:
             return want is None and got is None
-        return str(want) == got if isinstance(want, str) else abs(float(got) - float(want)) < 1e-9
+        return want == got if key == "positive_class" else abs(float(got) - float(want)) < 1e-9
 
     keys = ("temperature", "positive_class", "decision_threshold", "abstain_threshold")
     return {"file": path.name, "decision_matches": all(same(k) for k in keys),
-            **{k: figures.get(k) for k in ("precision", "max_abs_diff", "top1_agreement", "passed", "sha256",
-                                           "n_images")}}
+            **{k: figures.get(k) for k in ("precision", "max_abs_diff", "top1_agreement", "sha256", "n_images")},
+            "passed": within_tolerance(figures)}  # today's limits, not those the file was once verified under
 
 
 def _heatmaps(run_dir: Path, clinical: dict[str, Any], name, limit: int) -> list[dict[str, Any]]:

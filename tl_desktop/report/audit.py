@@ -5,9 +5,7 @@ verification. ``SHA256SUMS`` lists every file of the folder.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import platform
 import shutil
@@ -17,7 +15,7 @@ from typing import Any
 
 from tl_desktop.core.config import RunConfig
 from tl_desktop.core.errors import UserFacingError
-from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text, read_json
+from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text, csv_text, read_json
 
 
 class ReportError(UserFacingError):
@@ -65,13 +63,11 @@ def environment(config: RunConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def _manifest_csv(manifest: dict[str, Any], name: Callable[[str], str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["subset", "label", "file", "sha256", "width", "height"])
+    rows: list[list[Any]] = [["subset", "label", "file", "sha256", "width", "height"]]
     order = {"train": 0, "val": 1, "test": 2}
     for f in sorted(manifest["files"], key=lambda f: (order.get(f["subset"], 3), f["label"], f["path"])):
-        writer.writerow([f["subset"], f["label"], name(f["path"]), f["sha256"], f.get("width", ""), f.get("height", "")])
-    return buffer.getvalue()
+        rows.append([f["subset"], f["label"], name(f["path"]), f["sha256"], f.get("width", ""), f.get("height", "")])
+    return csv_text(rows)
 
 
 def _renamed(data: Any, name: Callable[[str], str]) -> Any:

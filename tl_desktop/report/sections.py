@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tl_desktop.core.config import RunConfig
 from tl_desktop.core.evaluation import statistics as cl
 from tl_desktop.report import figures as fg
@@ -20,8 +18,8 @@ class RunData:
     run_dir: Path
     config: RunConfig
     manifest: dict[str, Any]
-    metrics: dict[str, Any]
-    clinical: dict[str, Any]
+    metrics: dict[str, Any]                     # stored_result.summary of ``clinical`` (+ epochs run, best epoch)
+    clinical: dict[str, Any]                    # the run's evaluation artefact
     history: list[dict[str, float]]
     environment: dict[str, Any]
     name: Any                                   # relative path -> displayed file name
@@ -41,33 +39,85 @@ def _counts(manifest: dict[str, Any]) -> dict[str, Counter]:
 # --- summary ---------------------------------------------------------------------------------------------
 
 def summary(d: RunData, created: str, version: str) -> str:
-    c, op = d.clinical, d.clinical["operating_point"]["test"]
-    pos = c["positive_class"]
-    auc = (c["curves"].get(pos) or {}).get("auc")
-    acc = op["accuracy"]
+    """Page 1: what is true for the task. Accuracy, balanced accuracy and each class's sensitivity and precision
+    with Wilson intervals lead; the operating point follows only where there is one, with its status."""
+    c, m = d.clinical, d.metrics
     test_cal = c["calibration"].get("test", {})
+    right = sum(m["confusion_matrix"][i][i] for i in range(len(c["class_names"])))
+    macro = (m.get("roc_auc") or {}).get("macro")
     rows = [
+        ["Evaluated model", f"{esc(m['evaluation']['label'])} <span class='muted'>(computed "
+                            f"{esc(str(c.get('computed_utc', '?')))})</span>"],
         ["Test images", f"{c['n']['test']} (validation {c['n']['val']})"],
-        ["Finding (positive class)", f"{esc(pos)} <span class='muted'>&mdash; {esc(c['positive_reason'])}</span>"],
-        ["Decision threshold", f"{c['decision_threshold']:.3f} on the probability of {esc(pos)} "
-                               f"<span class='muted'>({esc(_rule(c))})</span>"],
-        ["Sensitivity", with_ci(op["sensitivity"])],
-        ["Specificity", with_ci(op["specificity"])],
-        ["AUC (ROC)", "n/a" if not auc else f"<b>{auc['auc']:.3f}</b> <span class='muted'>(95% CI "
-                                            f"{auc['low']:.3f}&ndash;{auc['high']:.3f}, {auc['n_boot']} bootstrap resamples)</span>"],
-        ["Accuracy at this threshold", with_ci(acc)],
+        ["Accuracy", with_ci(_share(right, m["n"])) + " <span class='muted'>each image given its most probable "
+                                                     "class</span>"],
+        ["Balanced accuracy", f"<b>{pct(m['balanced_accuracy'])}</b> <span class='muted'>(the mean sensitivity of "
+                              f"the {len(c['class_names'])} classes)</span>"],
+        ["ROC-AUC (mean of the classes)", _num(macro)],
+        *_point_rows(c),
         ["Calibration error (ECE, test)", f"{_num(test_cal.get('before', {}).get('ece'))} before, "
                                           f"<b>{_num(test_cal.get('after', {}).get('ece'))}</b> after temperature "
                                           f"scaling (T = {c['temperature']:.3f})"],
         ["Abstain (&ldquo;not sure&rdquo;)", "off" if c.get("abstain_threshold") is None else
-         f"below top probability {c['abstain_threshold']:.3f}: answers {pct(op['coverage'])} of test images"],
+         f"below top probability {c['abstain_threshold']:.3f}: answers {pct(_coverage(c))} of test images"],
     ]
     warn = "".join(f"<li class='warn'>{esc(w)}</li>" for w in c.get("warnings", []))
     return (f"<h1>Model report: {esc(d.run_dir.name)}</h1>"
             f"<p class='muted'>Created {esc(created)} by tl-desktop {esc(version)}. For research and quality "
             "assurance: these figures describe this test set only and are not a regulatory validation.</p>"
             "<h2>Summary</h2>" + table(["Figure", "Value"], rows, [170, 450], raw=True) +
+            "<h3>Per class (most probable class, 95% Wilson intervals)</h3>" + _class_table(m) +
             (f"<h3>Read with care</h3><ul>{warn}</ul>" if warn else ""))
+
+
+def _share(k: int, n: int) -> dict[str, Any]:
+    low, high = cl.wilson_interval(k, n)
+    return {"value": k / n if n else None, "k": k, "n": n, "low": low, "high": high}
+
+
+def _coverage(c: dict[str, Any]) -> float:
+    from tl_desktop.core.evaluation.stored_result import ClinicalResult
+
+    return ClinicalResult(c).accuracy_at_abstain(c.get("abstain_threshold"))[1]
+
+
+def _class_table(m: dict[str, Any]) -> str:
+    """Each class's test images, sensitivity (recall) and precision with Wilson intervals."""
+    from tl_desktop.core.evaluation.stored_result import class_figures
+
+    rows = [[esc(name), f["recall"]["n"], _with_interval(f["recall"]), _with_interval(f["precision"])]
+            for name, f in class_figures(m).items()]
+    return table(["Class", "Test images", "Sensitivity (recall), 95% CI", "Precision, 95% CI"], rows, raw=True)
+
+
+def _with_interval(f: dict[str, Any]) -> str:
+    return "n/a" if f["value"] is None else f"{pct(f['value'])} ({pct(f['low'])}–{pct(f['high'])})"
+
+
+def _point_rows(c: dict[str, Any]) -> list[list[str]]:
+    """The decision rule: none (the most probable class), or the operating point with its figures and status."""
+    from tl_desktop.core.evaluation.decision import USER
+
+    pos = c.get("positive_class")
+    if pos is None:
+        return [["Decision rule", "none: each image gets its most probable class <span class='muted'>(the "
+                                  "exported model answers the same way)</span>"]]
+    op = c["operating_point"]["test"]
+    auc = (c["curves"].get(pos) or {}).get("auc")
+    when = (c.get("decision_chosen_utc") or "")[:10]
+    status = (f"chosen{' on ' + when if when else ''} (in the exported model)" if c.get("decision_source") == USER
+              else "suggested (not in the exported model)")
+    return [
+        ["Operating point", f"<b>{esc(pos)}</b> when its probability &ge; {c['decision_threshold']:.3f}, "
+                            f"<b>{status}</b> <span class='muted'>({esc(_rule(c))})</span>"],
+        ["Finding (positive class)" if c.get("decision_source") == USER else "Suggested finding (positive class)",
+         f"{esc(pos)} <span class='muted'>&mdash; {esc(c['positive_reason'])}</span>"],
+        [f"Sensitivity for {esc(pos)}", with_ci(op["sensitivity"])],
+        [f"Specificity for {esc(pos)}", with_ci(op["specificity"])],
+        [f"AUC (ROC) of {esc(pos)}", "n/a" if not auc else f"<b>{auc['auc']:.3f}</b> <span class='muted'>(95% CI "
+         f"{auc['low']:.3f}&ndash;{auc['high']:.3f}, {auc['n_boot']} bootstrap resamples)</span>"],
+        ["Accuracy at this operating point", with_ci(op["accuracy"])],
+    ]
 
 
 def _num(value: float | None) -> str:
@@ -78,11 +128,11 @@ def _rule(c: dict[str, Any]) -> str:
     rule = c.get("threshold_rule", {})
     method, target = rule.get("method"), rule.get("target")
     if rule.get("chosen_on") == "user":
-        return "set by the user"
+        return "threshold set by the user"
     words = {"youden": "maximises sensitivity + specificity on the validation split",
              "sensitivity": f"sensitivity >= {target} on the validation split",
              "specificity": f"specificity >= {target} on the validation split", "fixed": "fixed value"}
-    return words.get(method, str(method))
+    return words.get(method, str(method)) + ("; accepted by the user" if rule.get("accepted_by_user") else "")
 
 
 # --- data and model --------------------------------------------------------------------------------------
@@ -157,44 +207,33 @@ def training_curves(d: RunData) -> str:
 # --- results ---------------------------------------------------------------------------------------------
 
 def results_section(d: RunData) -> str:
+    """The confusion matrix of the most probable class, and at the operating point where there is one."""
     c = d.clinical
     names = c["class_names"]
+    argmax = d.metrics["confusion_matrix"]
+    d.figures["confusion_argmax.png"] = fg.confusion_chart("Most probable class", names, argmax)
+    cells = [figure("confusion_argmax.png", *_confusion_size(names, False))]
+    text = (f"<p>Test images: {c['n']['test']}. Counts are images; rows are the true class. Left: each image "
+            "given its most probable class (the per-class figures are on page 1).")
+    pos = c.get("positive_class")
+    if pos is None:
+        return "<h2>Results on the test split</h2>" + text + "</p>" + side_by_side(cells)
     op = c["operating_point"]["test"]
-    y, probs = np.asarray(c["predictions"]["test"]["labels"], dtype=int), _test_probs(c)
-    argmax = cl.confusion(y, probs.argmax(axis=1), len(names))["matrix"]
     d.figures["confusion_threshold.png"] = fg.confusion_chart(
         f"At threshold {c['decision_threshold']:.3f}", names, op["confusion"]["matrix"], op["confusion"]["not_sure"])
-    d.figures["confusion_argmax.png"] = fg.confusion_chart("Most probable class", names, argmax)
-    cells = [figure("confusion_argmax.png", *_confusion_size(names, False)),
-             figure("confusion_threshold.png", *_confusion_size(names, any(op["confusion"]["not_sure"])))]
-    rows = []
-    for i, name in enumerate(names):
-        k, n, called = argmax[i][i], sum(argmax[i]), sum(row[i] for row in argmax)
-        low, high = cl.wilson_interval(k, n)
-        rows.append([name, n, f"{pct(k / n if n else None)} ({pct(low)}–{pct(high)})",
-                     pct(k / called if called else None)])
+    cells.append(figure("confusion_threshold.png", *_confusion_size(names, any(op["confusion"]["not_sure"]))))
     stats = [[label, with_ci(op[key])] for key, label in (("sensitivity", "Sensitivity (recall of the finding)"),
                                                           ("specificity", "Specificity"), ("ppv", "PPV (precision)"),
                                                           ("npv", "NPV"))]
-    pos = c["positive_class"]
-    return ("<h2>Results on the test split</h2>"
-            f"<p>Test images: {c['n']['test']}. Counts are images; rows are the true class. Left: each image "
-            f"given its most probable class. Right: {esc(pos)} when its probability is at least "
-            f"{c['decision_threshold']:.3f}" + (", and &ldquo;not sure&rdquo; below the abstain threshold" if
-                                                 c.get("abstain_threshold") is not None else "") + ".</p>" +
-            side_by_side(cells) +
+    return ("<h2>Results on the test split</h2>" + text +
+            f" Right: {esc(pos)} when its probability is at least {c['decision_threshold']:.3f}" +
+            (", and &ldquo;not sure&rdquo; below the abstain threshold" if c.get("abstain_threshold") is not None
+             else "") + ".</p>" + side_by_side(cells) +
             f"<h3>{esc(pos)} at threshold {c['decision_threshold']:.3f} (95% Wilson intervals)</h3>" +
             ("" if c.get("abstain_threshold") is None else
              f"<p>On the {pct(op['coverage'])} of test images the model answered; the others are &ldquo;not "
              "sure&rdquo; and go to a human reader.</p>") +
-            table(["Figure", "Value"], stats, [230, 330], raw=True) +
-            "<h3>Per class (most probable class)</h3>" +
-            table(["Class", "Test images", "Recall (95% CI)", "Precision"], rows))
-
-
-def _test_probs(c: dict[str, Any]):
-    logits = np.asarray(c["predictions"]["test"]["logits"], dtype=float)
-    return cl.softmax(logits, c["temperature"]) if len(logits) else logits.reshape(0, len(c["class_names"]))
+            table(["Figure", "Value"], stats, [230, 330], raw=True))
 
 
 def _confusion_size(names: list[str], extra: bool) -> tuple[int, int]:
@@ -205,8 +244,9 @@ def _confusion_size(names: list[str], extra: bool) -> tuple[int, int]:
 
 def curves_section(d: RunData) -> str:
     c = d.clinical
-    names, pos = c["class_names"], c["positive_class"]
-    shown = [n for n in names if c["curves"].get(n)] if len(names) > 2 else [pos] if c["curves"].get(pos) else []
+    names, pos = c["class_names"], c.get("positive_class")
+    shown = [n for n in names if c["curves"].get(n)] if len(names) > 2 or pos is None else \
+        [pos] if c["curves"].get(pos) else []
     roc, pr = [], []
     for i, name in enumerate(shown):
         entry = c["curves"][name]
@@ -216,20 +256,21 @@ def curves_section(d: RunData) -> str:
                              entry["roc"]["fpr"], entry["roc"]["tpr"], colour))
         pr.append(fg.Series(f"{name}: AP {entry['pr']['average_precision']:.3f}", entry["pr"]["recall"],
                             entry["pr"]["precision"], colour, step=True))
-    op = c["operating_point"]["test"]
-    spec, sens = op["specificity"]["value"], op["sensitivity"]["value"]
+    op = (c.get("operating_point") or {}).get("test") or {}
+    spec, sens = ((op.get(k) or {}).get("value") for k in ("specificity", "sensitivity"))
     point = [] if spec is None or sens is None else [(1 - spec, sens, "#ffcc00", f"threshold {c['decision_threshold']:.3f}")]
     d.figures["roc.png"] = fg.line_chart(fg.Chart("ROC curve (test)", "1 - specificity (false-positive rate)",
                                                   "sensitivity", roc, diagonal="chance", points=point, width=300, height=260))
-    prevalence = c["curves"][pos]["pr"]["prevalence"] if c["curves"].get(pos) else None
+    prevalence = c["curves"][pos]["pr"]["prevalence"] if pos is not None and c["curves"].get(pos) else None
     d.figures["pr.png"] = fg.line_chart(fg.Chart(
         "Precision-recall (test)", "recall (sensitivity)", "precision (PPV)", pr,
         points=[] if not point or op["ppv"]["value"] is None else [(sens, op["ppv"]["value"], "#ffcc00", "threshold")],
         width=300, height=260))
     text = ("<h2>Discrimination</h2><p>The ROC curve shows every trade-off between finding the positive cases "
             "(sensitivity) and false alarms (1 - specificity) as the threshold moves; the area under it (AUC) is "
-            "the chance that a random positive image scores higher than a random negative one. The yellow dot is "
-            "the chosen threshold. The interval is a bootstrap on the test images; when the split was grouped by "
+            "the chance that a random positive image scores higher than a random negative one. " +
+            ("The yellow dot is the operating point. " if point else "With more than two classes each class is "
+             "shown against all the others. ") + "The interval is a bootstrap on the test images; when the split was grouped by "
             "patient, whole patients are resampled, since images of one patient are alike.")
     if prevalence is not None:
         text += f" On the precision-recall chart, a useless model sits at the prevalence ({pct(prevalence)})."
@@ -260,10 +301,10 @@ def calibration_section(d: RunData) -> str:
         abstain = c.get("abstain_threshold")
         points = []
         if abstain is not None:
-            op = c["operating_point"]["test"]
-            decided = sum(map(sum, op["confusion"]["matrix"]))
-            right = sum(op["confusion"]["matrix"][i][i] for i in range(len(c["class_names"])))
-            points = [(op["coverage"], right / decided if decided else 0, "#ffcc00", f"abstain below {abstain:.3f}")]
+            from tl_desktop.core.evaluation.stored_result import ClinicalResult
+
+            accuracy, coverage = ClinicalResult(c).accuracy_at_abstain(abstain)  # of the most probable class
+            points = [(coverage, accuracy or 0, "#ffcc00", f"abstain below {abstain:.3f}")]
         d.figures["coverage.png"] = fg.line_chart(fg.Chart(
             "Answer only when sure (test)", "share of images answered (coverage)", "accuracy on answered images",
             [fg.Series("all abstain thresholds", cov["coverage"], cov["accuracy"], fg.PALETTE[2], step=True)],
@@ -325,7 +366,7 @@ def audit_section(d: RunData, files: list[str]) -> str:
     rows = []
     for o in d.onnx:
         match = "yes" if o.get("decision_matches") else \
-            "<span class='warn'>NO: export again to carry this report's threshold and temperature</span>"
+            "<span class='warn'>NO: export again to carry this report's decision rule and temperature</span>"
         rows.append([esc(o["file"]), esc(o.get("precision", "?")), f"{o.get('max_abs_diff', float('nan')):.2e}",
                      f"{o.get('top1_agreement', float('nan')):.3f}", "passed" if o.get("passed") else "FAILED",
                      match, (o.get("sha256") or "")[:16]])

@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop.core.events import Progress
+from tl_desktop.core.project.project_file import EXPORTS_FOLDER
 from tl_desktop.ui.data.scan_report import fill_table, make_table
-from tl_desktop.ui.session import Session
+from tl_desktop.ui.session import Session, drop_workers
 from tl_desktop.ui.widgets.common import hint, icon, label, title
 from tl_desktop.ui.widgets.errors import task_failed
 from tl_desktop.workers import Worker, tasks
@@ -43,10 +44,9 @@ class ExportView(QWidget):
         self.browse = QPushButton("Choose…", toolTip="Choose the file name and folder")
         self.browse.clicked.connect(self.choose_file)
         self.fp16 = QCheckBox("also a half-precision file (FP16)", toolTip=(
-            "Half the size; for GPUs. Verified separately with a looser limit (difference ≤ 0.01)."))
+            f"Half the size; for GPUs. {_limits_text('fp16')}"))
         self.int8 = QCheckBox("also a quantised file (INT8)", toolTip=(
-            "About a quarter of the size and faster on CPUs; verified to give the same top answer on at least "
-            "95 % of the verification images."))
+            f"About a quarter of the size and faster on CPUs. {_limits_text('int8')}"))
         self.button = QPushButton(icon("export"), "Export and verify", toolTip="Write the ONNX file and check "
                                   "it gives the same answers as the trained model (Ctrl+E)")
         self.button.setProperty("role", "primary")
@@ -59,7 +59,7 @@ class ExportView(QWidget):
         self.open_folder.clicked.connect(self._show_folder)
         self._arrange()
         session.run_selected.connect(self._on_run)
-        session.project_changed.connect(lambda _p: self._on_run(""))
+        session.project_changed.connect(lambda _p: self.reset())
 
     def _arrange(self) -> None:
         file_row = QHBoxLayout()
@@ -87,6 +87,17 @@ class ExportView(QWidget):
         box.addWidget(results, 1)
 
     # --- run and file -------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Another project is open: no result, verification figure or file path of the previous one stays (an
+        export still running for it is dropped); a selected run's file goes to the new project's exports."""
+        drop_workers(self.worker)
+        self.worker, self.result = None, None
+        self.progress.hide()
+        fill_table(self.table, [])
+        self.where.clear()
+        self.open_folder.hide()
+        self._on_run("")
+
     def _on_run(self, run_dir: str) -> None:
         project = self.session.project
         self.button.setEnabled(bool(run_dir))
@@ -96,7 +107,7 @@ class ExportView(QWidget):
             return
         self.run_label.setText(f"Run: {Path(run_dir).name}")
         name = f"{project.folder.name}-{Path(run_dir).name}.onnx"
-        self.out.setText(str(project.folder / "exports" / name))
+        self.out.setText(str(project.folder / EXPORTS_FOLDER / name))
         existing = Path(self.out.text())
         self._show_existing(existing)
 
@@ -150,8 +161,9 @@ class ExportView(QWidget):
 
         report = path.with_name(path.stem + ".verification.json")
         if path.is_file() and report.is_file():
-            fill_table(self.table, [_row(path, read_json(report))])
-            self.where.setText(f"Exported earlier to {path}")
+            figures = read_json(report)
+            fill_table(self.table, [_row(path, figures)])
+            self.where.setText(f"Exported earlier to {path}{decision_text(figures.get('metadata') or {})}")
             self.open_folder.show()
         else:
             fill_table(self.table, [])
@@ -168,23 +180,36 @@ class ExportView(QWidget):
 
 
 def decision_text(meta: dict[str, str]) -> str:
-    """What the exported file decides, from its metadata (set in Evaluate with "Use this threshold")."""
+    """What the exported file decides, from its metadata: "No decision rule inside: ..." or "Decision rule
+    inside: ..." (``decision.rule_sentence``; a rule is only there when chosen in Evaluate)."""
+    from tl_desktop.core.evaluation.decision import rule_sentence
+
     if not meta.get("temperature"):
         return ""
-    text = f"\nProbabilities calibrated with temperature {float(meta['temperature']):.2f}."
-    if meta.get("decision_threshold"):
-        text += (f" Answers {meta['positive_class']} when its probability is ≥ "
-                 f"{float(meta['decision_threshold']):.4f}")
-        text += (f", “not sure” below {float(meta['abstain_threshold']):.4f}." if meta.get("abstain_threshold")
-                 else ".")
-    return text
+    return (f"\n{rule_sentence(meta)}.\nProbabilities calibrated with temperature "
+            f"{float(meta['temperature']):.2f}.")
+
+
+def _limits_text(precision: str) -> str:
+    """The limits a file of ``precision`` must meet to be called verified, in words (``verify.TOLERANCES``)."""
+    from tl_desktop.core.export.verify import TOLERANCES
+
+    tol = TOLERANCES[precision]
+    return (f"Verified separately: only kept when it gives the same top answer on at least "
+            f"{100 * tol['top1_agreement']:.0f} % of the verification images and no probability differs from the "
+            f"trained model's by more than {tol['max_abs_diff']:g}.")
 
 
 def _row(path: Path, figures: dict[str, Any]) -> list[Any]:
-    tol = figures.get("tolerance", {})
-    limits = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in tol.items())
+    """A file's measured figures, today's limits for its precision and the verdict under those limits (a file
+    verified under an older, looser rule shows as not verified)."""
+    from tl_desktop.core.export.verify import TOLERANCES, within_tolerance
+
+    tol = TOLERANCES.get(figures.get("precision", ""), {})
+    limits = (f"difference ≤ {tol['max_abs_diff']:g}, same answer ≥ {100 * tol['top1_agreement']:.0f} %"
+              if tol else "")
     size = figures.get("file_size_bytes")
-    return [Path(path).name, figures.get("precision", ""), f"{figures.get('max_abs_diff', float('nan')):.2e}",
+    return [Path(path).name, figures.get("precision", ""), f"{figures.get('max_abs_diff', float('nan')):.3g}",
             f"{100 * figures.get('top1_agreement', 0):.1f} % of {figures.get('n_images', '?')} images", limits,
-            "✔ verified" if figures.get("passed") else "✘ refused",
+            "✔ verified" if within_tolerance(figures) else "✘ not verified (outside the limits)",
             f"{size / 1e6:.1f} MB" if size else ""]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         self.session = Session(self)
         self.sample_worker: Worker | None = None
         self._close_when_stopped = False
+        self._pending_switch: Callable[[], None] | None = None  # a project switch waiting for training to stop
         self.setWindowTitle("tl-desktop")
         self.views: dict[str, QWidget] = self._make_views()
         self._build_central()
@@ -202,6 +204,31 @@ class MainWindow(QMainWindow):
             self.show_step("data")
 
     # --- project actions ----------------------------------------------------------------------------
+    def _switch(self, open_it: Callable[[], None]) -> None:
+        """Switch the project by calling ``open_it`` (every step resets on ``Session.project_changed``). While a
+        model trains, ask first; on yes, stop training and switch once it has stopped (as closing does)."""
+        train = self.views["train"]
+        if not train.is_training():
+            open_it()
+            return
+        name = self.session.project.name if self.session.project else ""
+        answer = QMessageBox.question(
+            self, "Training is running", f"Training is running in project {name}: stop it and switch?\n\n"
+            "The epochs finished so far are kept; you can continue the run later.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        if self._pending_switch is None:
+            train.run_ended.connect(self._switch_when_stopped)
+        self._pending_switch = open_it
+        train.stop()
+        self.statusBar().showMessage("Stopping training… the other project opens when the current step ends.")
+
+    def _switch_when_stopped(self) -> None:
+        self.views["train"].run_ended.disconnect(self._switch_when_stopped)
+        open_it, self._pending_switch = self._pending_switch, None
+        if open_it is not None:
+            open_it()
+
     def new_project(self) -> None:
         name, ok = QInputDialog.getText(self, "New project", "Name of the project (e.g. Chest X-ray effusion):")
         if not ok or not name.strip():
@@ -211,9 +238,11 @@ class MainWindow(QMainWindow):
                                                   str(default.parent))
         if not folder:
             return
-        target = Path(folder) / proj.safe_folder_name(name.strip())
+        self._switch(lambda: self._create(Path(folder) / proj.safe_folder_name(name.strip()), name.strip()))
+
+    def _create(self, target: Path, name: str) -> None:
         try:
-            self.session.create(target, name.strip())
+            self.session.create(target, name)
         except (ProjectError, OSError) as exc:
             show_error(self, "Could not create the project", str(exc), "Choose another folder or name.")
 
@@ -223,6 +252,10 @@ class MainWindow(QMainWindow):
             self.open_path(folder)
 
     def open_path(self, path: str) -> None:
+        """Open the project in ``path`` (asks first while a model trains)."""
+        self._switch(lambda: self._open(path))
+
+    def _open(self, path: str) -> None:
         try:
             self.session.open_path(path)
         except ProjectError as exc:
@@ -267,6 +300,7 @@ class MainWindow(QMainWindow):
                     event.ignore()
                     return
                 self._close_when_stopped = True
+                self._pending_switch = None  # closing wins over a switch still waiting
                 train.run_ended.connect(self.close)
                 train.stop()
                 self.statusBar().showMessage("Stopping training… the window closes when the current step ends.")
@@ -286,4 +320,7 @@ class MainWindow(QMainWindow):
         if self.sample_worker is not None and self.sample_worker.is_running():
             self.sample_worker.stop()
             self.sample_worker.wait()
+        for worker in list(Worker.live):  # those a project switch dropped (``drop_workers``)
+            worker.stop()
+            worker.wait()
         self.session.save()

@@ -1,9 +1,12 @@
-"""Step 6, Predict: any exported .onnx file on dropped images or a folder; results with thumbnails; CSV."""
+"""Step 6, Predict: any exported .onnx file on dropped images or a folder; results with thumbnails; CSV.
+
+The answers on screen always belong to the model named above them: choosing another model clears them (and
+the heatmap) at once, before the new file is opened, and a file that cannot be opened leaves no answer behind.
+With a project open the step starts from the project's latest verified export (``latest_verified_export``).
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +28,19 @@ from PySide6.QtWidgets import (
 
 from tl_desktop.core.evaluation.statistics import NOT_SURE
 from tl_desktop.core.events import Progress
-from tl_desktop.core.fsutil import atomic_write_text
+from tl_desktop.core.fsutil import atomic_write_text, csv_text
+from tl_desktop.core.project.project_file import latest_verified_export
 from tl_desktop.ui.evaluate.heatmap_panel import HeatmapPanel
-from tl_desktop.ui.session import Session
+from tl_desktop.ui.session import Session, drop_workers
 from tl_desktop.ui.widgets.common import hint, icon, label, title
 from tl_desktop.ui.widgets.errors import task_failed
-from tl_desktop.workers import Worker, tasks
+from tl_desktop.workers import Failure, Worker, tasks
 from tl_desktop.workers.thumbnails import ThumbnailCache
 
 HEADERS = ["Image", "File", "Answer", "Probability", "Problem", "Other candidates"]
 THUMB = 64
+NO_EXPORT = ("No exported model in this project yet: export one in the Export step, or choose a model file.")
+NO_PROJECT = "Choose a model file: an .onnx file exported by tl-desktop."
 
 
 class PredictionModel(QAbstractTableModel):
@@ -98,12 +104,22 @@ class PredictView(QWidget):
         super().__init__(parent)
         self.session = session
         self.worker: Worker | None = None
+        self.model_worker: Worker | None = None  # opens a newly chosen model to name it (or its problem)
         self.class_names: list[str] = []
+        self.model_error: str | None = None  # why the current model file cannot be used
+        self._model = ""  # the model the view shows (results belong to it)
+        self._source = ""  # where it came from, in words
+        self._auto = True  # the model is the open project's default, not one the user chose
+        self._stamp: float | None = None  # the model file's modification time when it was chosen
         self.setAcceptDrops(True)
         self.model_path = QLineEdit(placeholderText="an .onnx file exported by tl-desktop",
                                     toolTip="The exported model to use; it needs nothing else")
+        self.model_path.editingFinished.connect(lambda: self.set_model(self.model_path.text().strip()))
         self.choose_model = QPushButton("Choose model…", toolTip="Pick an exported .onnx file")
         self.choose_model.clicked.connect(self._choose_model)
+        self.model_note = label(NO_PROJECT, "hint", wrap=True)
+        self.model_problem = label("", "badge-warn", wrap=True)
+        self.model_problem.hide()
         self.top_k = QSpinBox(minimum=1, maximum=10, value=3, prefix="show top ",
                               toolTip="How many candidate classes to list per image")
         self.add_files = QPushButton(icon("open"), "Images…", toolTip="Classify image files (or drop them here)")
@@ -112,7 +128,8 @@ class PredictView(QWidget):
         self.add_folder.clicked.connect(self._choose_folder)
         self.stop_button = QPushButton("Stop", enabled=False, toolTip="Stop predicting")
         self.stop_button.clicked.connect(lambda: self.worker and self.worker.stop())
-        self.save_button = QPushButton("Save as CSV…", enabled=False, toolTip="Save the table as a CSV file")
+        self.save_button = QPushButton("Save as CSV…", enabled=False, toolTip=(
+            "Save the table as a CSV file (once the model above has classified images)"))
         self.save_button.clicked.connect(self._save_csv)
         self.progress = QProgressBar(visible=False)
         self.cache = ThumbnailCache(THUMB, parent=self)
@@ -123,7 +140,7 @@ class PredictView(QWidget):
         self.table.clicked.connect(self._on_row_clicked)
         self._arrange()
         session.runs_changed.connect(self._suggest_model)
-        session.project_changed.connect(lambda _p: self._suggest_model())
+        session.project_changed.connect(lambda _p: self.reset())
 
     def _make_table(self) -> QTableView:
         table = QTableView(toolTip="One row per image; sort by clicking a column title")
@@ -152,6 +169,8 @@ class PredictView(QWidget):
         box.addWidget(hint("Drop images or a folder here, or choose them. Works with any model exported by "
                            "tl-desktop, also without opening a project."))
         box.addLayout(model_row)
+        box.addWidget(self.model_note)
+        box.addWidget(self.model_problem)
         box.addLayout(actions)
         box.addWidget(self.summary)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -160,17 +179,85 @@ class PredictView(QWidget):
         split.setSizes([760, 420])
         box.addWidget(split, 1)
 
-    # --- inputs -------------------------------------------------------------------------------------
-    def _suggest_model(self) -> None:
-        project = self.session.project
-        exported = [r.onnx for r in (project.runs if project else []) if r.onnx and Path(r.onnx).is_file()]
-        if exported and not self.model_path.text():
-            self.model_path.setText(exported[-1])
+    # --- the model ----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Another project is open: no model, answer or heatmap of the previous one stays; the step starts from
+        the new project's latest verified export."""
+        self._use("", "", auto=True)
+        self._suggest_model()
 
+    def _suggest_model(self) -> None:
+        """Use the open project's latest verified export, unless the user chose a model."""
+        project = self.session.project
+        if not self._auto:
+            return
+        found = latest_verified_export(project) if project is not None else None
+        if found is None:
+            if not self._model:
+                self.model_note.setText(NO_EXPORT if project is not None else NO_PROJECT)
+            return
+        path, entry = found
+        if str(path) != self._model or _stamp(str(path)) != self._stamp:  # another file, or exported again
+            run = f"run {Path(entry.path).name}" if entry is not None else "a run this project did not record"
+            self._use(str(path), f"The open project's latest verified export, from {run}: ", auto=True)
+
+    def set_model(self, path: str, source: str = "", *, auto: bool = False) -> None:
+        """Use the model file ``path`` ("" for none): the answers and heatmap of the previous model are cleared
+        at once, then the file is opened in a worker to name its classes or say why it cannot be used."""
+        if path != self._model:
+            self._use(path, source, auto=auto)
+
+    def _use(self, path: str, source: str, *, auto: bool) -> None:
+        drop_workers(self.worker, self.model_worker)
+        self.worker = self.model_worker = None
+        self._clear_results()
+        self._model, self._source, self._auto, self.model_error = path, source, auto, None
+        self._stamp = _stamp(path)
+        self.model_path.setText(path)
+        self.model_path.setToolTip(path or "The exported model to use; it needs nothing else")
+        self.model_problem.hide()
+        if not path:
+            self.model_note.setText(NO_EXPORT if self.session.project is not None else NO_PROJECT)
+            return
+        self.model_note.setText(f"{source}{Path(path).name}: opening…")
+        self.model_worker = Worker(tasks.model_task, path, name="model")
+        self.model_worker.finished.connect(lambda names, p=path: self._on_model_opened(p, names))
+        self.model_worker.errored.connect(lambda failure, p=path: self._on_model_failed(p, failure))
+        self.model_worker.start()
+
+    def _on_model_opened(self, path: str, names: list[str]) -> None:
+        if path != self._model:
+            return
+        listing = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        self.model_note.setText(f"{self._source}{Path(path).name} · {len(names)} classes: {listing}.")
+
+    def _on_model_failed(self, path: str, failure: Failure) -> None:
+        if path != self._model:
+            return
+        self.model_error = failure.message
+        self.model_note.clear()
+        self.model_problem.setText(f"This model cannot be used: {failure.message.rstrip('.')}. Choose an .onnx file "
+                                   "exported by tl-desktop (step 5).")
+        self.model_problem.show()
+
+    def _clear_results(self) -> None:
+        """No answers, summary, heatmap or CSV button: what is shown belongs to no model."""
+        self.class_names = []
+        self.results.set_rows([])
+        self.cache.clear()
+        self.heatmaps.set_run(None, [])
+        self.summary.clear()
+        self.save_button.setEnabled(False)
+        self.progress.hide()
+        self.stop_button.setEnabled(False)
+        self.table.setColumnHidden(HEADERS.index("Problem"), True)
+
+    # --- inputs -------------------------------------------------------------------------------------
     def _choose_model(self) -> None:
         file, _ = QFileDialog.getOpenFileName(self, "Exported model", "", "ONNX model (*.onnx)")
         if file:
-            self.model_path.setText(file)
+            self._auto = False  # the user's choice, even when it is the project's default
+            self.set_model(file)
 
     def _choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Images to classify")
@@ -190,7 +277,7 @@ class PredictView(QWidget):
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         onnx = [p for p in paths if p.lower().endswith(".onnx")]
         if onnx:
-            self.model_path.setText(onnx[0])
+            self.set_model(onnx[0])
         images = [p for p in paths if not p.lower().endswith(".onnx")]
         if images:
             self.predict(images)
@@ -198,13 +285,17 @@ class PredictView(QWidget):
 
     # --- predicting ---------------------------------------------------------------------------------
     def predict(self, paths: list[str]) -> None:
-        model = self.model_path.text().strip()
-        if not model:
+        self.set_model(self.model_path.text().strip())  # a path typed but not confirmed yet
+        if not self._model:
             self.summary.setText("Choose a model file first (an .onnx file exported in step 5).")
+            return
+        if self.model_error is not None:
+            self.summary.setText("Choose another model file: this one cannot be used.")
             return
         if self.worker is not None and self.worker.is_running():
             return
-        self.worker = Worker(tasks.predict_task, model, list(paths), top_k=self.top_k.value(), name="predict")
+        self.worker = Worker(tasks.predict_task, self._model, list(paths), top_k=self.top_k.value(),
+                             name="predict")
         self.worker.progressed.connect(self._on_progress)
         self.worker.finished.connect(self._on_predicted)
         self.worker.errored.connect(lambda failure: task_failed(self, "predict", failure))
@@ -263,19 +354,27 @@ class PredictView(QWidget):
     def write_csv(self, path: Path) -> None:
         """One row per image: file, answer ("not sure" when the model abstains), the top probability, then
         every class probability."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["file", "prediction", "probability", *self.class_names, "error"])
+        rows = [["file", "prediction", "probability", *self.class_names, "error"]]
         for p in self.results.rows:
             top = p.top[0] if p.top else ("", "")
             probs = [f"{v:.6f}" for v in p.probabilities] or [""] * len(self.class_names)
-            writer.writerow([p.path, p.label or "", f"{top[1]:.6f}" if p.top else "", *probs, p.error or ""])
-        atomic_write_text(path, buffer.getvalue())
+            rows.append([p.path, p.label or "", f"{top[1]:.6f}" if p.top else "", *probs, p.error or ""])
+        atomic_write_text(path, csv_text(rows))
         self.session.message.emit(f"Saved {len(self.results.rows)} predictions to {path}")
 
     def shutdown(self) -> None:
-        if self.worker is not None and self.worker.is_running():
-            self.worker.stop()
-            self.worker.wait()
+        for worker in (self.worker, self.model_worker):
+            if worker is not None and worker.is_running():
+                worker.stop()
+                worker.wait()
         self.heatmaps.shutdown()
         self.cache.shutdown()
+
+
+def _stamp(path: str) -> float | None:
+    """A model file's modification time (None when there is no such file): a file exported again is another
+    model, even under the same name."""
+    try:
+        return Path(path).stat().st_mtime if path else None
+    except OSError:
+        return None

@@ -1,28 +1,43 @@
 """The open project as the views share it: the project file, the current scan and split, the selected run.
 
 Views change the project through this object; it autosaves (debounced, atomic) and tells every view.
+``project_changed`` is the one signal of a project switch (new, open, sample): every step resets on it, so
+nothing of the previous project (figures, logs, models, answers) stays on screen; a step's workers of the
+previous project are dropped with ``drop_workers``.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.settings import add_recent_project
 
+if TYPE_CHECKING:
+    from tl_desktop.workers import Worker
+
 log = logging.getLogger(__name__)
 
 AUTOSAVE_MS = 400
 
 
+def drop_workers(*workers: Worker | None) -> None:
+    """Another project is open: ask the running ``workers`` to stop and silence them, so nothing they still
+    deliver reaches the new project's views. A dropped worker keeps itself alive until its thread ends."""
+    for worker in workers:
+        if worker is not None and worker.is_running():
+            worker.stop()
+            worker.blockSignals(True)
+
+
 class Session(QObject):
     """Holds at most one open project; emits when it, its scan, split or runs change."""
 
-    project_changed = Signal(object)  # Project | None
+    project_changed = Signal(object)  # Project | None: every step resets (a project switch)
     scan_changed = Signal(object)  # ScanReport | None
     split_changed = Signal(object)  # Split | None
     runs_changed = Signal()
@@ -41,6 +56,8 @@ class Session(QObject):
 
     # --- opening and saving -------------------------------------------------------------------------
     def open(self, project: proj.Project) -> None:
+        """Make ``project`` the open one: the previous one is saved, every step resets (``project_changed``),
+        then its latest run is selected."""
         self.save()
         self.project, self.report, self.split, self.run_dir = project, None, None, None
         add_recent_project(project.folder)

@@ -26,14 +26,14 @@ def scan_task(source: str, csv: str | None = None, *, callback, cancel: CancelTo
 
 
 def split_task(report, *, val_fraction: float, test_fraction: float, seed: int, group_by: str | None,
-               callback, cancel: CancelToken) -> tuple[Any, list[Any]]:
-    """``data.make_split`` followed by the leakage check; returns (split, its LeakageFinding list)."""
+               callback, cancel: CancelToken) -> tuple[Any, Any]:
+    """``data.make_split`` followed by the leakage check; returns (split, its LeakageCheck)."""
     from tl_desktop.core.data import split as splits
 
     split = splits.make_split(report, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
                             group_by=group_by)
     cancel.raise_if_cancelled()
-    return split, splits.leakage(report, split)
+    return split, splits.leakage_check(report, split)
 
 
 def devices_task(*, callback, cancel: CancelToken) -> list[tuple[str, str]]:
@@ -82,18 +82,14 @@ def resume_task(run_dir: str, *, callback, cancel: CancelToken):
     return training.resume(run_dir, callback=callback, cancel=cancel)
 
 
-def evaluate_task(run_dir: str, *, callback, cancel: CancelToken) -> tuple[dict[str, Any], str]:
-    """(test metrics, data root of the run): metrics.json when the run wrote it, else evaluate now."""
+def evaluation_task(run_dir: str, *, callback, cancel: CancelToken) -> tuple[Any, str]:
+    """(``current.evaluation_state``, data root of the run): the run's one evaluation artefact, computed when
+    stale; while the run trains, the last finished one as it is."""
     from tl_desktop.core import runs
-    from tl_desktop.core.fsutil import read_json
-    from tl_desktop.core.training import run as training
+    from tl_desktop.core.evaluation.current import evaluation_state
 
-    run = Path(run_dir)
-    root = str(runs.load_manifest(run)["root"])  # IncompleteRunError when the folder is not (yet) a run
-    metrics = run / "metrics.json"
-    if metrics.is_file():
-        return read_json(metrics), root
-    return training.evaluate_run(run_dir, callback=callback, cancel=cancel), root
+    root = str(runs.load_manifest(Path(run_dir))["root"])  # IncompleteRunError when the folder is not (yet) a run
+    return evaluation_state(run_dir, callback=callback, cancel=cancel), root
 
 
 def export_task(run_dir: str, out: str, *, fp16: bool, int8: bool, callback, cancel: CancelToken):
@@ -101,6 +97,14 @@ def export_task(run_dir: str, out: str, *, fp16: bool, int8: bool, callback, can
     from tl_desktop.core.export.policy import export_run
 
     return export_run(run_dir, out, fp16=fp16, int8=int8, callback=callback, cancel=cancel)
+
+
+def model_task(model_path: str, *, callback, cancel: CancelToken) -> list[str]:
+    """The class names of an exported model, opened as Predict will use it (``PredictorError`` when it cannot
+    be used: missing, damaged, or not exported by tl-desktop)."""
+    from tl_desktop.core.export.predictor import OnnxPredictor
+
+    return OnnxPredictor(model_path).class_names
 
 
 def predict_task(model_path: str, files: list[str], *, top_k: int = 3, callback,
@@ -143,34 +147,30 @@ def check_weights_task(model: str, weights_file: str, *, callback, cancel: Cance
 
 # --- clinical evaluation, heatmaps, report -------------------------------------------------------------
 
-def clinical_task(run_dir: str, *, callback, cancel: CancelToken) -> dict[str, Any]:
-    """``current.current_clinical``: the run's ``clinical.json``, computed when missing or stale."""
-    from tl_desktop.core.evaluation.current import current_clinical
-
-    return current_clinical(run_dir, callback=callback, cancel=cancel)
-
-
-def set_decision_task(run_dir: str, *, threshold: float, positive_class: str, abstain_threshold: float | None,
-                      callback, cancel: CancelToken) -> dict[str, Any]:
-    """``clinical_run.set_decision``: store the chosen operating point where the ONNX export reads it."""
+def set_decision_task(run_dir: str, *, threshold: float | None = None, positive_class: str | None = None,
+                      abstain_threshold: float | None = None, clear: bool = False, callback,
+                      cancel: CancelToken) -> dict[str, Any]:
+    """``run_evaluation.set_decision``: record the operating point the user chose or accepted (the one the ONNX
+    export carries), or with ``clear`` remove it; ``abstain_threshold`` None removes "not sure"."""
     from tl_desktop.core.evaluation import run_evaluation as clinical_run
     from tl_desktop.core.evaluation.current import clinical_lock
 
     with clinical_lock(run_dir):
         return clinical_run.set_decision(run_dir, threshold=threshold, positive_class=positive_class,
-                                         abstain_threshold=abstain_threshold)
+                                         abstain_threshold=abstain_threshold, clear=clear)
 
 
-_LOADED: dict[tuple[str, float], Any] = {}
+_LOADED: dict[tuple[str, str], Any] = {}
 _LOADED_LOCK = threading.Lock()
 
 
 def _loaded_run(run_dir: str):
-    """``run_model.load_run`` cached per run folder (and checkpoint time), so a second heatmap is quick."""
+    """``run_model.load_run`` cached per run folder and best checkpoint (by its SHA-256), so a second heatmap is
+    quick and a changed checkpoint is never explained with the old weights."""
+    from tl_desktop.core import runs
     from tl_desktop.core.models import run_model
 
-    best = Path(run_dir) / "checkpoints" / "best.safetensors"
-    key = (str(Path(run_dir).resolve()), best.stat().st_mtime if best.is_file() else 0.0)
+    key = (str(Path(run_dir).resolve()), runs.checkpoint_sha256(run_dir, "best") or "")
     with _LOADED_LOCK:
         if key not in _LOADED:
             _LOADED.clear()  # one model in memory at a time

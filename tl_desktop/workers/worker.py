@@ -38,8 +38,9 @@ class Failure:
 
     @property
     def message(self) -> str:
-        """One readable line: the first line of ``str(error)``, or the exception's type name when it has none."""
-        text = str(self.error).strip()
+        """One readable line: the first line of the error's ``summary`` (the line without command-line advice,
+        e.g. ``RunIntegrityError``) or of ``str(error)``, or the exception's type name when it has none."""
+        text = str(getattr(self.error, "summary", None) or self.error).strip()
         return text.splitlines()[0] if text else type(self.error).__name__
 
     @classmethod

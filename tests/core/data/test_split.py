@@ -125,12 +125,22 @@ def test_csv_groups(tmp_path, digits_dir):
     assert "case" not in json.dumps(split.to_dict())  # the group column may hold patient IDs: hashed
 
 
+def _mr_shifted(dest, shift: int, **tags):
+    """pydicom's MR_small with its pixels rolled by ``shift``: a distinct image of the same kind."""
+    import numpy as np
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    arr = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array
+    return dicom_copy("MR_small.dcm", dest, PixelData=np.roll(arr, 7 * shift).tobytes(), **tags)
+
+
 def test_dicom_patient_groups_are_hashed(tmp_path):
     for patient in range(8):
         for image in range(3):
             label = "effusion" if patient % 2 else "normal"
-            dicom_copy("MR_small.dcm", tmp_path / label / f"p{patient}_{image}.dcm",
-                       PatientID=f"SECRET-ID-{patient}", PatientName=f"Doe^Jane{patient}", InstanceNumber=image + 1)
+            _mr_shifted(tmp_path / label / f"p{patient}_{image}.dcm", patient * 3 + image,
+                        PatientID=f"SECRET-ID-{patient}", PatientName=f"Doe^Jane{patient}", InstanceNumber=image + 1)
     report = scan(tmp_path, cache=False)
     assert report.counts == {"effusion": 12, "normal": 12}
     split = make_split(report, seed=0, group_by="dicom:PatientID")

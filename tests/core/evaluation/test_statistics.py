@@ -225,11 +225,8 @@ def test_clinical_json_of_a_run(evaluated):
 def test_threshold_and_abstain_reach_the_onnx_file_and_the_predictor(evaluated, tmp_path):
     import onnx
 
-    from tl_desktop.core.evaluation.run_evaluation import (
-        decision_metadata,
-        operating_point,
-        set_decision,
-    )
+    from tl_desktop.core.evaluation.decision import operating_point
+    from tl_desktop.core.evaluation.run_evaluation import decision_metadata, set_decision
     from tl_desktop.core.export.onnx_export import export_onnx
     from tl_desktop.core.export.predictor import OnnxPredictor
 

@@ -127,6 +127,7 @@ def test_disagreeing_export_is_refused_with_figures_and_leaves_old_file(run_dir,
 def test_temperature_divides_logits_before_softmax_with_progress_and_cancel(run_dir, tmp_path):
     warm = tmp_path / "run"
     shutil.copytree(run_dir, warm)
+    (warm / "clinical.json").unlink(missing_ok=True)  # no evaluation: the run config's temperature is used
     config = json.loads((warm / "config.json").read_text())
     (warm / "config.json").write_text(json.dumps({**config, "temperature": 2.5}))
     events: list = []
@@ -209,9 +210,9 @@ def test_decision_written_during_an_export_does_not_split_it(run_dir, tmp_path, 
     real = clinical_run.decision_metadata
     calls: list[int] = []
 
-    def changing(run_dir_, config):
+    def changing(run_dir_, config, which="best"):
         calls.append(1)
-        meta = dict(real(run_dir_, config))
+        meta = dict(real(run_dir_, config, which))
         meta["temperature"] = "1.0" if len(calls) == 1 else "3.0"  # a new file appears after the first read
         return meta
 

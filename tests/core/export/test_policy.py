@@ -1,4 +1,5 @@
-"""Evaluate clinically, then export: the CLI and the window export a run with the same decision metadata."""
+"""Evaluate clinically, then export: the CLI and the window export a run with the same decision metadata; a
+decision rule is inside only when the user chose or accepted one (never for more than two classes by default)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import shutil
 import pytest
 
 from tests.evaluation_run import two_digit_run
-from tests.onnx_run import TINY
+from tests.onnx_run import TINY, trained_run
 from tl_desktop.cli import main
+from tl_desktop.core import runs
 from tl_desktop.core.evaluation import run_evaluation
 from tl_desktop.core.evaluation.current import current_clinical
 from tl_desktop.core.events import CancelToken, Notice
@@ -18,6 +20,7 @@ from tl_desktop.core.export.onnx_export import TIMESTAMP_KEYS
 from tl_desktop.core.export.policy import export_run
 
 DECISION_KEYS = ("temperature", "positive_class", "decision_threshold", "decision_rule")
+RULE_KEYS = {"positive_class", "decision_threshold", "decision_rule", "decision_chosen_utc"}
 
 
 def _metadata(path) -> dict[str, str]:
@@ -52,9 +55,56 @@ def test_cli_and_window_exports_carry_identical_metadata(two_runs, tmp_path, cap
     cli, window = _metadata(tmp_path / "cli.onnx"), _metadata(tmp_path / "window.onnx")
     # each front end evaluated its own copy of the run before exporting
     assert run_evaluation.load_clinical(cli_run) is not None and run_evaluation.load_clinical(window_run) is not None
+    assert {"created_utc", "evaluation_computed_utc"} <= set(cli) & set(window)
+    # two classes: the suggested operating point is shown in Evaluate, but no export carries it until accepted
+    assert run_evaluation.load_clinical(cli_run)["decision_source"] == "suggested"
+    assert not RULE_KEYS & (set(cli) | set(window)) and cli["temperature"] == window["temperature"]
+    assert ({k: v for k, v in cli.items() if k not in TIMESTAMP_KEYS}
+            == {k: v for k, v in window.items() if k not in TIMESTAMP_KEYS})
+
+
+def test_an_accepted_suggestion_is_exported_and_alike_from_cli_and_window(two_runs, tmp_path, capsys):
+    from tl_desktop.workers.tasks import export_task, set_decision_task
+
+    cli_run, window_run = two_runs
+    suggestion = run_evaluation.load_clinical(cli_run)["suggestion"]
+    assert suggestion == run_evaluation.load_clinical(window_run)["suggestion"]
+    run_evaluation.set_decision(cli_run, positive_class=suggestion["positive_class"],
+                                threshold=suggestion["decision_threshold"])
+    set_decision_task(str(window_run), positive_class=suggestion["positive_class"],
+                      threshold=suggestion["decision_threshold"], abstain_threshold=None, callback=None,
+                      cancel=CancelToken())  # "Use this operating point" in Evaluate
+    assert main(["export", str(cli_run), "--out", str(tmp_path / "cli.onnx")]) == 0
+    printed = capsys.readouterr().out
+    assert f"Decision rule inside: {suggestion['positive_class']} when p ≥ " in printed and "chosen by you on" in printed
+    export_task(str(window_run), str(tmp_path / "window.onnx"), fp16=False, int8=False, callback=None,
+                cancel=CancelToken())
+    cli, window = _metadata(tmp_path / "cli.onnx"), _metadata(tmp_path / "window.onnx")
     assert TIMESTAMP_KEYS <= set(cli) and TIMESTAMP_KEYS <= set(window)
     assert all(key in cli for key in DECISION_KEYS), sorted(cli)
+    assert cli["positive_class"] == suggestion["positive_class"]
+    assert float(cli["decision_threshold"]) == suggestion["decision_threshold"]
     assert {k: cli[k] for k in DECISION_KEYS} == {k: window[k] for k in DECISION_KEYS}
+    assert ({k: v for k, v in cli.items() if k not in TIMESTAMP_KEYS}
+            == {k: v for k, v in window.items() if k not in TIMESTAMP_KEYS})
+
+
+def test_a_three_class_run_is_exported_without_a_decision_rule_by_cli_and_window(tmp_path_factory, digits_dir,
+                                                                                  tmp_path, capsys):
+    from tl_desktop.workers.tasks import export_task
+
+    source = trained_run(tmp_path_factory, digits_dir)
+    cli_run, window_run = (_unevaluated_copy(source, tmp_path / name) for name in ("cli", "window"))
+    assert main(["export", str(cli_run), "--out", str(tmp_path / "cli.onnx")]) == 0
+    assert "No decision rule inside: the model answers the most probable class" in capsys.readouterr().out
+    export_task(str(window_run), str(tmp_path / "window.onnx"), fp16=False, int8=False, callback=None,
+                cancel=CancelToken())
+    cli, window = _metadata(tmp_path / "cli.onnx"), _metadata(tmp_path / "window.onnx")
+    for meta, run in ((cli, cli_run), (window, window_run)):
+        stored = run_evaluation.load_clinical(run)
+        assert stored["task"] == "multi-class" and stored["positive_class"] is None
+        assert not RULE_KEYS & set(meta) and "abstain_threshold" not in meta
+        assert float(meta["temperature"]) == stored["temperature"]
     assert ({k: v for k, v in cli.items() if k not in TIMESTAMP_KEYS}
             == {k: v for k, v in window.items() if k not in TIMESTAMP_KEYS})
 
@@ -64,6 +114,7 @@ def test_cli_export_carries_the_fitted_temperature_and_decision(two_runs, tmp_pa
     assert main(["export", str(cli_run), "--out", str(tmp_path / "again.onnx")]) == 0
     meta, stored = _metadata(tmp_path / "again.onnx"), run_evaluation.load_clinical(cli_run)
     assert float(meta["temperature"]) == stored["temperature"] != 1.0  # fitted on val, not the default
+    assert stored["decision_source"] == "user"  # accepted above: the file carries it
     assert meta["positive_class"] == stored["positive_class"]
     assert float(meta["decision_threshold"]) == stored["decision_threshold"]
 
@@ -75,12 +126,31 @@ def test_a_stored_decision_is_kept_until_the_checkpoint_changes(two_runs):
     notes: list = []
     assert current_clinical(run, callback=notes.append)["decision_threshold"] == 0.9 and not notes
     best = run / "checkpoints" / "best.safetensors"
-    later = run_evaluation.clinical_path(run).stat().st_mtime_ns + 2_000_000_000
-    os.utime(best, ns=(later, later))  # as if the run had been continued and found a better epoch
+    earlier = run_evaluation.clinical_path(run).stat().st_mtime_ns - 2_000_000_000
+    os.utime(best, ns=(earlier, earlier))  # a file time says nothing: the same bytes stay current
+    assert current_clinical(run, callback=notes.append)["decision_threshold"] == 0.9 and not notes
+    _retrain_best(run)  # as if the run had been continued and found a better epoch
     again = current_clinical(run, callback=notes.append)
+    # the new checkpoint gets a new suggestion; the threshold chosen for the old one is not carried over
     assert again["threshold_rule"]["method"] == export_clinical["threshold_rule"]["method"] != "fixed"
-    assert any(isinstance(n, Notice) and "older than the model's best checkpoint" in n.message for n in notes)
+    assert again["decision_source"] == "suggested"
+    assert any(isinstance(n, Notice) and "best checkpoint changed" in n.message and "not carried over" in n.message
+               for n in notes)
+    assert again["checkpoint"]["sha256"] == runs.checkpoint_sha256(run, "best")
     assert current_clinical(run)["decision_threshold"] == again["decision_threshold"]  # current again
+
+
+def _retrain_best(run) -> None:
+    """Write the best checkpoint again with slightly other weights (what a continued run does)."""
+    import torch
+
+    from tl_desktop.core.models import run_model
+
+    loaded = run_model.load_run(run)
+    _, _, info = runs.load_checkpoint(run, "best")
+    with torch.no_grad():
+        next(loaded.model.parameters()).add_(1e-3)
+    runs.save_checkpoint(run, "best", loaded.model, info)
 
 
 def test_a_run_without_test_split_exports_without_a_decision_and_says_so(digits_dir, tmp_path, capsys):

@@ -32,3 +32,20 @@ def test_a_group_in_two_subsets_stops_training(report):
     assert "group-crosses-splits" in [f.kind for f in leakage(report, split)]
     with pytest.raises(TrainingError, match=r"the split would leak: group '.*' \(\d+ files\) is in"):
         _manifest(report, split)
+
+
+def test_starting_a_run_tells_what_the_leakage_check_compared(tmp_path):
+    from tl_desktop.core.config import TrainConfig
+    from tl_desktop.core.events import Notice
+    from tl_desktop.core.training.run import _start
+
+    root = write_digits_folder(tmp_path / "d", classes=(0, 1), per_class=12)
+    notes: list[Notice] = []
+    _start(TrainConfig(data=str(root), out=str(tmp_path / "run"), strategy="linear-probe", image_size=32,
+                       seed=3, workers=0), notes.append)
+    assert [n.message for n in notes] == [
+        "No leakage found. Checked: identical files, identical pixels, no patient grouping chosen.",
+        "the test part has only 2 images of class 'digit_0': its figures will be very uncertain "
+        "(at least 5 are needed, 20+ is better)",
+        "the test part has only 2 images of class 'digit_1': its figures will be very uncertain "
+        "(at least 5 are needed, 20+ is better)"]

@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tl_desktop.core.data.pixelhash import dicom_pixel_digest, pil_pixel_digest
 from tl_desktop.core.errors import ImageDecodeError
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
@@ -57,6 +58,7 @@ class FileInfo:
     sha256: str
     width: int
     height: int
+    pixel_sha256: str | None = None  # the decoded pixels (``pixelhash``); None for JPEG
 
 
 class _WarningGuard:
@@ -152,15 +154,22 @@ def _open_pil(src: Path | BinaryIO, max_pixels: int) -> Image.Image:
     return im
 
 
-def _verify_pil(im: Image.Image) -> None:
-    """Prove the file decodes, as cheaply as its format allows: PNG CRC walk, JPEG at 1/8 scale, else load."""
-    if im.format == "PNG":
-        im.verify()
-    elif im.format in {"JPEG", "MPO"}:
+def _verify_pil(im: Image.Image, src: Path | BinaryIO, max_pixels: int) -> str | None:
+    """Prove the file decodes and return its pixel digest: JPEG only at 1/8 scale (no digest), PNG after its
+    CRC walk, everything else by a full decode to RGB."""
+    if im.format in {"JPEG", "MPO"}:
         im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
         im.load()
-    else:
-        _pil_to_rgb(im)
+        return None
+    if im.format == "PNG":
+        im.verify()  # checks every chunk's CRC, which decoding alone skips; the image must then be reopened
+        if not isinstance(src, Path):
+            src.seek(0)
+        with _open_pil(src, max_pixels) as again:
+            return pil_pixel_digest(_decoded(again))
+    decoded = _decoded(im)
+    _to_rgb(decoded)
+    return pil_pixel_digest(decoded)
 
 
 def stretch_to_uint8(arr: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
@@ -199,9 +208,19 @@ def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
 
 def _pil_to_rgb(im: Image.Image) -> Image.Image:
     """Decode the first frame of ``im`` and convert it to 8-bit RGB (see the module docstring)."""
+    return _to_rgb(_decoded(im))
+
+
+def _decoded(im: Image.Image) -> Image.Image:
+    """The first frame of ``im``, decoded, with its EXIF orientation applied."""
     im.load()
     if im.format in {"JPEG", "MPO", "TIFF", "WEBP", "PNG"}:
         im = ImageOps.exif_transpose(im)
+    return im
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """A decoded image converted to 8-bit RGB (see the module docstring)."""
     mode = im.mode
     if mode in _HIGH_DEPTH_MODES:
         return Image.fromarray(stretch_to_uint8(np.asarray(im)), mode="L").convert("RGB")
@@ -298,7 +317,8 @@ def _dicom_colour(arr: np.ndarray, ds: Any) -> np.ndarray:
     return stretch_to_uint8(arr, 0, 2**bits - 1) if bits else stretch_to_uint8(arr)
 
 
-def _decode_dicom(src: Path | BinaryIO, force: bool, max_pixels: int) -> Image.Image:
+def _decode_dicom(src: Path | BinaryIO, force: bool, max_pixels: int) -> tuple[Image.Image, str]:
+    """The first frame as RGB, and the digest of its stored pixel values (``pixelhash``)."""
     from pydicom.pixels import pixel_array
 
     ds = _read_dicom(src, force)
@@ -306,6 +326,7 @@ def _decode_dicom(src: Path | BinaryIO, force: bool, max_pixels: int) -> Image.I
     _check_pixels(width, height, max_pixels)
     try:
         arr = pixel_array(ds, index=0)
+        digest = dicom_pixel_digest(arr, ds)
         colour = arr.ndim == 3 or str(ds.get("PhotometricInterpretation", "")).upper() == "PALETTE COLOR"
         rgb = _dicom_colour(arr, ds) if colour else np.stack([_dicom_grey(arr, ds)] * 3, axis=-1)
     except ImageDecodeError:
@@ -316,7 +337,7 @@ def _decode_dicom(src: Path | BinaryIO, force: bool, max_pixels: int) -> Image.I
         raise ImageDecodeError(_scrub(f"DICOM pixel data cannot be decoded{what}: {_one_line(exc)}", ds)) from exc
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ImageDecodeError(f"DICOM pixel data has an unexpected shape {tuple(rgb.shape)}")
-    return Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
+    return Image.fromarray(np.ascontiguousarray(rgb), mode="RGB"), digest
 
 
 def read_dicom_value(path: Path | str, keyword: str) -> str | None:
@@ -367,7 +388,7 @@ def load_image(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     src, data, _ = _source(path)
     with quiet_warnings:
         if _is_dicom(path, data):
-            return _decode_dicom(src, not is_dicom_header(data[:132] if data else read_head(path)), max_pixels)
+            return _decode_dicom(src, not is_dicom_header(data[:132] if data else read_head(path)), max_pixels)[0]
         im = _open_pil(src, max_pixels)
         with _decode_errors(), im:
             return _pil_to_rgb(im).copy()
@@ -385,7 +406,7 @@ def _decode_errors():
 
 
 def inspect_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileInfo:
-    """Hash a file and prove it decodes, decoding as little as its format allows (for the scan).
+    """Hash a file's bytes and pixels and prove it decodes, decoding as little as its format allows (for the scan).
 
     Raises:
         ImageDecodeError: with a one-line reason.
@@ -395,13 +416,13 @@ def inspect_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileInf
     with quiet_warnings:
         if _is_dicom(path, data):
             forced = not is_dicom_header(data[:132] if data is not None else read_head(path))
-            im = _decode_dicom(src, forced, max_pixels)
-            return FileInfo(digest, im.width, im.height)
+            im, pixels = _decode_dicom(src, forced, max_pixels)
+            return FileInfo(digest, im.width, im.height, pixels)
         im = _open_pil(src, max_pixels)
         width, height = im.size  # before the check: a JPEG draft decode shrinks im.size to 1/8
         with _decode_errors(), im:
-            _verify_pil(im)
-        return FileInfo(digest, width, height)
+            pixels = _verify_pil(im, src, max_pixels)
+        return FileInfo(digest, width, height, pixels)
 
 
 def file_sha256(path: Path) -> str:

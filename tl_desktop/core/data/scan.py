@@ -2,18 +2,15 @@
 
 Two layouts: one folder per class (images at any depth below the class folder), or a CSV with the header
 ``path,label[,group]`` whose paths are relative to the CSV's folder. Every file found ends up either in
-``ScanReport.samples`` or in ``ScanReport.skipped`` with a reason. Decoding lives in ``data/decode.py``,
+``ScanReport.samples`` or in ``ScanReport.skipped`` with a reason. Finding the files (the folder walk with
+its rules for links, the CSV listing) lives in ``data/listing.py``, decoding in ``data/decode.py``,
 the per-file result cache in ``data/scancache.py``, splits in ``data/split.py``.
 """
 
 from __future__ import annotations
 
-import csv as csvlib
-import os
-import unicodedata
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,6 +18,8 @@ from tl_desktop.core.data.decode import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_SIDE,
 )
+from tl_desktop.core.data.identity import by_pixels_only, identical_images
+from tl_desktop.core.data.listing import Entry, read_csv, walk_folder
 from tl_desktop.core.data.scancache import CachedResult, Progress, examine_files
 from tl_desktop.core.errors import DataError
 from tl_desktop.core.events import CancelToken, ScanFinding
@@ -31,7 +30,7 @@ SUBSETS = ("train", "val", "test")
 IMBALANCE_RATIO = 5.0  # the scan warns above this ratio of largest to smallest class
 WEIGHTING_RATIO = 3.0  # the engine weights the loss (balance "auto") above this ratio
 MIN_CLASS_IMAGES = 5
-_SYSTEM_NAMES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db", "__macosx", "$recycle.bin"})
+MAX_CLASSES = 1000  # more classes than this are refused: outputs and metrics grow with the class count
 
 
 @dataclass
@@ -42,6 +41,7 @@ class Sample:
     width: int
     height: int
     group: str | None = None  # the CSV's group column, or None
+    pixel_sha256: str | None = None  # digest of the decoded pixels (data/pixelhash.py); None: JPEG, older scan
 
 
 @dataclass
@@ -63,6 +63,17 @@ class ScanReport:
     unusable: str | None
     files_seen: int
     source: str  # the scanned folder or CSV file (absolute)
+    identical_pixels: list[list[str]] = field(default_factory=list)  # of duplicates+conflicts: found by pixels
+
+    def identical_text(self) -> str:
+        """One sentence on identical images: how many groups, how many only the pixels showed."""
+        total, pixels = len(self.duplicates) + len(self.conflicts), len(self.identical_pixels)
+        if not total:
+            return "No identical images (compared: file contents and decoded pixels)."
+        files = f"{total - pixels} of identical files" if total > pixels else ""
+        same = f"{pixels} of identical pixels in differently stored files" if pixels else ""
+        detail = ", ".join(p for p in (files, same) if p)
+        return f"{total} group{'s' if total != 1 else ''} of identical images ({detail})."
 
     @property
     def usable(self) -> bool:
@@ -84,121 +95,7 @@ class ScanReport:
         return cls(**fields)
 
 
-@dataclass
-class _Entry:
-    """One file found (or listed in the CSV), before it is examined."""
-
-    path: Path
-    rel: str
-    label: str | None
-    group: str | None = None
-    reason: str | None = None
-
-
-# --- finding files ----------------------------------------------------------------------------------------
-
-
-def _posix_rel(path: Path, root: Path) -> str:
-    try:
-        rel = path.relative_to(root)
-    except ValueError:
-        rel = Path(os.path.relpath(path, root))
-    return rel.as_posix()  # the real name, undecodable bytes as surrogates (fsutil writes them losslessly)
-
-
-def _hidden(parts: Iterable[str]) -> bool:
-    return any(p.startswith(".") or p.lower() in _SYSTEM_NAMES for p in parts)
-
-
-def _check_cancel(cancel: CancelToken | None) -> None:
-    if cancel is not None:
-        cancel.raise_if_cancelled()
-
-
-def _walk_folder(root: Path, cancel: CancelToken | None) -> list[_Entry]:
-    """Every file below ``root``; the first folder level names the class. Symlinked folders are followed once."""
-    entries: list[_Entry] = []
-    seen_dirs: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        _check_cancel(cancel)
-        real = os.path.realpath(dirpath)
-        if real in seen_dirs:
-            dirnames[:] = []
-            continue
-        seen_dirs.add(real)
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath, name)
-            rel = _posix_rel(path, root)
-            parts = rel.split("/")
-            entry = _Entry(path, rel, unicodedata.normalize("NFC", parts[0]) if len(parts) > 1 else None)
-            if _hidden(parts):
-                entry.reason = "not an image (hidden or system file)"
-            elif entry.label is None:
-                entry.reason = "not in a class folder (put each image in a folder named after its class)"
-            entries.append(entry)
-    return entries
-
-
-def _sniff_dialect(text: str) -> type[csvlib.Dialect] | csvlib.Dialect:
-    first = text.splitlines()[0] if text else ""
-    try:
-        return csvlib.Sniffer().sniff(first, delimiters=",;\t")
-    except csvlib.Error:
-        return csvlib.excel
-
-
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
-
-
-def _csv_columns(header: list[str], name: str) -> dict[str, int]:
-    cols = {h.strip().lower(): i for i, h in enumerate(header)}
-    if "path" not in cols or "label" not in cols:
-        found = ",".join(h.strip() for h in header)[:80] or "nothing"
-        raise DataError(f"{name}: the first row must be the header 'path,label[,group]' (found '{found}')")
-    return cols
-
-
-def _read_csv(csv_path: Path, root: Path) -> list[_Entry]:
-    """One entry per non-blank data row; rows that cannot be used carry their reason."""
-    try:
-        text = _read_text(csv_path)
-    except OSError as exc:
-        raise DataError(f"cannot read {csv_path.name}: {exc.strerror or exc}") from exc
-    rows = list(csvlib.reader(text.splitlines(), _sniff_dialect(text)))
-    if not rows:
-        raise DataError(f"{csv_path.name} is empty: it needs the header 'path,label[,group]' and one row per image")
-    cols = _csv_columns(rows[0], csv_path.name)
-    entries: list[_Entry] = []
-    listed: dict[str, int] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        cells = {k: (row[i].strip() if i < len(row) else "") for k, i in cols.items()}
-        if not any(cells.values()):
-            continue
-        entries.append(_csv_entry(cells, line, root, listed, csv_path.name))
-    return entries
-
-
-def _csv_entry(cells: dict[str, str], line: int, root: Path, listed: dict[str, int], name: str) -> _Entry:
-    raw, label, group = cells.get("path", ""), cells.get("label", ""), cells.get("group") or None
-    if not raw or not label:
-        return _Entry(root / name, f"{name}:{line}", None, reason=f"CSV line {line}: empty path or label")
-    path = Path(os.path.normpath(root / raw.replace("\\", "/")))
-    entry = _Entry(path, _posix_rel(path, root), unicodedata.normalize("NFC", label), group)
-    if entry.rel in listed:
-        entry.reason = f"listed again on CSV line {line} (first on line {listed[entry.rel]})"
-        entry.rel = f"{entry.rel} (line {line})"
-    elif not path.is_file():
-        entry.reason = "listed in the CSV but the file does not exist"
-    listed.setdefault(entry.rel, line)
-    return entry
+# --- finding the data set -------------------------------------------------------------------------------
 
 
 def _resolve_source(source: str | Path, csv: str | Path | None) -> tuple[Path, Path | None]:
@@ -225,7 +122,7 @@ def _resolve_source(source: str | Path, csv: str | Path | None) -> tuple[Path, P
 
 
 def _to_samples(
-    entries: list[_Entry], results: dict[int, CachedResult], min_side: int
+    entries: list[Entry], results: dict[int, CachedResult], min_side: int
 ) -> tuple[list[Sample], list[SkippedFile]]:
     samples: list[Sample] = []
     skipped: list[SkippedFile] = []
@@ -238,28 +135,27 @@ def _to_samples(
             skipped.append(SkippedFile(entry.rel, reason or "unreadable"))
         else:
             samples.append(Sample(entry.rel, str(entry.label), result.sha256, result.width, result.height,
-                                  entry.group))
+                                  entry.group, result.pixel_sha256))
     return samples, skipped
 
 
-def _content_groups(samples: list[Sample]) -> tuple[list[list[str]], list[list[str]], dict[str, str]]:
-    """(duplicates within a class, label conflicts, path -> skip reason for conflicting files)."""
-    by_sha: dict[str, list[Sample]] = defaultdict(list)
-    for s in samples:
-        by_sha[s.sha256].append(s)
-    duplicates, conflicts, reasons = [], [], {}
-    for group in by_sha.values():
-        if len(group) < 2:
-            continue
-        paths = sorted(s.path for s in group)
+def _content_groups(samples: list[Sample]) -> tuple[list[list[str]], list[list[str]], list[list[str]], dict[str, str]]:
+    """(duplicates within a class, label conflicts, those of both found by pixels only, path -> skip reason for
+    conflicting files). Identical means the same bytes or the same decoded pixels."""
+    duplicates, conflicts, by_pixels, reasons = [], [], [], {}
+    for group in identical_images(samples):
+        paths = [s.path for s in group]
+        if by_pixels_only(group):
+            by_pixels.append(paths)
         if len({s.label for s in group}) == 1:
             duplicates.append(paths)
             continue
         conflicts.append(paths)
         for s in group:
             other = next(o for o in group if o.label != s.label)
-            reasons[s.path] = f"label conflict: identical to '{other.path}', which is labelled '{other.label}'"
-    return sorted(duplicates), sorted(conflicts), reasons
+            same = "identical to" if other.sha256 == s.sha256 else "the same pixels as"
+            reasons[s.path] = f"label conflict: {same} '{other.path}', which is labelled '{other.label}'"
+    return duplicates, conflicts, by_pixels, reasons
 
 
 def _warnings(counts: dict[str, int], empty_classes: list[str]) -> list[ScanFinding]:
@@ -279,7 +175,7 @@ def _warnings(counts: dict[str, int], empty_classes: list[str]) -> list[ScanFind
     return out
 
 
-def _unusable(counts: dict[str, int], entries: list[_Entry], root: Path, csv_path: Path | None) -> str | None:
+def _unusable(counts: dict[str, int], entries: list[Entry], root: Path, csv_path: Path | None) -> str | None:
     where = csv_path.name if csv_path else str(root)
     if not entries:
         return f"no files found in {where}" + ("" if csv_path else ": it needs one folder per class")
@@ -287,6 +183,10 @@ def _unusable(counts: dict[str, int], entries: list[_Entry], root: Path, csv_pat
         return f"no class folders in {where}: put the images in one sub-folder per class"
     if not counts:
         return f"no usable images in {where} (see the skipped files)"
+    if len(counts) > MAX_CLASSES:
+        hint = ("check its label column" if csv_path else
+                f"each sub-folder of {where} is a class: choose the folder that holds the class folders")
+        return f"{len(counts):,} classes have usable images; at most {MAX_CLASSES:,} are supported ({hint})"
     if len(counts) == 1:
         return f"only one class ('{next(iter(counts))}') has usable images; at least 2 classes are needed"
     return None
@@ -318,11 +218,12 @@ def scan(
         Cancelled: the token was set.
     """
     root, csv_path = _resolve_source(source, csv)
-    entries = _read_csv(csv_path, root) if csv_path else _walk_folder(root, cancel)
+    listing = read_csv(csv_path, root) if csv_path else walk_folder(root, cancel)
+    entries = listing.entries
     todo = {i: e.path for i, e in enumerate(entries) if e.reason is None}
     results = examine_files(todo, max_pixels=max_pixels, progress=progress, cancel=cancel, cache=cache)
     samples, skipped = _to_samples(entries, results, min_side)
-    duplicates, conflicts, reasons = _content_groups(samples)
+    duplicates, conflicts, by_pixels, reasons = _content_groups(samples)
     skipped += [SkippedFile(s.path, reasons[s.path]) for s in samples if s.path in reasons]
     samples = [s for s in samples if s.path not in reasons]
     counts = dict(sorted(Counter(s.label for s in samples).items()))
@@ -330,8 +231,9 @@ def scan(
     empty = sorted(folders - set(counts))
     return ScanReport(
         root=str(root), samples=samples, skipped=sorted(skipped, key=lambda s: s.path), classes=list(counts),
-        counts=counts, duplicates=duplicates, conflicts=conflicts, warnings=_warnings(counts, empty),
+        counts=counts, duplicates=duplicates, conflicts=conflicts + listing.conflicts,
+        warnings=_warnings(counts, empty) + listing.findings,
         unusable=_unusable(counts, entries, root, csv_path), files_seen=len(entries),
-        source=str(csv_path or root),
+        source=str(csv_path or root), identical_pixels=by_pixels,
     )
 

@@ -2,8 +2,8 @@
 
 The cache is keyed by absolute path, size, mtime_ns and pixel limit.
 
-Only what the scan derives from the bytes is stored (SHA-256, width, height, or the reason the file is
-unusable); never DICOM element values. SQLite writes are transactional, so a crash leaves the old cache or
+Only what the scan derives from the bytes is stored (SHA-256 of the bytes and of the decoded pixels, width,
+height, or the reason the file is unusable); never DICOM element values. SQLite writes are transactional, so a crash leaves the old cache or
 the new one. A cache that cannot be opened or is corrupt is deleted and rebuilt, or ignored: the scan never
 fails because of it.
 """
@@ -27,7 +27,7 @@ from tl_desktop.core.events import CancelToken
 log = logging.getLogger(__name__)
 
 # Bump when the decoding or checking rules change, so old verdicts are not reused.
-SCHEMA = "scan_v2"  # v2: real JPEG sizes (v1 stored the 1/8 draft size); paths stored as bytes
+SCHEMA = "scan_v3"  # v3: pixel digests; v2: real JPEG sizes (v1 stored the 1/8 draft size), paths as bytes
 CACHE_NAME = "scan-cache.sqlite3"
 
 
@@ -37,6 +37,7 @@ class CachedResult:
     width: int
     height: int
     error: str | None
+    pixel_sha256: str | None = None
 
 
 Key = tuple[str, int, int, int]  # absolute path, size, mtime_ns, max_pixels
@@ -60,7 +61,7 @@ class ScanCache:
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {SCHEMA} (path BLOB NOT NULL, size INTEGER NOT NULL, "
             "mtime_ns INTEGER NOT NULL, max_pixels INTEGER NOT NULL, sha256 TEXT, width INTEGER, "
-            "height INTEGER, error TEXT, PRIMARY KEY (path, size, mtime_ns, max_pixels))"
+            "height INTEGER, error TEXT, pixel_sha256 TEXT, PRIMARY KEY (path, size, mtime_ns, max_pixels))"
         )
         conn.commit()
         return conn
@@ -85,14 +86,14 @@ class ScanCache:
             for start in range(0, len(paths), 500):
                 chunk = paths[start: start + 500]
                 rows = self._conn.execute(
-                    f"SELECT path, size, mtime_ns, max_pixels, sha256, width, height, error FROM {SCHEMA} "
+                    f"SELECT path, size, mtime_ns, max_pixels, sha256, width, height, error, pixel_sha256 FROM {SCHEMA} "
                     f"WHERE path IN ({','.join('?' * len(chunk))})",
                     chunk,
                 )
                 for row in rows:
                     key = (os.fsdecode(row[0]), int(row[1]), int(row[2]), int(row[3]))
                     if key in wanted:
-                        found[key] = CachedResult(row[4], int(row[5] or 0), int(row[6] or 0), row[7])
+                        found[key] = CachedResult(row[4], int(row[5] or 0), int(row[6] or 0), row[7], row[8])
         except sqlite3.Error as exc:
             log.warning("scan cache read failed: %s", exc)
             return {}
@@ -106,8 +107,9 @@ class ScanCache:
             with self._conn:
                 self._conn.executemany(f"DELETE FROM {SCHEMA} WHERE path = ?", [(os.fsencode(k[0]),) for k in items])
                 self._conn.executemany(
-                    f"INSERT OR REPLACE INTO {SCHEMA} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(os.fsencode(k[0]), *k[1:], v.sha256, v.width, v.height, v.error) for k, v in items.items()],
+                    f"INSERT OR REPLACE INTO {SCHEMA} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(os.fsencode(k[0]), *k[1:], v.sha256, v.width, v.height, v.error, v.pixel_sha256)
+                     for k, v in items.items()],
                 )
         except sqlite3.Error as exc:
             log.warning("scan cache write failed: %s", exc)
@@ -137,7 +139,7 @@ def _examine(path: Path, max_pixels: int, cancel: CancelToken | None) -> CachedR
             suffix = path.suffix.lower() or "no extension"
             return CachedResult(None, 0, 0, f"not an image ({suffix})")
         info = inspect_file(path, max_pixels=max_pixels)
-        return CachedResult(info.sha256, info.width, info.height, None)
+        return CachedResult(info.sha256, info.width, info.height, None, info.pixel_sha256)
     except ImageDecodeError as exc:
         return CachedResult(None, 0, 0, str(exc))
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop the scan

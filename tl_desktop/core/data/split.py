@@ -1,7 +1,8 @@
 """Reproducible train/validation/test splits of a scan: stratified, seeded, optionally grouped by patient.
 
 No group (CSV group column, DICOM element such as PatientID, or a file-name pattern) and no set of identical
-files ever straddles two parts. Group values are stored only as keyed hashes.
+images (same bytes or same decoded pixels, ``data/identity.py``) ever straddles two parts. Group values are
+stored only as keyed hashes.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tl_desktop.core.data.decode import read_dicom_value
+from tl_desktop.core.data.identity import by_pixels_only, components, identical_images
 from tl_desktop.core.data.scan import SUBSETS, Sample, ScanReport
 from tl_desktop.core.errors import DataError
-from tl_desktop.core.events import LeakageFinding
+from tl_desktop.core.events import LeakageCheck, LeakageFinding, SplitFinding
+
+MIN_TEST_IMAGES = 5  # fewer test images of a class than this give a "small-test-class" warning
+_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 
 
 @dataclass
@@ -122,26 +127,8 @@ def group_values(report: ScanReport, group_by: str | None) -> dict[str, str | No
 
 
 def _components(samples: list[Sample], groups: dict[str, str | None]) -> list[list[Sample]]:
-    """Samples that must stay together: same group, or identical content (union-find)."""
-    parent = list(range(len(samples)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[tuple[str, str], int] = {}
-    for i, s in enumerate(samples):
-        for key in (("sha", s.sha256), ("group", groups.get(s.path))):
-            if key[1] is None:
-                continue
-            j = first.setdefault(key, i)  # type: ignore[arg-type]
-            parent[find(i)] = find(j)
-    members: dict[int, list[Sample]] = defaultdict(list)
-    for i, s in enumerate(samples):
-        members[find(i)].append(s)
-    return sorted(members.values(), key=lambda c: min(s.path for s in c))
+    """Samples that must stay together: same group, or the same image (identical bytes or pixels)."""
+    return components(samples, lambda s: groups.get(s.path))
 
 
 def _targets(counts: dict[str, int], val_fraction: float, test_fraction: float) -> dict[str, dict[str, int]]:
@@ -203,27 +190,37 @@ def make_split(
     return Split(seed, val_fraction, test_fraction, group_by, ordered, stored)
 
 
+def _subsets_of(paths: list[str], assignment: dict[str, str]) -> list[str]:
+    return sorted({assignment[p] for p in paths if p in assignment}, key=SUBSETS.index)
+
+
+def _identical_crossing(group: list[Sample], subsets: list[str]) -> LeakageFinding:
+    n = len(group)
+    paths = ", ".join(s.path for s in group[:3]) + (", ..." if n > 3 else "")
+    parts = " and ".join(subsets)
+    if by_pixels_only(group):
+        key = next((s.pixel_sha256 for s in group if s.pixel_sha256), "")
+        return LeakageFinding("identical-pixels-cross-splits",
+                              f"{n} files with identical pixels (stored differently) are in {parts}: {paths}", n, key)
+    return LeakageFinding("identical-files-cross-splits", f"{n} identical files are in {parts}: {paths}", n,
+                          group[0].sha256)
+
+
 def _crossing(members: dict[str, list[str]], assignment: dict[str, str]) -> list[tuple[str, list[str], int]]:
     out = []
     for key, paths in sorted(members.items()):
-        subsets = sorted({assignment[p] for p in paths if p in assignment}, key=SUBSETS.index)
-        if len(subsets) > 1:
+        if len(subsets := _subsets_of(paths, assignment)) > 1:
             out.append((key, subsets, len(paths)))
     return out
 
 
 def leakage(report: ScanReport, split: Split) -> list[LeakageFinding]:
-    """What crosses subsets: identical files, or a group, in more than one part ("identical-files-cross-splits",
-    "group-crosses-splits"), and files that got no group value ("no-group-value", a caution: each was split as
-    a patient of its own). ``[]`` when there is nothing to report."""
-    problems: list[LeakageFinding] = []
-    by_sha: dict[str, list[str]] = defaultdict(list)
-    for s in report.samples:
-        by_sha[s.sha256].append(s.path)
-    for sha, subsets, n in _crossing(by_sha, split.assignment):
-        paths = ", ".join(sorted(by_sha[sha])[:3]) + (", ..." if n > 3 else "")
-        problems.append(LeakageFinding("identical-files-cross-splits",
-                                       f"{n} identical files are in {' and '.join(subsets)}: {paths}", n, sha))
+    """What crosses subsets: the same image, or a group, in more than one part ("identical-files-cross-splits",
+    "identical-pixels-cross-splits" for differently stored files, "group-crosses-splits"), and files that got no
+    group value ("no-group-value", a caution: each was split as a patient of its own). ``[]``: nothing to report.
+    """
+    problems = [_identical_crossing(group, subsets) for group in identical_images(report.samples)
+                if len(subsets := _subsets_of([s.path for s in group], split.assignment)) > 1]
     groups = split.groups if split.groups is not None else (
         group_values(report, split.group_by) if split.group_by else {})
     by_group: dict[str, list[str]] = defaultdict(list)
@@ -239,6 +236,55 @@ def leakage(report: ScanReport, split: Split) -> list[LeakageFinding]:
             "no-group-value", f"{uncovered} files have no value for '{split.group_by}' and were split as if each "
             "were a patient of its own; check them or group them another way", uncovered, str(split.group_by)))
     return problems
+
+
+def checks_made(report: ScanReport, split: Split) -> tuple[str, ...]:
+    """What ``leakage`` compares for this report and split, in the words the user reads."""
+    items = ["identical files"]
+    missing = [s.path for s in report.samples if s.path in split.assignment and s.pixel_sha256 is None]
+    if len(missing) < len(split.assignment):
+        n, plural = len(missing), "s" if len(missing) != 1 else ""
+        if not missing:
+            items.append("identical pixels")
+        elif all(p.lower().endswith(_JPEG_SUFFIXES) for p in missing):
+            items.append(f"identical pixels (not for the {n} JPEG file{plural}, compared by their bytes)")
+        else:
+            items.append(f"identical pixels (not for {n} file{plural} from an earlier scan: scan again)")
+    items.append(_grouping_words(split.group_by))
+    return tuple(items)
+
+
+def _grouping_words(group_by: str | None) -> str:
+    kind, _, arg = (group_by or "").partition(":")
+    if kind == "dicom":
+        return f"groups by {arg}"
+    if kind == "csv":
+        return "groups by the CSV group column"
+    if kind == "regex":
+        return f"groups by the file-name pattern {arg}"
+    return "no patient grouping chosen"
+
+
+def small_test_classes(report: ScanReport, split: Split) -> list[SplitFinding]:
+    """A "small-test-class" warning for each class with fewer than ``MIN_TEST_IMAGES`` test images."""
+    test = Counter(s.label for s in split.samples(report, "test"))
+    if not test:
+        return [SplitFinding("small-test-class", "the test part is empty: the model cannot be evaluated on images "
+                             "it never saw (choose a test share above 0)")]
+    out = []
+    for label in report.classes:
+        n = test.get(label, 0)
+        if n < MIN_TEST_IMAGES:
+            out.append(SplitFinding(
+                "small-test-class", f"the test part has only {n} image{'s' if n != 1 else ''} of class '{label}': "
+                f"its figures will be very uncertain (at least {MIN_TEST_IMAGES} are needed, 20+ is better)", label, n))
+    return out
+
+
+def leakage_check(report: ScanReport, split: Split) -> LeakageCheck:
+    """``leakage``, what it checked, and the small-test-class warnings: what every front end shows of a split."""
+    return LeakageCheck(checks_made(report, split), tuple(leakage(report, split)),
+                        tuple(small_test_classes(report, split)))
 
 
 def keep_earlier_subsets(report: ScanReport, split: Split, earlier: dict[str, str]) -> Split:
@@ -261,3 +307,33 @@ def keep_earlier_subsets(report: ScanReport, split: Split, earlier: dict[str, st
             for s in component:
                 assignment[s.path] = subset
     return Split(split.seed, split.val_fraction, split.test_fraction, split.group_by, assignment, split.groups)
+
+
+# --- the minimum per class ------------------------------------------------------------------------------
+
+_SUBSET_WORDS = {"train": "training", "val": "validation", "test": "test"}
+
+
+def check_minimum_per_class(report: ScanReport, split: Split) -> None:
+    """Refuse a split in which a class has no training or no validation image, or no test image while the
+    split has a test part: the best epoch would be chosen on zero images of it, its test figures would be empty.
+
+    Raises:
+        DataError: one line naming the classes short of images, their split counts and what to do.
+    """
+    counts = split.counts(report)
+    needed = [s for s in SUBSETS if s != "test" or split.test_fraction > 0]
+    labels = sorted({s.label for s in report.samples if s.path in split.assignment})
+    short = [label for label in labels if any(not counts[s].get(label) for s in needed)]
+    if not short:
+        return
+
+    def shown(label: str) -> str:
+        return f"'{label}' ({', '.join(f'{counts[s].get(label, 0)} {_SUBSET_WORDS[s]}' for s in SUBSETS)})"
+
+    names = ", ".join(shown(label) for label in short[:3]) + (f" and {len(short) - 3:,} more" if len(short) > 3 else "")
+    which = "class has" if len(short) == 1 else "classes have"
+    words = [f"one {_SUBSET_WORDS[s]}" for s in needed]
+    parts = ", ".join(words[:-1]) + f" and {words[-1]}"
+    raise DataError(f"{len(short):,} {which} too few images to split: {names}; every class needs at least "
+                    f"{parts} image: add images (3 per class at least, 20+ is better) or leave such classes out")

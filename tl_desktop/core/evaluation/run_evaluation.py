@@ -1,42 +1,75 @@
 """The clinical evaluation of a run folder, stored as ``RUN_DIR/clinical.json``.
 
-``evaluate_clinical(run_dir)`` runs the best model on the validation and test splits (evaluation transform,
-CPU), fits the temperature and chooses the decision threshold (and optionally the abstain threshold) on the
-validation split, and reports every figure on the test split. ``set_decision`` changes the positive class and
-thresholds afterwards (the GUI slider), and ``decision_metadata`` is what the ONNX export carries, so the
-exported model decides exactly as evaluated.
+This file is the run's one evaluation artefact: every figure the window, the report, the CLI and the export show
+is computed from its stored per-image predictions (``stored_result``), never from ``metrics.json``.
+
+``evaluate_clinical(run_dir, which="best")`` runs the named checkpoint on the validation and test splits
+(evaluation transform, CPU), stores the per-image logits with the checkpoint it evaluated (``checkpoint``: which,
+epoch, SHA-256 of the file) and the SHA-256 of the test files in the manifest (``test_manifest_sha256``), fits the
+temperature on the validation split and reports every figure on the test split. ``current.stale_reason``
+compares those hashes with the run folder. The decision rule (``decision``): none for more than two classes
+(the most probable class), a suggested operating point for two, a user's choice when asked for; only the user's
+goes into an export. ``set_decision`` records the user's choice afterwards (the GUI's "Use this operating
+point"), and ``decision_metadata`` is what the ONNX export carries, so the exported model decides exactly as the
+user chose. The best checkpoint's artefact is ``clinical.json``, the last one's ``clinical_last.json``.
 """
 
 from __future__ import annotations
 
-import re
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tl_desktop.core import runs
 from tl_desktop.core.config import RunConfig
 from tl_desktop.core.errors import ClinicalError
+from tl_desktop.core.evaluation import decision
 from tl_desktop.core.evaluation import statistics as clinical
 from tl_desktop.core.events import CancelToken, Notice, Progress
 from tl_desktop.core.fsutil import atomic_write_json, read_json
 from tl_desktop.core.models import run_model
+from tl_desktop.core.runlock import locking
 
 CLINICAL_FILE = "clinical.json"
-FORMAT = 1
-NEGATIVE_WORDS = frozenset({"normal", "negative", "healthy", "benign", "control", "background", "no", "none",
-                            "non", "other", "rest"})
+FORMAT = 3  # 2: the checkpoint's SHA-256 and the test manifest hash; 3: the decision's source (``decision``)
+CHECKPOINTS = ("best", "last")
 
 
-def clinical_path(run_dir: Path | str) -> Path:
-    return Path(run_dir) / CLINICAL_FILE
+def clinical_path(run_dir: Path | str, which: str = "best") -> Path:
+    """Where the evaluation of checkpoint ``which`` lives: ``clinical.json`` (best), ``clinical_last.json``."""
+    if which not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint '{which}'")
+    return Path(run_dir) / (CLINICAL_FILE if which == "best" else f"clinical_{which}.json")
 
 
-def load_clinical(run_dir: Path | str) -> dict[str, Any] | None:
-    """The stored clinical evaluation, or None when the run has none yet."""
-    path = clinical_path(run_dir)
-    return read_json(path) if path.is_file() else None
+def load_clinical(run_dir: Path | str, which: str = "best") -> dict[str, Any] | None:
+    """The stored evaluation of checkpoint ``which``, or None when the run has none yet (current or not)."""
+    path = clinical_path(run_dir, which)
+    return decision.upgrade(read_json(path)) if path.is_file() else None
+
+
+def test_manifest_hash(manifest: dict[str, Any]) -> str:
+    """SHA-256 over (path, label, sha256) of the manifest's test files: changes when any test image does."""
+    return runs.files_digest([f for f in manifest["files"] if f["subset"] == "test"])
+
+
+def checkpoint_label(data: dict[str, Any] | None) -> str:
+    """Which checkpoint an evaluation belongs to, in words: "best checkpoint, epoch 7, sha256 1a2b3c4d"."""
+    info = (data or {}).get("checkpoint") or {}
+    if not info.get("sha256"):
+        return "checkpoint not recorded (evaluated by an earlier version)"
+    epoch = f", epoch {info['epoch']}" if info.get("epoch") is not None else ""
+    return f"{info.get('which', 'best')} checkpoint{epoch}, sha256 {info['sha256'][:8]}"
+
+
+def _checkpoint_info(run_dir: Path, which: str) -> dict[str, Any]:
+    """Which checkpoint, its epoch and the SHA-256 of its file now."""
+    sidecar = run_dir / "checkpoints" / f"{which}.json"
+    epoch = read_json(sidecar).get("epoch") if sidecar.is_file() else None
+    return {"which": which, "epoch": epoch, "sha256": runs.checkpoint_sha256(run_dir, which)}
 
 
 # --- logits ----------------------------------------------------------------------------------------------
@@ -66,19 +99,6 @@ def run_logits(loaded: run_model.LoadedRun, subsets: tuple[str, ...] = ("val", "
     return out
 
 
-# --- choosing the positive class -------------------------------------------------------------------------
-
-def default_positive(class_names: list[str], train_counts: dict[str, int] | None = None) -> tuple[str, str]:
-    """(class, reason): the class that is not called normal/negative/..., else the rarest in training."""
-    normal = [n for n in class_names if NEGATIVE_WORDS & set(re.split(r"[^a-z0-9]+", n.lower()))]
-    if len(class_names) == 2 and len(normal) == 1:
-        other = next(n for n in class_names if n != normal[0])
-        return other, f"'{normal[0]}' reads as the negative finding"
-    counts = train_counts or {}
-    rarest = min(class_names, key=lambda n: (counts.get(n, 0), -class_names.index(n)))
-    return rarest, "the rarest class in training (change it if another class is the finding to detect)"
-
-
 # --- the evaluation --------------------------------------------------------------------------------------
 
 def _probs(preds: dict[str, Any], temperature: float) -> tuple[np.ndarray, np.ndarray]:
@@ -91,39 +111,52 @@ def _test_groups(loaded, predictions: dict[str, Any]) -> np.ndarray | None:
     return clinical.case_groups(predictions["paths"], (loaded.manifest.get("split") or {}).get("groups"))
 
 
-def evaluate_clinical(run_dir: Path | str, *, positive_class: str | None = None, threshold_method: str = "youden",
+@locking("evaluating")
+def evaluate_clinical(run_dir: Path | str, *, which: str = "best", positive_class: str | None = None,
+                      threshold_method: str | None = None,
                       target: float | None = None, abstain_threshold: float | None = None,
                       abstain_accuracy: float | None = None, n_boot: int = 1000, seed: int = 0, n_bins: int = 10,
                       callback: Callable | None = None, cancel: CancelToken | None = None) -> dict[str, Any]:
     """Compute the clinical evaluation of a finished run and write ``clinical.json``.
 
     Args:
-        positive_class: the finding to detect; default from ``default_positive``.
-        threshold_method, target: see ``clinical.pick_threshold``; applied to the validation split's
-            temperature-scaled probability of the positive class.
+        which: the checkpoint to evaluate, ``best`` or ``last``.
+        positive_class: the class of interest the user chose; with ``threshold_method`` the user's operating
+            point (the one an export carries). Neither: no decision rule for more than two classes, a
+            suggested one for two (``decision.suggest``, not exported until the user accepts it).
+        threshold_method, target: see ``clinical.pick_threshold`` (default "youden" once a class is chosen);
+            applied to the validation split's temperature-scaled probability of the class of interest.
         abstain_threshold: answer "not sure" below this top probability; or ``abstain_accuracy``: the lowest
             threshold whose answered validation cases reach that accuracy.
         n_boot, seed: bootstrap resamples and seed of the AUC intervals.
 
     Raises:
-        ClinicalError: no test images, or an unknown positive class. RunError: damaged run folder.
+        ClinicalError: no test images, an unknown class, a threshold without a class of interest for more
+            than two classes, or the checkpoint changed while it was
+            evaluated (training is writing it). RunError: damaged run folder.
     """
     emit = callback or (lambda event: None)
-    loaded = run_model.load_run(run_dir)
+    path = clinical_path(run_dir, which)
+    checkpoint = _checkpoint_info(Path(run_dir), which)
+    loaded = run_model.load_run(run_dir, which)
     names = loaded.class_names
     if positive_class is not None and positive_class not in names:
         raise ClinicalError(f"unknown positive class '{positive_class}'; the classes are {', '.join(names)}")
+    if positive_class is None and threshold_method is not None and len(names) > 2:
+        raise ClinicalError(f"a threshold needs a class of interest when there are {len(names)} classes: name "
+                            f"one of {', '.join(names)}")
     if not loaded.files("test"):
         raise ClinicalError("the run has no test images: a clinical evaluation needs a test split")
     preds = run_logits(loaded, ("val", "test"), emit, cancel)
+    if runs.checkpoint_sha256(run_dir, which) != checkpoint["sha256"]:
+        raise ClinicalError(f"the {which} checkpoint changed while it was evaluated (is the run training?); "
+                            "evaluate again when training has ended")
     warnings: list[str] = []
     temperature = _temperature(preds["val"], warnings)
-    if positive_class is None:
-        positive_class, reason = default_positive(names, loaded.config.train_counts)
-    else:
-        reason = "chosen by the user"
     result = {
-        "format": FORMAT, "class_names": names, "n": {s: len(p["labels"]) for s, p in preds.items()},
+        "format": FORMAT, "class_names": names, "task": decision.task_of(names), "n": {s: len(p["labels"]) for s, p in preds.items()},
+        "checkpoint": checkpoint, "test_manifest_sha256": test_manifest_hash(loaded.manifest),
+        "computed_utc": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "temperature": temperature, "temperature_fitted_on": "val",
         "bootstrap": {"n_boot": n_boot, "seed": seed, "level": 0.95, "method": "stratified percentile"},
         "n_bins": n_bins, "predictions": preds, "warnings": warnings,
@@ -132,9 +165,10 @@ def evaluate_clinical(run_dir: Path | str, *, positive_class: str | None = None,
     y_test, p_test = _probs(preds["test"], temperature)
     result["curves"] = clinical.one_vs_rest(y_test, p_test, names, n_boot=n_boot, seed=seed,
                                             groups=_test_groups(loaded, preds["test"]))
-    _decide(result, positive_class, reason, threshold_method, target, abstain_threshold, abstain_accuracy)
+    _decide(result, loaded.config.train_counts, positive_class, threshold_method, target, abstain_threshold,
+            abstain_accuracy)
     _interval_warnings(result)
-    atomic_write_json(clinical_path(run_dir), result)
+    atomic_write_json(path, result)
     for message in result["warnings"]:
         emit(Notice(message))
     return result
@@ -181,99 +215,84 @@ def _calibration(preds: dict[str, Any], temperature: float, n_bins: int) -> dict
     return out
 
 
-def _decide(result: dict[str, Any], positive_class: str, reason: str, method: str, target: float | None,
-            abstain_threshold: float | None, abstain_accuracy: float | None) -> None:
-    """Choose the decision threshold and the abstain threshold on val; store them with val and test figures."""
-    names, temperature = result["class_names"], result["temperature"]
-    positive = names.index(positive_class)
-    y_val, p_val = _probs(result["predictions"]["val"], temperature)
-    truth_val = (y_val == positive).astype(int)
-    if truth_val.any() and not truth_val.all():
-        threshold = clinical.pick_threshold(truth_val, p_val[:, positive], method, target)
-    else:
-        threshold = float(target) if method == "fixed" and target is not None else 0.5
-        result["warnings"].append(f"the validation split lacks '{positive_class}' or other cases: threshold 0.5")
-    if abstain_threshold is None and abstain_accuracy is not None and len(y_val):
+def _decide(result: dict[str, Any], train_counts: dict[str, int] | None, positive_class: str | None,
+            method: str | None, target: float | None, abstain_threshold: float | None,
+            abstain_accuracy: float | None) -> None:
+    """The suggestion (two classes), the user's operating point when asked for, and the abstain threshold."""
+    result["suggestion"] = decision.suggest(result, train_counts)
+    if abstain_threshold is None and abstain_accuracy is not None and result["n"]["val"]:
+        y_val, p_val = _probs(result["predictions"]["val"], result["temperature"])
         abstain_threshold = clinical.abstain_threshold_for(y_val, p_val, abstain_accuracy)
         if abstain_threshold is None:
             result["warnings"].append(f"no abstain threshold reaches accuracy {abstain_accuracy:.2f} on validation")
-    result["positive_class"] = positive_class
-    result["positive_reason"] = reason
-    result["threshold_rule"] = {"method": method, "target": target, "chosen_on": "val"}
-    refresh_figures(result, threshold, abstain_threshold)
-
-
-def refresh_figures(result: dict[str, Any], threshold: float, abstain_threshold: float | None) -> dict[str, Any]:
-    """Set the decision and abstain thresholds of a clinical dict and recompute the figures that depend on them."""
-    result["decision_threshold"] = float(threshold)
     result["abstain_threshold"] = None if abstain_threshold is None else float(abstain_threshold)
-    result["operating_point"], result["coverage"] = {}, {}
-    for subset, preds in result["predictions"].items():
-        if preds["labels"]:
-            result["operating_point"][subset] = operating_point(result, threshold, abstain_threshold, subset)
-            y, p = _probs(preds, result["temperature"])
-            result["coverage"][subset] = clinical.coverage_curve(y, p)
-    return result
-
-
-def operating_point(result: dict[str, Any], threshold: float, abstain_threshold: float | None = None,
-                    subset: str = "test", positive_class: str | None = None) -> dict[str, Any]:
-    """Figures of a stored evaluation at another threshold (cheap: what a GUI slider calls on every move).
-
-    Returns ``clinical.binary_stats`` for the positive class (on the cases not set aside as "not sure"), plus
-    ``confusion`` (matrix of decided cases, ``not_sure`` per true class) and ``coverage``.
-    """
-    names = result["class_names"]
-    positive = names.index(positive_class or result["positive_class"])
-    y, p = _probs(result["predictions"][subset], result["temperature"])
-    decided = clinical.decide(p, positive, threshold, abstain_threshold)
-    kept = decided >= 0
-    stats = clinical.binary_stats((y[kept] == positive).astype(int), p[kept, positive], threshold)
-    stats["confusion"] = clinical.confusion(y, decided, len(names))
-    stats["coverage"] = float(kept.mean()) if len(kept) else None
-    stats["subset"] = subset
-    stats["positive_class"] = names[positive]
-    return stats
+    if positive_class is None and method is None:
+        decision.set_point(result, result["suggestion"], decision.SUGGESTED)
+        return
+    if positive_class is None:
+        positive_class, reason = result["suggestion"]["positive_class"], result["suggestion"]["positive_reason"]
+    else:
+        reason = "chosen by the user"
+    decision.set_point(result, decision.choose_point(result, positive_class, reason, method or "youden", target),
+                       decision.USER)
 
 
 def set_decision(run_dir: Path | str, *, threshold: float | None = None, positive_class: str | None = None,
-                 abstain_threshold: float | None | str = "keep") -> dict[str, Any]:
-    """Change the positive class, decision threshold and/or abstain threshold of a stored evaluation.
+                 abstain_threshold: float | None | str = "keep", which: str = "best",
+                 clear: bool = False) -> dict[str, Any]:
+    """Record the user's operating point and/or abstain threshold in a stored evaluation.
 
-    ``abstain_threshold=None`` removes the abstain option; ``"keep"`` leaves it. Rewrites ``clinical.json``,
-    which the next ONNX export carries. Raises ClinicalError when the run has no clinical evaluation.
+    With ``positive_class`` and/or ``threshold`` the operating point becomes the user's explicit choice
+    (``decision_source: "user"``, with the time), the one the next export carries; a missing one is taken from
+    the operating point shown, so passing the suggestion's values accepts the suggestion. ``clear`` goes back to
+    no rule (more than two classes) or to the suggestion (two). ``abstain_threshold=None`` removes the
+    "not sure" option; ``"keep"`` leaves it. Rewrites ``clinical.json``.
+
+    Raises:
+        ClinicalError: the run has no evaluation, an unknown class, or a threshold without a class of interest.
     """
-    result = load_clinical(run_dir)
+    result = load_clinical(run_dir, which)
     if result is None:
         raise ClinicalError("run the clinical evaluation first")
-    if positive_class is not None:
-        if positive_class not in result["class_names"]:
-            raise ClinicalError(f"unknown positive class '{positive_class}'")
-        result["positive_class"], result["positive_reason"] = positive_class, "chosen by the user"
-    if threshold is not None:
-        result["threshold_rule"] = {"method": "fixed", "target": float(threshold), "chosen_on": "user"}
-    abstain = result.get("abstain_threshold") if abstain_threshold == "keep" else abstain_threshold
-    refresh_figures(result, result["decision_threshold"] if threshold is None else threshold, abstain)
-    atomic_write_json(clinical_path(run_dir), result)
+    if positive_class is not None and positive_class not in result["class_names"]:
+        raise ClinicalError(f"unknown positive class '{positive_class}'")
+    if abstain_threshold != "keep":
+        result["abstain_threshold"] = None if abstain_threshold is None else float(abstain_threshold)
+    if clear:
+        decision.set_point(result, result.get("suggestion"), decision.SUGGESTED)
+    elif positive_class is not None or threshold is not None:
+        decision.set_point(result, _user_point(result, positive_class, threshold), decision.USER)
+    decision.refresh_figures(result)
+    atomic_write_json(clinical_path(run_dir, which), result)
     return result
 
 
-def decision_metadata(run_dir: Path | str, config: RunConfig | None = None) -> dict[str, str]:
-    """ONNX metadata of the evaluated decision: ``temperature`` always; ``positive_class``,
-    ``decision_threshold`` and ``abstain_threshold`` when a clinical evaluation chose them.
+def _user_point(result: dict[str, Any], positive_class: str | None, threshold: float | None) -> dict[str, Any]:
+    """The operating point the user set; the suggestion itself (marked accepted) when its values are passed."""
+    name = positive_class or result.get("positive_class")
+    value = threshold if threshold is not None else result.get("decision_threshold")
+    if name is None or value is None:
+        raise ClinicalError("choose a class of interest and a threshold: with more than two classes the model "
+                            "answers the most probable class unless you choose both")
+    suggestion = result.get("suggestion") or {}
+    if suggestion.get("positive_class") == name and suggestion.get("decision_threshold") == float(value):
+        return {**suggestion, "threshold_rule": {**suggestion["threshold_rule"], "accepted_by_user": True}}
+    return {"positive_class": name, "decision_threshold": float(value), "positive_reason": "chosen by the user",
+            "threshold_rule": {"method": "fixed", "target": float(value), "chosen_on": "user"}}
 
-    The temperature comes from ``clinical.json``, else from the run config, else 1.0.
+
+def decision_metadata(run_dir: Path | str, config: RunConfig | None = None, which: str = "best") -> dict[str, str]:
+    """ONNX metadata of the evaluation: ``temperature`` always; ``evaluation``, ``evaluation_checkpoint_sha256``
+    and ``evaluation_computed_utc``: the checkpoint it belongs to, and when; the decision rule's keys
+    (``decision.exported_rule``) only for a rule the user chose or accepted.
+
+    The temperature comes from the evaluation of checkpoint ``which``, else from the run config, else 1.0.
     """
-    result = load_clinical(run_dir) or {}
+    result = load_clinical(run_dir, which) or {}
     temperature = result.get("temperature") or (config.temperature if config else None) or 1.0
     meta = {"temperature": repr(float(temperature))}
-    if result.get("positive_class") is not None and result.get("decision_threshold") is not None:
-        meta["positive_class"] = str(result["positive_class"])
-        meta["decision_threshold"] = repr(float(result["decision_threshold"]))
-    if result.get("abstain_threshold") is not None:
-        meta["abstain_threshold"] = repr(float(result["abstain_threshold"]))
-    if len(meta) > 1:
-        meta["decision_rule"] = (
-            "label = positive_class when its probability >= decision_threshold, else the most probable other "
-            f"class; '{clinical.NOT_SURE}' when the top probability < abstain_threshold (keys present only when set)")
-    return meta
+    if (result.get("checkpoint") or {}).get("sha256"):
+        meta["evaluation"] = checkpoint_label(result)
+        meta["evaluation_checkpoint_sha256"] = result["checkpoint"]["sha256"]
+        meta["evaluation_computed_utc"] = str(result.get("computed_utc", ""))
+    return {**meta, **decision.exported_rule(result)}

@@ -1,8 +1,11 @@
-"""A stored clinical evaluation (``clinical.json``) as the Evaluate step reads it. No Qt, no torch.
+"""A stored evaluation (``clinical.json``) as every reader sees it. No Qt, no torch.
 
-Everything the threshold slider, the pickers and the drill-down need is computed here from the per-image
-logits the core stored (``predictions[subset]``), with the core's own functions (``clinical``,
-``clinical_run.operating_point``): moving the slider never runs the model again.
+Every figure of a run is computed here from the per-image logits the core stored (``predictions[subset]``),
+with the core's own functions: the headline, per-class table, confusion matrix and mistakes (``summary``,
+``images``), which the window, the report, the CLI ``evaluate`` and ``metrics.json`` all show, and what the
+threshold slider, the pickers and the drill-down need (``statistics``, ``decision.operating_point``):
+moving the slider never runs the model again. ``class_figures`` gives each class's sensitivity (recall) and
+precision with Wilson intervals, what a summary of more than two classes leads with.
 """
 
 from __future__ import annotations
@@ -14,18 +17,25 @@ from typing import Any
 import numpy as np
 
 from tl_desktop.core.evaluation import statistics as clinical
-from tl_desktop.core.evaluation.run_evaluation import operating_point
+from tl_desktop.core.evaluation.decision import USER, operating_point
+from tl_desktop.core.evaluation.metrics import classification_metrics, misclassified
+from tl_desktop.core.evaluation.run_evaluation import checkpoint_label
 
 NOT_SURE = clinical.NOT_SURE
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The operating point the user is looking at."""
+    """The operating point the user is looking at; no ``positive`` class: the most probable class answers."""
 
-    positive: str
-    threshold: float
+    positive: str | None
+    threshold: float | None
     abstain: float | None = None
+
+    @property
+    def has_point(self) -> bool:
+        """True when a class of interest and its threshold are set (the threshold figures exist)."""
+        return self.positive is not None and self.threshold is not None
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,32 @@ class ImageResult:
         return self.probabilities.get(self.predicted, max(self.probabilities.values(), default=0.0))
 
 
+def summary(data: dict[str, Any], subset: str = "test") -> dict[str, Any]:
+    """The figures of the plain answer (the most probable class) on a subset of a stored evaluation.
+
+    ``metrics.classification_metrics`` of the stored labels and temperature-scaled probabilities (accuracy,
+    balanced accuracy, per class, confusion matrix, ROC-AUC), plus ``misclassified`` (most confident first) and
+    ``evaluation``: the checkpoint it belongs to. The one function every headline and table is made from.
+    """
+    return ClinicalResult(data).summary(subset)
+
+
+def class_figures(metrics: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each class's sensitivity (recall) and precision of a ``summary``, as ``{value, k, n, low, high}`` with
+    the Wilson 95% interval (``statistics.wilson_interval``), from its confusion matrix."""
+    matrix = metrics.get("confusion_matrix") or []
+    out = {}
+    for i, name in enumerate(metrics.get("class_names", [])):
+        k, row, column = matrix[i][i], sum(matrix[i]), sum(r[i] for r in matrix)
+        out[name] = {"recall": _proportion(k, row), "precision": _proportion(k, column)}
+    return out
+
+
+def _proportion(k: int, n: int) -> dict[str, Any]:
+    low, high = clinical.wilson_interval(k, n)
+    return {"value": k / n if n else None, "k": int(k), "n": int(n), "low": low, "high": high}
+
+
 class ClinicalResult:
     """Read-only view of a clinical.json dict with cached probabilities per subset."""
 
@@ -52,8 +88,23 @@ class ClinicalResult:
 
     # --- stored values ------------------------------------------------------------------------------
     def stored_decision(self) -> Decision:
-        return Decision(self.data["positive_class"], float(self.data["decision_threshold"]),
+        """The stored operating point (suggested or the user's; none for more than two classes by default)."""
+        threshold = self.data.get("decision_threshold")
+        return Decision(self.data.get("positive_class"), None if threshold is None else float(threshold),
                         self.data.get("abstain_threshold"))
+
+    @property
+    def multiclass(self) -> bool:
+        return len(self.names) > 2
+
+    @property
+    def source(self) -> str | None:
+        """Whose the stored operating point is: None (none), "suggested" or "user" (in the exported model)."""
+        return self.data.get("decision_source")
+
+    @property
+    def exported_by_user(self) -> bool:
+        return self.source == USER
 
     def curves(self) -> dict[str, Any]:
         return {k: v for k, v in (self.data.get("curves") or {}).items() if v is not None}
@@ -66,6 +117,24 @@ class ClinicalResult:
 
     def n(self, subset: str = "test") -> int:
         return len(self.data["predictions"].get(subset, {}).get("labels", []))
+
+    def checkpoint_label(self) -> str:
+        """"best checkpoint, epoch 7, sha256 1a2b3c4d": the checkpoint these figures belong to."""
+        return checkpoint_label(self.data)
+
+    @property
+    def checkpoint(self) -> dict[str, Any]:
+        return dict(self.data.get("checkpoint") or {})
+
+    def summary(self, subset: str = "test") -> dict[str, Any]:
+        """See the module function ``summary``."""
+        y, p = self.probs(subset)
+        out = classification_metrics(y, p, self.names)
+        paths = self.data["predictions"][subset]["paths"]
+        out["misclassified"] = misclassified(paths, y, p, self.names) if len(y) else []
+        out["evaluation"] = {"checkpoint": self.checkpoint, "label": self.checkpoint_label(),
+                             "computed_utc": self.data.get("computed_utc"), "subset": subset}
+        return out
 
     # --- per image ----------------------------------------------------------------------------------
     def probs(self, subset: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +151,13 @@ class ClinicalResult:
         _, p = self.probs("test")
         if decision is None:
             return clinical.decide(p)
-        return clinical.decide(p, self.names.index(decision.positive), decision.threshold, decision.abstain)
+        positive = self.names.index(decision.positive) if decision.has_point else None
+        return clinical.decide(p, positive, decision.threshold if decision.has_point else None, decision.abstain)
+
+    def confusion(self, decision: Decision | None) -> dict[str, Any]:
+        """``statistics.confusion`` of the test images under a decision (``not_sure`` per true class)."""
+        y, _ = self.probs("test")
+        return clinical.confusion(y, self.decisions(decision), len(self.names))
 
     def images(self, decision: Decision | None, true: str | None = None, predicted: str | None = None,
                mistakes_only: bool = False) -> list[ImageResult]:
@@ -104,7 +179,11 @@ class ClinicalResult:
 
     # --- operating points ---------------------------------------------------------------------------
     def operating_point(self, decision: Decision, subset: str = "test") -> dict[str, Any]:
-        """``clinical_run.operating_point``: counts, sensitivity/specificity/PPV/NPV with Wilson intervals."""
+        """``decision.operating_point``: counts, sensitivity/specificity/PPV/NPV with Wilson intervals.
+
+        Raises:
+            ClinicalError: the decision has no class of interest.
+        """
         return operating_point(self.data, decision.threshold, decision.abstain, subset, decision.positive)
 
     def pick(self, positive: str, method: str, target: float | None = None) -> float:

@@ -9,7 +9,8 @@ temporary name, checked, compared with PyTorch, and only then moved into place; 
 makes them, ``verify`` holds the comparison and the tolerances).
 
 ``export_onnx`` exports whatever the run folder holds now; front ends call ``policy.export_run``, which first
-makes the run's clinical evaluation current so that every export carries the evaluated decision.
+makes the run's clinical evaluation current so that every export carries its temperature and the decision rule
+the user chose or accepted (none otherwise: the label is then the most probable class; ``decision``).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from tl_desktop.core.models.preprocessing import Preprocessing
 
 MAX_VERIFY_IMAGES = 64
 # The metadata keys that differ between two exports of the same run (all others are a function of the run,
-# its clinical evaluation, the precision, the checkpoint and the app version).
-TIMESTAMP_KEYS = frozenset({"created_utc"})
+# its clinical evaluation, the precision, the checkpoint and the app version; when the user chose a rule).
+TIMESTAMP_KEYS = frozenset({"created_utc", "evaluation_computed_utc", "decision_chosen_utc"})
 
 
 @dataclass
@@ -143,7 +144,7 @@ def _metadata(run: run_model.LoadedRun, pre: Preprocessing, precision: str, whic
 
 
 def _decision(run: run_model.LoadedRun) -> dict[str, str]:
-    """Temperature, and positive class / decision / abstain thresholds when chosen in the clinical evaluation.
+    """Temperature, and positive class / decision / abstain thresholds when the user chose them in Evaluate.
 
     Read once per export and kept with the loaded run: the model, its verification and its metadata must all
     use the same values even if clinical.json is written while the export runs.
@@ -255,6 +256,9 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int
     emit = _progress(callback, steps)
 
     run = run_model.load_run(run_dir, which)
+    from tl_desktop.core.evaluation.run_evaluation import decision_metadata
+
+    run.decision = decision_metadata(run.run_dir, run.config, which)  # the evaluation of this checkpoint
     try:
         pre = Preprocessing.from_data_config(run.data_config)
     except ValueError as exc:

@@ -1,7 +1,7 @@
 """Evaluate clinically, then export: the one export of a run that the CLI, the window and jobs call.
 
-``export_run`` makes the run's clinical evaluation current (``evaluation.current.current_clinical``: computed
-when missing or older than the best checkpoint) and exports with ``onnx_export.export_onnx``, all under the
+``export_run`` makes the evaluation of the exported checkpoint current (``evaluation.current.current_clinical``:
+computed when missing or when the checkpoint file's SHA-256 is not the evaluated one) and exports with ``onnx_export.export_onnx``, all under the
 run's clinical lock, so the file carries the evaluated temperature and decision and never reads a
 ``clinical.json`` being written meanwhile. The same run exported from any front end therefore carries the same
 metadata, apart from ``onnx_export.TIMESTAMP_KEYS``.
@@ -16,8 +16,10 @@ from tl_desktop.core.errors import ClinicalError
 from tl_desktop.core.evaluation.current import clinical_lock, current_clinical
 from tl_desktop.core.events import CancelToken, Notice
 from tl_desktop.core.export.onnx_export import ExportResult, export_onnx, output_path
+from tl_desktop.core.runlock import locking
 
 
+@locking("exporting")
 def export_run(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int8: bool = False,
                which: str = "best", callback: Callable | None = None, cancel: CancelToken | None = None,
                providers: list[str] | None = None) -> ExportResult:
@@ -34,7 +36,7 @@ def export_run(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int8
     output_path(out)  # refuse a wrong name before minutes of evaluation
     with clinical_lock(run_dir):
         try:
-            current_clinical(run_dir, callback=callback, cancel=cancel)
+            current_clinical(run_dir, which=which, callback=callback, cancel=cancel)
         except ClinicalError as exc:
             if callback is not None:
                 callback(Notice(f"exported without a clinical evaluation: {exc}"))

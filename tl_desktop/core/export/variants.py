@@ -1,7 +1,9 @@
 """The smaller precisions of an exported fp32 file: fp16 (for GPUs) and dynamic int8 (for small CPUs).
 
 Each maker reads the verified fp32 file and writes the variant; ``onnx_export`` then sets its metadata and
-verifies it against PyTorch with the variant's own tolerance (``verify.TOLERANCES``).
+verifies it against PyTorch with the variant's own tolerance (``verify.TOLERANCES``: a largest probability
+difference and a top-1 agreement, both stated for every precision). A variant outside either limit is refused
+and not written: no file is ever kept, or shown, as verified when its probabilities stray further than stated.
 """
 
 from __future__ import annotations

@@ -21,11 +21,14 @@ if TYPE_CHECKING:
     from tl_desktop.core.models.run_model import LoadedRun
 
 MAX_ACCURACY_IMAGES = 2000
-# What each precision must meet against PyTorch on the verification images.
+# What each precision must meet against PyTorch on the verification images: the largest difference of any
+# class probability, and the share of images with the same top answer. Every precision has both: a variant
+# that gives the same top answer with probabilities 0.3 apart would move any decision threshold (int8 was once
+# gated on agreement alone and passed with a difference of 0.365).
 TOLERANCES: dict[str, dict[str, float]] = {
     "fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0},
     "fp16": {"max_abs_diff": 1e-2, "top1_agreement": 0.98},
-    "int8": {"top1_agreement": 0.95},
+    "int8": {"max_abs_diff": 0.05, "top1_agreement": 0.95},
 }
 
 
@@ -80,9 +83,18 @@ def verify(path: Path, torch_batch: np.ndarray, app_batch: np.ndarray, subset: s
         "unreadable_skipped": skipped,
         "providers": list(session.get_providers()),
     }
-    figures["passed"] = (figures["max_abs_diff"] <= tol.get("max_abs_diff", np.inf)
-                         and figures["top1_agreement"] >= tol["top1_agreement"])
+    figures["passed"] = within_tolerance(figures)
     return figures
+
+
+def within_tolerance(figures: dict[str, Any]) -> bool:
+    """Whether a file's measured figures meet today's ``TOLERANCES`` of its precision (not the limits stored
+    with it: a file verified under an older, looser rule is not called verified now)."""
+    tol = TOLERANCES.get(figures.get("precision", ""))
+    diff, agreement = figures.get("max_abs_diff"), figures.get("top1_agreement")
+    if tol is None or diff is None or agreement is None:
+        return False
+    return float(diff) <= tol.get("max_abs_diff", np.inf) and float(agreement) >= tol["top1_agreement"]
 
 
 def split_accuracy(run: LoadedRun, pre: Preprocessing, paths: dict[str, Path],

@@ -167,7 +167,7 @@ def reach(history: list[dict[str, float]], target: float) -> tuple[int | None, f
 # --- per-image test predictions of a run -----------------------------------------------------------------
 
 def _test_files(run_dir: Path) -> tuple[list[str], list[str]]:
-    manifest = runs.read_json(Path(run_dir) / "manifest.json")
+    manifest = runs.load_manifest(Path(run_dir))
     rows = [f for f in manifest["files"] if f["subset"] == "test"]
     return [f["path"] for f in rows], [f["label"] for f in rows]
 
@@ -217,7 +217,7 @@ def _prepare(out_dir: Path) -> None:
 def _split(source: DataSource):
     """The scan and the split: the source's stored split when given, else a new seeded one."""
     from tl_desktop.core.data.scan import scan
-    from tl_desktop.core.data.split import Split, make_split
+    from tl_desktop.core.data.split import Split, check_minimum_per_class, make_split
 
     report = scan(source.data, csv=source.csv)
     if not report.usable:
@@ -227,6 +227,7 @@ def _split(source: DataSource):
         group_by=source.group_by)
     if not split.counts().get("test"):
         raise TransferError("the split has no test images; a transfer check needs some")
+    check_minimum_per_class(report, split)
     return report, split
 
 
@@ -309,8 +310,8 @@ def transfer_check(source: DataSource, *, model: str, budget_epochs: int, out_di
     """
     cancel = cancel or CancelToken()
     out = Path(out_dir)
+    report, split = _split(source)  # before the folder is made: a refusal leaves nothing behind
     _prepare(out)
-    report, split = _split(source)
     seed, fixed = source.seed, replace(source, split=split.to_dict())
     base = dict(model=model, epochs=budget_epochs, batch_size=batch_size, image_size=image_size, patience=0,
                 device=device, workers=workers)
@@ -394,8 +395,8 @@ def compare_models(source: DataSource, *, models: list[str] | None = None, budge
     if not models:
         raise TransferError("no models to compare")
     out = Path(out_dir)
-    _prepare(out)
     _, split = _split(source)
+    _prepare(out)
     fixed = replace(source, split=split.to_dict())
     rows = []
     for name in models:

@@ -19,8 +19,9 @@ from typing import Any
 
 from tl_desktop import __version__
 from tl_desktop.core import runs
-from tl_desktop.core.errors import JobError
+from tl_desktop.core.errors import DamagedFileError, JobError
 from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text, read_json
+from tl_desktop.core.runlock import LOCK_NAME
 
 JOB_SCHEMA = 1
 RUN_FOLDER = "run"
@@ -105,15 +106,40 @@ srun python3 -m torch.distributed.run --nproc-per-node {gpus} --nnodes "$SLURM_N
 
 
 def load_job(job_dir: str | Path) -> dict[str, Any]:
+    """The bundle's ``job.json``, checked: its schema, its keys' types and its manifest hash.
+
+    Raises:
+        JobError: no job.json, or a damaged, edited or foreign one (one line naming it).
+    """
     path = Path(job_dir) / "job.json"
     if not path.is_file():
         raise JobError(f"{job_dir} is not a job bundle (no job.json)")
-    job = read_json(path)
+    try:
+        job = read_json(path)
+    except DamagedFileError as exc:
+        raise JobError(str(exc)) from exc
+    problem = _job_problem(job)
+    if problem:
+        raise JobError(f"{path} is damaged ({problem}); create the job again")
     if job.get("schema") != JOB_SCHEMA:
         raise JobError(f"job.json has schema {job.get('schema')}; this app reads schema {JOB_SCHEMA}")
     if runs.files_digest(job["files"]) != job["manifest_sha256"]:
         raise JobError("job.json was edited: its file list does not match its manifest hash")
     return job
+
+
+def _job_problem(job: Any) -> str | None:
+    """What is wrong with a job.json document's keys and types, or None."""
+    if not isinstance(job, dict):
+        return "not a JSON object"
+    kinds = {"config": dict, "split": dict, "files": list, "manifest_sha256": str, "gpus": int, "nodes": int}
+    wrong = next((k for k, t in kinds.items() if not isinstance(job.get(k), t)), None)
+    if wrong:
+        return f"'{wrong}' is missing or of the wrong type"
+    keys = ("path", "label", "sha256", "subset")
+    if not all(isinstance(f, dict) and all(isinstance(f.get(k), str) for k in keys) for f in job["files"]):
+        return "an entry of 'files' lacks a path, label, sha256 or subset"
+    return None
 
 
 def _sha256(path: Path) -> str | None:
@@ -172,7 +198,7 @@ def import_job(job_dir: str | Path, project_path: str | Path) -> Path:
     run = job_dir / RUN_FOLDER
     if runs.read_status(run)["state"] != "finished":
         raise JobError(f"the job's run has not finished (state: {runs.read_status(run)['state']})")
-    manifest = read_json(run / "manifest.json")
+    manifest = runs.load_manifest(run)
     if runs.files_digest(manifest["files"]) != job["manifest_sha256"]:
         raise JobError("the run was trained on other files than the job's manifest lists; not imported")
     project = projects.load(project_path)
@@ -182,7 +208,7 @@ def import_job(job_dir: str | Path, project_path: str | Path) -> Path:
     target = project.new_run_dir("server")
     partial = target.with_name(f".{target.name}.partial")  # a failed copy never looks like a run
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(run, partial)
+    shutil.copytree(run, partial, ignore=shutil.ignore_patterns(LOCK_NAME))
     manifest["root"] = str(source.parent if project.source.kind == "csv" else source)
     atomic_write_json(partial / "manifest.json", manifest)
     os.replace(partial, target)

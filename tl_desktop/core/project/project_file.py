@@ -19,11 +19,13 @@ from typing import Any
 
 from tl_desktop.core import config as engine
 from tl_desktop.core.config import SplitOptions, TrainConfig, TrainOptions
-from tl_desktop.core.errors import ProjectError
+from tl_desktop.core.errors import DamagedFileError, ProjectError, os_error_line
 from tl_desktop.core.fsutil import atomic_write_json, read_json
+from tl_desktop.core.project.project_schema import check_project, check_version
 
 SCHEMA_VERSION = 2
 PROJECT_FILE = "project.json"
+MAX_PROJECT_BYTES = 1 << 30
 RUNS_FOLDER = "runs"
 
 
@@ -168,7 +170,7 @@ class Project:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], folder: Path) -> Project:
-        data = migrate(data)
+        data = migrate(data, str(folder / PROJECT_FILE))
         source = data.get("source")
         return cls(
             name=str(data.get("name") or folder.name),
@@ -196,23 +198,25 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"schema_version": 2, "name": data.get("name")}
     if data.get("data_dir"):
         out["source"] = {"kind": "folder", "path": str(data["data_dir"]).replace(os.sep, "/")}
-    out["settings"] = dict(data.get("settings") or {})
-    out["runs"] = [{"path": str(r)} if isinstance(r, str) else dict(r) for r in data.get("runs") or []]
+    out["settings"] = data.get("settings") or {}  # checked after migration (project_schema)
+    runs = data.get("runs") or []
+    out["runs"] = [{"path": r} if isinstance(r, str) else r for r in runs] if isinstance(runs, list) else runs
     return out
 
 
 _MIGRATIONS = {1: _migrate_1_to_2}
 
 
-def migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring a project dict of any earlier schema to the current one.
+def migrate(data: dict[str, Any], where: str = PROJECT_FILE) -> dict[str, Any]:
+    """Bring a project dict of any earlier schema to the current one, and check its keys and types
+    (``project_schema.check_project``).
 
     Raises:
-        ProjectError: when the file comes from a newer app or is not a project file.
+        ProjectError: when the file comes from a newer app, is not a project file, or a key has a wrong type.
     """
     if not isinstance(data, dict):
-        raise ProjectError("this is not a tl-desktop project file")
-    version = int(data.get("schema_version", data.get("version", 1)))
+        raise ProjectError(f"{where} is not a tl-desktop project file (it holds no JSON object)")
+    version = check_version(data, where)
     if version > SCHEMA_VERSION:
         raise ProjectError(
             f"this project was saved by a newer tl-desktop (project format {version}); please update the app"
@@ -220,6 +224,7 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     while version < SCHEMA_VERSION:
         data = _MIGRATIONS[version](data)
         version = int(data["schema_version"])
+    check_project(data, where)
     return data
 
 
@@ -233,16 +238,19 @@ def load(path: str | Path) -> Project:
     """Open a project from its folder or its ``project.json``, migrating older formats in memory.
 
     Raises:
-        ProjectError: missing, unreadable or newer-version file (one readable line).
+        ProjectError: missing, unreadable, damaged (not JSON, a key of the wrong type) or newer-version file
+            (one readable line).
     """
     path = Path(path)
     file = path / PROJECT_FILE if path.is_dir() else path
     try:
-        data = read_json(file)
+        data = read_json(file, max_bytes=MAX_PROJECT_BYTES)
     except FileNotFoundError as exc:
         raise ProjectError(f"no project found at {file}") from exc
-    except (OSError, ValueError) as exc:
-        raise ProjectError(f"{file.name} cannot be read ({type(exc).__name__}: {exc})") from exc
+    except DamagedFileError as exc:  # names the file, says why and what to do
+        raise ProjectError(str(exc)) from exc
+    except OSError as exc:
+        raise ProjectError(os_error_line(exc)) from exc
     return Project.from_dict(data, file.parent.absolute())
 
 
@@ -280,3 +288,33 @@ def scan_summary(report: Any) -> dict[str, Any]:
         "warnings": [str(w) for w in report.warnings],  # the messages of the ScanFindings
         "unusable": report.unusable,
     }
+
+
+EXPORTS_FOLDER = "exports"
+
+
+def latest_verified_export(project: Project) -> tuple[Path, RunEntry | None] | None:
+    """The project's most recently written full-precision ``.onnx`` file whose ``.verification.json`` meets
+    today's limits (``verify.within_tolerance``), with the run it was exported from when the project recorded
+    that; None when the project has no such file.
+
+    Candidates are every run's recorded ``onnx`` file and the ``.onnx`` files of the project's ``exports``
+    folder (where the Export step writes by default, and the CLI may). Unreadable figures count as unverified.
+    """
+    from tl_desktop.core.export.verify import within_tolerance  # numpy and onnxruntime: only when asked
+
+    recorded = {Path(r.onnx).absolute(): r for r in project.runs if r.onnx}
+    exports = project.folder / EXPORTS_FOLDER
+    candidates = set(recorded) | ({p.absolute() for p in exports.glob("*.onnx")} if exports.is_dir() else set())
+    verified: list[tuple[float, Path]] = []
+    for path in candidates:
+        try:
+            figures = read_json(path.with_name(f"{path.stem}.verification.json"))
+            if path.is_file() and figures.get("precision") == "fp32" and within_tolerance(figures):
+                verified.append((path.stat().st_mtime, path))
+        except (OSError, DamagedFileError, AttributeError):
+            continue
+    if not verified:
+        return None
+    path = max(verified)[1]
+    return path, recorded.get(path)

@@ -1,4 +1,8 @@
-"""One fit of a resolved run config: model, strategy, data, loop, then test evaluation.
+"""One fit of a resolved run config: model, strategy, data, loop, then the run's evaluation.
+
+The test figures of ``metrics.json`` are those of the run's evaluation artefact (``clinical.json``, computed
+from the best checkpoint when the fit ends), so the fit's summary can never disagree with what the window,
+the report and the export show.
 
 Split from ``training.py`` so that this module, which imports torch at module level, is only loaded once
 training actually starts.
@@ -70,7 +74,7 @@ def fit(run_dir: Path, config: RunConfig, emit: Callable, cancel: CancelToken) -
     from tl_desktop.core.training.devices import device_description, resolve_device
 
     seed_all(config.seed)
-    manifest = runs.read_json(run_dir / "manifest.json")
+    manifest = runs.load_manifest(run_dir)
     names = config.class_names
     subsets = {s: _Files(manifest, s, names) for s in ("train", "val", "test")}
     d = distributed.current()
@@ -93,9 +97,9 @@ def fit(run_dir: Path, config: RunConfig, emit: Callable, cancel: CancelToken) -
         state = LoopState(**{k: v for k, v in info["loop"].items() if k in LoopState.__dataclass_fields__})
         emit(Notice(f"Resuming after epoch {state.epoch} of {config.epochs}"))
     if config.strategy == "linear-probe":
-        loop, test_probs = _probe_loop(run_dir, config, model, subsets, device, emit, cancel)
+        loop = _probe_loop(run_dir, config, model, subsets, device, emit, cancel)
     else:
-        loop, test_probs = _network_loop(run_dir, config, model, subsets, device, emit, cancel)
+        loop = _network_loop(run_dir, config, model, subsets, device, emit, cancel)
     if optimizer_state is not None:
         loop.optimizer.load_state_dict(optimizer_state)
     if d.is_main:
@@ -107,19 +111,30 @@ def fit(run_dir: Path, config: RunConfig, emit: Callable, cancel: CancelToken) -
     distributed.barrier()
     if not d.is_main:
         return state.best_epoch, {}
-    best_state, _, _ = runs.load_checkpoint(run_dir, "best")
-    model.load_state_dict(best_state, strict=True)
-    probs = test_probs()
-    test = subsets["test"]
-    metrics = classification_metrics(np.asarray(test.labels), probs, names) if len(test) else {"n": 0}
-    metrics["misclassified"] = misclassified(test.rel, np.asarray(test.labels), probs, names) if len(test) else []
-    runs.write_predictions(run_dir, test.rel, [names[i] for i in test.labels], probs, names)
+    metrics = _test_metrics(run_dir, names, bool(len(subsets["test"])), emit, cancel)
     if config.init_from:
+        best_state, _, _ = runs.load_checkpoint(run_dir, "best")
+        model.load_state_dict(best_state, strict=True)
         metrics["continued"] = _forgetting(config.init_from, model, config, emit, cancel)
     metrics["best_epoch"] = state.best_epoch
     metrics["epochs_run"] = state.epoch
     atomic_write_json(run_dir / "metrics.json", metrics)
     return state.best_epoch, metrics
+
+
+def _test_metrics(run_dir: Path, names: list[str], has_test: bool, emit, cancel) -> dict[str, Any]:
+    """The test figures of the run's evaluation of its best checkpoint (``stored_result.summary``), computed now;
+    ``test_predictions.csv`` is written from the same per-image predictions."""
+    from tl_desktop.core.evaluation.run_evaluation import evaluate_clinical
+    from tl_desktop.core.evaluation.stored_result import ClinicalResult
+
+    if not has_test:
+        return {"n": 0, "misclassified": []}
+    result = ClinicalResult(evaluate_clinical(run_dir, callback=emit, cancel=cancel))
+    y, probs = result.probs("test")
+    runs.write_predictions(run_dir, result.data["predictions"]["test"]["paths"], [names[i] for i in y], probs,
+                           names)
+    return result.summary("test")
 
 
 def _load_earlier(model: torch.nn.Module, earlier: ContinuedFrom) -> None:
@@ -189,6 +204,7 @@ def _cross_entropy(config: RunConfig, weights) -> torch.nn.Module:
 
 def _probe_loop(run_dir, config: RunConfig, model, subsets, device, emit, cancel):
     """Embeddings once (cached on disk), then only the classifier trains on them."""
+    subsets = {k: v for k, v in subsets.items() if k != "test"}  # the run's evaluation predicts the test images
     features = _probe_features(config, model, subsets, emit, cancel)
     head = model.get_classifier().to(device)
     features = {k: v.to(device) for k, v in features.items()}
@@ -208,14 +224,8 @@ def _probe_loop(run_dir, config: RunConfig, model, subsets, device, emit, cancel
 
     feed = Feed(lambda bs: _steps(n_train, bs, False), batches, forward, _no_grad(validate), lambda: head.train())
     options = LoopOptions(config.epochs, config.patience, config.seed, warmup_fraction=0.0)
-    loop = Loop(run_dir, model, optimizer(head, "linear-probe", config.lr), loss_fn, feed, options, device, emit,
+    return Loop(run_dir, model, optimizer(head, "linear-probe", config.lr), loss_fn, feed, options, device, emit,
                 cancel)
-
-    def test_probs() -> np.ndarray:
-        with torch.no_grad():
-            return torch.softmax(head(features["test"]), 1).cpu().numpy()
-
-    return loop, test_probs
 
 
 def _probe_features(config: RunConfig, model, subsets, emit, cancel) -> dict[str, torch.Tensor]:
@@ -270,8 +280,7 @@ def _network_loop(run_dir, config: RunConfig, model, subsets, device, emit, canc
     augment = train_transform(cfg, config.augmentation, allow_flip=config.allow_flip,
                               allow_rotate=config.allow_rotate)
     train_set = ImageFiles(train_files.paths, train_files.labels, augment, cache=keep)
-    eval_sets = {k: ImageFiles(subsets[k].paths, subsets[k].labels, eval_transform(cfg), cache=keep)
-                 for k in ("val", "test")}
+    eval_sets = {"val": ImageFiles(subsets["val"].paths, subsets["val"].labels, eval_transform(cfg), cache=keep)}
     loss_weights, sample_weights = _balance(config, train_files.labels, len(config.class_names), emit)
     loss_fn = _cross_entropy(config, None if loss_weights is None else loss_weights.to(device))
     amp = amp_dtype(device)
@@ -305,14 +314,8 @@ def _network_loop(run_dir, config: RunConfig, model, subsets, device, emit, canc
 
     feed = Feed(lambda bs: _steps(n_train, bs, n_train > bs), batches, ddp, validate, train_mode)
     options = LoopOptions(config.epochs, config.patience, config.seed, amp_dtype=amp)
-    loop = Loop(run_dir, model, optimizer(model, config.strategy, config.lr), loss_fn, feed, options, device, emit,
+    return Loop(run_dir, model, optimizer(model, config.strategy, config.lr), loss_fn, feed, options, device, emit,
                 cancel)
-
-    def test_probs() -> np.ndarray:
-        logits, _ = probs_of("test")
-        return torch.softmax(torch.from_numpy(logits), 1).numpy()
-
-    return loop, test_probs
 
 
 def evaluate_files(model, data_config, class_names, files, emit, cancel) -> dict[str, Any]:

@@ -45,9 +45,9 @@ def seed_all(seed: int) -> None:
 class LoopState:
     """Everything the loop needs to continue exactly where it stopped (saved in ``last.json``)."""
 
-    epoch: int = 0            # next epoch to run (0-based)
+    epoch: int = 0            # next epoch to run (0-based) = epochs finished
     global_step: int = 0
-    best_epoch: int = -1
+    best_epoch: int = -1      # 1-based like history.csv; runs.best_epoch(history) names the same epoch
     best_score: float = -math.inf
     best_loss: float = math.inf
     bad_epochs: int = 0
@@ -130,6 +130,8 @@ class Loop:
         self._params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self._plan_schedule(state)
         scaler = torch.amp.GradScaler("cuda") if self.options.amp_dtype == torch.float16 else None
+        if state.history and distributed.current().is_main:
+            runs.write_history(self.run_dir, state.history)  # exactly the epochs of the checkpoint resumed from
         while state.epoch < self.epochs:
             self.cancel.raise_if_cancelled()
             before = self._snapshot()
@@ -215,7 +217,7 @@ class Loop:
     def _finish_epoch(self, state: LoopState, row: dict[str, Any]) -> bool:
         """Record the epoch, checkpoint, emit EpochEnded; True when early stopping triggers."""
         score, loss = row["val_balanced_acc"], row["val_loss"]
-        improved = score > state.best_score or (score == state.best_score and loss < state.best_loss)
+        improved = runs.best_key(row) > (state.best_score, -state.best_loss)  # the one rule readers use too
         state.history.append(row)
         state.epoch += 1
         main = distributed.current().is_main  # under torchrun only rank 0 writes run files

@@ -7,16 +7,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from tl_desktop.core import runs
-from tl_desktop.core.config import ContinuedFrom, RunConfig, TrainConfig
-from tl_desktop.core.errors import DataError, TrainingError
+from tl_desktop.core.config import ContinuedFrom, RunConfig, TrainConfig, check_options, check_output_folder
+from tl_desktop.core.errors import DataError, TrainingError, WeightsUnavailable
 from tl_desktop.core.events import Cancelled, CancelToken, FitEnded, FitStarted, Notice
 from tl_desktop.core.fsutil import atomic_write_json
 from tl_desktop.core.models import run_model
+from tl_desktop.core.runlock import LOCK_NAME, run_lock
 from tl_desktop.core.training.devices import library_versions, resolve_device
 from tl_desktop.core.training.strategies import DEFAULT_LR, STRATEGIES, STRATEGY_HELP, resolve_strategy
 
@@ -30,39 +32,69 @@ class RunResult:
 
 
 def validate_config(config: TrainConfig) -> None:
-    """Raise TrainingError for options that cannot work, before anything is written."""
+    """Refuse options that cannot work, before anything is written (the CLI, the window and jobs alike).
+
+    Raises:
+        TrainingError: an option outside its range (``config.OPTION_BOUNDS``: NaN, 5 for label smoothing...),
+            an unknown choice, or no validation split.
+        DataError: the output folder is inside the image folder.
+    """
     from tl_desktop.core.models.catalog import AUGMENTATIONS, get_info
 
     checks = [
         (config.strategy in STRATEGIES, f"unknown strategy '{config.strategy}'; choose one of {', '.join(STRATEGIES)}"),
-        (config.epochs >= 1, "epochs must be at least 1"),
-        (config.batch_size >= 1, "batch size must be at least 1"),
-        (config.lr is None or config.lr > 0, "learning rate must be positive"),
-        (config.image_size is None or 16 <= config.image_size <= 1024, "image size must be 16-1024 px"),
         (config.augmentation in AUGMENTATIONS, f"augmentation must be one of {', '.join(AUGMENTATIONS)}"),
         (config.balance in ("auto", "weighted-loss", "sampler", "off"), "balance: auto, weighted-loss, sampler or off"),
         (config.device in ("auto", "cpu", "cuda", "mps"), "device must be auto, cpu, cuda or mps"),
-        (0 <= config.val_fraction < 1 and 0 <= config.test_fraction < 1
-         and config.val_fraction + config.test_fraction < 0.9, "validation + test fractions must stay under 0.9"),
-        (config.val_fraction > 0, "a validation split is needed (val fraction > 0)"),
     ]
     for ok, message in checks:
         if not ok:
             raise TrainingError(message)
+    check_options(config)
+    if config.val_fraction + config.test_fraction >= 0.9:
+        raise TrainingError("validation + test fractions must stay under 0.9")
+    if config.val_fraction <= 0:
+        raise TrainingError("a validation split is needed (val fraction > 0)")
+    check_output_folder(config.out, config)
     try:
         get_info(config.model)
     except KeyError as exc:
         raise TrainingError(str(exc.args[0])) from exc
+    _check_weights_file(config.weights_file)
+
+
+def _check_weights_file(name: str | None) -> None:
+    """An imported weights file is read before the run folder exists: a ``.safetensors`` file's header
+    (``runs.check_safetensors``: length, dtypes, shapes, offsets), any other file through the catalog's loader.
+
+    Raises:
+        WeightsUnavailable: the file is missing or not a usable weights file (one line naming it).
+    """
+    from tl_desktop.core.models.catalog import _load_state_file
+
+    if not name:
+        return
+    path = Path(name)
+    if not path.is_file():
+        raise WeightsUnavailable(f"weights file {path} not found; check the path given to --weights-file")
+    if path.suffix.lower() != ".safetensors":
+        _load_state_file(path)
+        return
+    try:
+        runs.check_safetensors(path)
+    except (OSError, ValueError) as exc:
+        raise WeightsUnavailable(f"{path.name}: not a usable weights file ({exc})") from exc
 
 
 # --- starting a run --------------------------------------------------------------------------------------
 
 def _prepare_out(out: Path) -> None:
+    """Refuse an output path that is a file or a non-empty folder (the run lock made the folder, and removes it
+    again when a later check refuses the run, so a refusal leaves nothing behind)."""
     if out.exists() and not out.is_dir():
         raise TrainingError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
         raise TrainingError(f"{out} is not empty; choose a new folder (or use 'resume' for an earlier run)")
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def _manifest(report, split, earlier: tuple[RunConfig, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -97,7 +129,7 @@ def _earlier_run(config: TrainConfig) -> tuple[RunConfig, dict[str, Any]] | None
         raise TrainingError(f"{run_dir.name} used {earlier.model}; continue it with --model {earlier.model}")
     if runs.read_status(run_dir)["state"] != "finished" or not (run_dir / "checkpoints" / "best.json").is_file():
         raise TrainingError(f"{run_dir.name} has not finished; resume it before continuing from it")
-    return earlier, runs.read_json(run_dir / "manifest.json")
+    return earlier, runs.load_manifest(run_dir)
 
 
 def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
@@ -110,13 +142,25 @@ def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelT
 
     validate_config(config)
     d = distributed.init(resolve_device(config.device).type)
+    with _owned(Path(config.out), "training", d.is_main, create=True):
+        return _train(config, d, callback, cancel)
+
+
+def _owned(run_dir: Path, purpose: str, main: bool, *, create: bool = False):
+    """The run folder's lock (``runlock.run_lock``), held by rank 0 alone under ``torchrun``."""
+    return run_lock(run_dir, purpose, create=create) if main else nullcontext()
+
+
+def _train(config: TrainConfig, d, callback: Callable | None, cancel: CancelToken | None) -> RunResult:
+    from tl_desktop.core.training import distributed
+
     if not d.enabled:
-        _start(config)
+        _start(config, callback)
         return _fit(Path(config.out), callback, cancel)
     problem = None
     if d.is_main:
         try:
-            _start(config)
+            _start(config, callback)
         except Exception as exc:  # noqa: BLE001 - re-raised below after telling the other ranks
             problem = exc
     message = distributed.broadcast(None if problem is None else f"{problem}")
@@ -130,10 +174,11 @@ def train(config: TrainConfig, callback: Callable | None = None, cancel: CancelT
         distributed.shutdown()
 
 
-def _start(config: TrainConfig) -> None:
-    """Check the data, split it and write the run folder's config and manifest."""
+def _start(config: TrainConfig, callback: Callable | None = None) -> None:
+    """Check the data, split it and write the run folder's config and manifest; the leakage check's verdict
+    and its warnings go to ``callback`` as Notices."""
     from tl_desktop.core.data.scan import scan
-    from tl_desktop.core.data.split import Split, make_split
+    from tl_desktop.core.data.split import Split, check_minimum_per_class, leakage_check, make_split
 
     earlier = _earlier_run(config)
     out = Path(config.out)
@@ -145,6 +190,10 @@ def _start(config: TrainConfig) -> None:
         report, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed,
         group_by=config.group_by)
     manifest = _manifest(report, split, earlier)
+    check_minimum_per_class(report, Split.from_dict(manifest["split"]))
+    if callback is not None:
+        for line in leakage_check(report, Split.from_dict(manifest["split"])).lines():
+            callback(Notice(line))
     train_counts: dict[str, int] = {}
     for f in manifest["files"]:
         if f["subset"] == "train":
@@ -178,16 +227,26 @@ def _resolved(config: TrainConfig, strategy: str, class_names: list[str],
 
 
 def resume(run_dir: Path | str, callback: Callable | None = None, cancel: CancelToken | None = None) -> RunResult:
-    """Continue a run from its last checkpoint (or from the start when it stopped before one)."""
+    """Continue a run from its last checkpoint (or from the start when it stopped before one).
+
+    Raises:
+        RunIntegrityError: one of its images (all subsets: it trains, picks the best epoch and ends with the test
+            metrics) changed or is missing, or its last checkpoint was modified after it was written.
+    """
+    from tl_desktop.core.data.integrity import RESUME_ADVICE, check_run_images
     from tl_desktop.core.training import distributed
 
     run_dir = Path(run_dir)
     config = runs.load_config(run_dir)
     if runs.read_status(run_dir)["state"] == "finished":
         raise TrainingError(f"{run_dir.name} already finished; start a new run to train further")
-    distributed.init(resolve_device(config.device).type)
+    d = distributed.init(resolve_device(config.device).type)
     try:
-        return _fit(run_dir, callback, cancel)
+        with _owned(run_dir, "resuming training", d.is_main):
+            if runs.read_status(run_dir)["state"] == "finished":  # again, now that no one else writes it
+                raise TrainingError(f"{run_dir.name} already finished; start a new run to train further")
+            check_run_images(run_dir, advice=RESUME_ADVICE)
+            return _fit(run_dir, callback, cancel)
     finally:
         distributed.shutdown()
 
@@ -217,32 +276,47 @@ def _fit(run_dir: Path, callback: Callable | None, cancel: CancelToken | None) -
 
 
 def evaluate_run(run_dir: Path | str, data: str | None = None, callback: Callable | None = None,
-                 cancel: CancelToken | None = None) -> dict[str, Any]:
-    """Test metrics of a run's best model on its test split, or on all usable images of another data set."""
+                 cancel: CancelToken | None = None, *, allow_changed: bool = False) -> dict[str, Any]:
+    """Test metrics of a run's best model on its test split, or on all usable images of another data set.
+
+    On the test split the figures are those of the run's evaluation artefact (``current.current_clinical``:
+    the stored one while it belongs to the best checkpoint file, computed again otherwise), with
+    ``evaluation``: the checkpoint they belong to. Its images are checked against the manifest first;
+    ``allow_changed`` evaluates changed ones as they are now, and ``changed_files`` then lists them.
+
+    Raises:
+        RunIntegrityError: an image changed or is missing (without ``allow_changed``), or the checkpoint was
+            modified after training.
+    """
     from tl_desktop.core.training.fit import evaluate_files
 
     run_dir = Path(run_dir)
-    loaded = run_model.load_run(run_dir)
     if data is None:
-        files = loaded.files("test")
-    else:
-        from tl_desktop.core.data.scan import scan
+        from tl_desktop.core.evaluation.current import current_clinical
+        from tl_desktop.core.evaluation.stored_result import summary
 
-        report = scan(data)
-        if not report.usable:
-            raise DataError(report.unusable)
-        unknown = sorted(set(report.classes) - set(loaded.class_names))
-        if unknown:
-            raise TrainingError(f"classes unknown to this model: {', '.join(unknown)}")
-        seen = {f["sha256"] for f in loaded.manifest["files"] if f["subset"] in ("train", "val")}
-        overlap = [s for s in report.samples if s.sha256 in seen]  # trained or tuned on: not a fair test
-        files = [(report.abspath(s), s.label) for s in report.samples if s.sha256 not in seen]
-        if not files:
-            raise TrainingError("every image of that data set was used to train or tune this model")
+        if not any(f["subset"] == "test" for f in runs.load_manifest(run_dir)["files"]):
+            return {"n": 0, "misclassified": []}
+        clinical = current_clinical(run_dir, callback=callback, cancel=cancel, allow_changed=allow_changed)
+        return {**summary(clinical), **({"changed_files": clinical["changed_files"]}
+                                        if clinical.get("changed_files") else {})}
+    from tl_desktop.core.data.scan import scan
+
+    loaded = run_model.load_run(run_dir)
+    report = scan(data)
+    if not report.usable:
+        raise DataError(report.unusable)
+    unknown = sorted(set(report.classes) - set(loaded.class_names))
+    if unknown:
+        raise TrainingError(f"classes unknown to this model: {', '.join(unknown)}")
+    seen = {f["sha256"] for f in loaded.manifest["files"] if f["subset"] in ("train", "val")}
+    overlap = [s for s in report.samples if s.sha256 in seen]  # trained or tuned on: not a fair test
+    files = [(report.abspath(s), s.label) for s in report.samples if s.sha256 not in seen]
+    if not files:
+        raise TrainingError("every image of that data set was used to train or tune this model")
     metrics = evaluate_files(loaded.model, loaded.data_config, loaded.class_names, files,
                              callback or (lambda e: None), cancel or CancelToken())
-    if data is not None:
-        metrics["excluded_seen_in_training"] = sorted(s.path for s in overlap)
+    metrics["excluded_seen_in_training"] = sorted(s.path for s in overlap)
     return metrics
 
 

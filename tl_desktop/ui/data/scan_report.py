@@ -57,8 +57,9 @@ class ScanReportView(QTabWidget):
         self.summary = label("No scan yet.", wrap=True)
         self.skipped = make_table(["File", "Why it was skipped"], "Files that will not be used, and why",
                                   sortable=True)
-        self.duplicates = make_table(["Identical files (same content)"],
-                                     "Files with the same content: they could end up in training and test")
+        self.duplicates = make_table(["Identical images (same file contents or same pixels)"],
+                                     "Files that hold the same image, even when stored differently (e.g. a DICOM "
+                                     "saved compressed and uncompressed): they are kept in one part of the split")
         self.warnings = QLabel(wordWrap=True, alignment=Qt.AlignmentFlag.AlignTop)
         self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         overview = QWidget()
@@ -77,7 +78,7 @@ class ScanReportView(QTabWidget):
             fill_table(self.duplicates, [])
             return
         self.summary.setText(self._summary(report))
-        problems = [w.message for w in report.warnings] + [f"Same file in two classes: {', '.join(c)}"
+        problems = [w.message for w in report.warnings] + [f"Same image in two classes (skipped): {', '.join(c)}"
                                                            for c in report.conflicts]
         self.warnings.setText("\n".join(f"• {w}" for w in problems) if problems else "No warnings.")
         fill_table(self.skipped, [[s.path, s.reason] for s in report.skipped])
@@ -88,8 +89,8 @@ class ScanReportView(QTabWidget):
     @staticmethod
     def _summary(report: Any) -> str:
         text = (f"Looked at {report.files_seen:,} files: {len(report.samples):,} usable images in "
-                f"{len(report.classes)} classes, {len(report.skipped):,} skipped, "
-                f"{len(report.duplicates):,} groups of identical files.")
+                f"{len(report.classes)} classes, {len(report.skipped):,} skipped.\n"
+                f"{report.identical_text()}")
         if report.unusable:
             text += f"\n\nThis data set cannot be used yet: {report.unusable}"
         return text

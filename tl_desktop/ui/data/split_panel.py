@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tl_desktop.core.events import LeakageFinding
+from tl_desktop.core.events import LeakageCheck
 from tl_desktop.ui.data.scan_report import fill_table, make_table
 from tl_desktop.ui.widgets.common import label
 
@@ -109,9 +109,8 @@ class SplitPanel(QGroupBox):
         self.requested.emit({"val_fraction": self.val.value(), "test_fraction": self.test.value(),
                              "seed": self.seed.value(), "group_by": self.group_by()})
 
-    def show_split(self, report: Any | None, split: Any | None,
-                   problems: list[LeakageFinding] | None = None) -> None:
-        """Counts per class and part, and the leakage verdict (``problems`` from data.leakage; None: not checked)."""
+    def show_split(self, report: Any | None, split: Any | None, check: LeakageCheck | None = None) -> None:
+        """Counts per class and part, and the leakage verdict (``check`` from split.leakage_check; None: not checked)."""
         if report is None or split is None:
             fill_table(self.counts, [])
             self.leak.setText("No split yet: press “Make split”." if report is not None else "")
@@ -125,18 +124,16 @@ class SplitPanel(QGroupBox):
         rows = [[c, *(table[c][s] for s in SUBSETS)] for c in table]
         rows.append(["All classes", *(sum(table[c][s] for c in table) for s in SUBSETS)])
         fill_table(self.counts, rows)
-        self._show_leakage(split, problems)
+        self._show_leakage(check)
 
-    def _show_leakage(self, split: Any, problems: list[LeakageFinding] | None) -> None:
-        if problems:
-            text = "Leakage found:\n" + "\n".join(f"• {p.message}" for p in problems[:8])
-            role = "badge-warn"
-        elif problems is None:
+    def _show_leakage(self, check: LeakageCheck | None) -> None:
+        if check is None:
             text, role = "Split restored from the project.", "hint"
         else:
-            grouped = f" grouped by {split.group_by}" if split.group_by else ""
-            text = f"✔ No leakage: no image content{' or group' if grouped else ''} is in two parts{grouped}."
-            role = "badge-ok"
+            notes = [*(f.message for f in check.findings), *(w.message for w in check.warnings)]
+            mark = "⚠" if check.leaks else "✔"
+            text = "\n".join([f"{mark} {check.verdict()}", *(f"• {n}" for n in notes[:8])])
+            role = "badge-warn" if check.leaks or notes else "badge-ok"
         self.leak.setText(text)
         self.leak.setProperty("role", role)
         self.leak.style().unpolish(self.leak)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from tl_desktop.core.events import Progress
 from tl_desktop.ui.data.scan_report import ScanReportView, fill_table, make_table
 from tl_desktop.ui.data.split_panel import SplitPanel
-from tl_desktop.ui.session import Session
+from tl_desktop.ui.session import Session, drop_workers
 from tl_desktop.ui.widgets.common import hint, icon, label, title
 from tl_desktop.ui.widgets.errors import task_failed
 from tl_desktop.ui.widgets.thumbnail_grid import ThumbnailGrid, tiles_for_samples
@@ -200,16 +200,21 @@ class DataView(QWidget):
         self.split_worker.ended.connect(lambda: self.split_panel.button.setEnabled(True))
         self.split_worker.start()
 
-    def _on_split_made(self, result: tuple[Any, list[Any]]) -> None:  # (Split, LeakageFinding list)
-        split, problems = result
+    def _on_split_made(self, result: tuple[Any, Any]) -> None:  # (Split, LeakageCheck)
+        split, check = result
         self.session.set_split(split)
-        self.split_panel.show_split(self.session.report, split, problems)
+        self.split_panel.show_split(self.session.report, split, check)
 
     def _on_split_restored(self, split: Any) -> None:
         self.split_panel.show_split(self.session.report, split, None)
 
     # --- project ------------------------------------------------------------------------------------
     def _on_project(self, project: Any) -> None:
+        """Another project is open: a scan or split still running for the previous one is dropped (its result
+        would land in this project), the scan report, classes, images and split panel are emptied."""
+        drop_workers(self.scan_worker, self.split_worker)
+        self.scan_worker = self.split_worker = None
+        self._set_busy(False)
         self.session.report = None
         self._on_scan(None)
         self.split_panel.show_split(None, None)

@@ -38,7 +38,7 @@ class CalibrationPanel(QWidget):
         self.ece = label("", wrap=True)
         self.enabled = QCheckBox("Let the model say “not sure”", toolTip=(
             "Below this top probability the model answers “not sure” instead of a class, in Predict, in batch "
-            "CSV files and in the exported model (once you press “Use this threshold for export”)"))
+            "CSV files and in the exported model (once you press “Use this operating point” in “Threshold and curves”)"))
         self.enabled.toggled.connect(self._emit)
         self.slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=SLIDER_STEPS, enabled=False,
                               toolTip="“Not sure” below this probability of the most probable class")
@@ -137,3 +137,12 @@ class CalibrationPanel(QWidget):
                                  f"(answering all: {_pct(plain_accuracy)}).")
         else:
             self.figures.setText(f"Answering every test image: accuracy {_pct(plain_accuracy)}.")
+
+    def clear(self) -> None:
+        """Nothing shown: no diagram, coverage curve or figures (another run or project)."""
+        self.plots.set_calibration(None, 1.0)
+        self.plots.set_coverage(None)
+        self.plots.set_point(None, None)
+        self.set_abstain(None)
+        for text in (self.ece, self.figures, self.note):
+            text.clear()

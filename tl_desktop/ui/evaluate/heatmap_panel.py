@@ -2,6 +2,8 @@
 
 Heatmaps are computed by the core (``explain.explain_run``) in a worker, one at a time, and cached per
 (image, class) for the run; the panel only shows PNGs and writes the one on screen with "Save heatmap as PNG".
+"The model's answer" is the image's answer in the run's evaluation (``ImageResult``), which the caption
+states: the heatmap explains that class, so the caption can never contradict the thumbnail.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QWidget
 
+from tl_desktop.core.evaluation.stored_result import ImageResult
 from tl_desktop.core.fsutil import atomic_write_bytes
 from tl_desktop.ui.widgets.common import label
 from tl_desktop.workers import Worker, tasks
@@ -35,6 +38,7 @@ class HeatmapPanel(QWidget):
         super().__init__(parent)
         self.run_dir: str | None = None
         self.image: str | None = None
+        self.answer: ImageResult | None = None  # the evaluation's answer for the image shown
         self.cache: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.worker: Worker | None = None
         self._pending: tuple[str, str | None] | None = None
@@ -58,9 +62,8 @@ class HeatmapPanel(QWidget):
         grid.setRowStretch(5, 1)
 
     def set_run(self, run_dir: str | None, class_names: list[str]) -> None:
-        if run_dir != self.run_dir:
-            self.cache.clear()
-        self.run_dir, self.image = run_dir, None
+        self.cache.clear()  # a new run or a new evaluation of it: other weights, other answers
+        self.run_dir, self.image, self.answer = run_dir, None, None
         self.target.blockSignals(True)
         self.target.clear()
         self.target.addItem(ANSWER, None)
@@ -69,9 +72,16 @@ class HeatmapPanel(QWidget):
         self.target.blockSignals(False)
         self._clear("Click an image to see which regions the model looked at.")
 
-    def show_image(self, path: str) -> None:
-        self.image = path
+    def show_image(self, path: str, answer: ImageResult | None = None) -> None:
+        """The heatmap of an image; ``answer`` (the evaluation's) is what "the model's answer" explains."""
+        self.image, self.answer = path, answer
         self._request()
+
+    def _target(self, key: tuple[str, str | None]) -> str | None:
+        """The class to explain: the chosen one, else the evaluation's answer (None: the live model's)."""
+        if key[1] is not None or self.answer is None:
+            return key[1]
+        return self.answer.predicted if self.answer.predicted in self.answer.probabilities else None
 
     def current(self) -> dict[str, Any] | None:
         key = self._key()
@@ -92,7 +102,7 @@ class HeatmapPanel(QWidget):
         if self.worker is not None and self.worker.is_running():
             self._pending = key
             return
-        self.worker = Worker(tasks.heatmap_task, self.run_dir, key[0], key[1], name="heatmap")
+        self.worker = Worker(tasks.heatmap_task, self.run_dir, key[0], self._target(key), name="heatmap")
         self.worker.finished.connect(lambda result, k=key: self._done(k, result))
         self.worker.errored.connect(lambda failure: self._clear(f"No heatmap: {failure.message}"))
         self.worker.ended.connect(self._next)
@@ -121,10 +131,17 @@ class HeatmapPanel(QWidget):
             pixmap.loadFromData(result[key])
             widget.setPixmap(pixmap.scaled(SIDE - 4, SIDE - 4, Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation))
-        self.info.setText(f"{Path(result['image']).name}: what speaks for <b>{result['class_name']}</b> "
-                          f"(the model's answer: {result['predicted']}).")
+        self.info.setText(f"{Path(result['image']).name}: {self._answer_text(result)}.<br>The heatmap shows "
+                          f"what speaks for <b>{result['class_name']}</b>.")
         self.save_button.setEnabled(True)
         self.shown.emit(result)
+
+    def _answer_text(self, result: dict[str, Any]) -> str:
+        """The model's answer as the evaluation recorded it (true class too), else the live prediction's."""
+        answer = self.answer  # set with the image on screen
+        if answer is None:
+            return f"the model's answer: {result['predicted']}"
+        return f"true class {answer.true}; the model's answer: {answer.predicted} {100 * answer.confidence:.0f} %"
 
     def choose_file(self) -> None:
         result = self.current()

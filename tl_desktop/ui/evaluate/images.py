@@ -1,10 +1,12 @@
 """The images tab of Evaluate: the test images of a confusion-matrix cell (or every mistake) as thumbnails,
-and the Grad-CAM heatmap of the selected one."""
+and the Grad-CAM heatmap of the selected one.
+
+Captions, tooltips and the heatmap's "model's answer" all come from the ``ImageResult`` of the run's evaluation
+(the same per-image answers the matrix counts), never from a second prediction."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
@@ -17,21 +19,16 @@ from tl_desktop.ui.widgets.thumbnail_grid import ThumbnailGrid, Tile
 ALL_MISTAKES = "All mistakes"
 
 
-def mistake_results(misclassified: list[dict[str, Any]]) -> list[ImageResult]:
-    """metrics.json's ``misclassified`` entries (used until the per-image figures are loaded)."""
-    return [ImageResult(m["path"], m["true"], m["predicted"], dict(m.get("probabilities", {})))
-            for m in misclassified]
-
-
 class ImagesPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.root = Path()
         self.shown: list[ImageResult] = []
+        self._answers: dict[str, ImageResult] = {}  # absolute path -> the evaluation's answer
         self.note = label("", "hint", wrap=True)
         self.gallery = ThumbnailGrid(size=88)
         self.heatmap = HeatmapPanel()
-        self.gallery.selected_path.connect(self.heatmap.show_image)
+        self.gallery.selected_path.connect(lambda path: self.heatmap.show_image(path, self._answers.get(path)))
         left = QWidget()
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
@@ -54,6 +51,7 @@ class ImagesPane(QWidget):
     def show_images(self, images: list[ImageResult], note: str, single_group: str | None = None) -> None:
         """Thumbnails grouped by (true, answer), or in one group named ``single_group``."""
         self.shown = images
+        self._answers = {str(self.root / image.path): image for image in images}
         self.note.setText(note)
         groups: dict[str, list[Tile]] = {}
         for image in images:
@@ -82,7 +80,7 @@ class ImagesPane(QWidget):
         return Tile(str(self.root / image.path), caption, tip)
 
     def clear(self) -> None:
-        self.shown = []
+        self.shown, self._answers = [], {}
         self.note.clear()
         self.gallery.set_groups({})
         self.heatmap.set_run(None, [])

@@ -1,8 +1,11 @@
-"""The threshold tab of Evaluate: ROC/PR curves, a positive-class chooser, a threshold slider with pickers,
+"""The threshold tab of Evaluate: ROC/PR curves, a class chooser, a threshold slider with pickers,
 sensitivity/specificity/PPV/NPV with 95% intervals and the confusion matrix at that threshold.
 
-The panel shows what it is given and reports what the user asks for (signals); the Evaluate view computes
-the figures with the core's functions and stores the choice for export.
+With two classes the chooser holds the positive class and the suggested operating point is shown as a
+suggestion until the user presses "Use this operating point". With more than two classes it starts at "none"
+(the model answers the most probable class) and says so; the user may choose a class of interest, then an
+operating point for it. The panel shows what it is given and reports what the user asks for (signals); the
+Evaluate view computes the figures with the core's functions and stores the choice for export.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tl_desktop.ui.widgets.confusion import ConfusionMatrix
 from tl_desktop.ui.widgets.curve_plots import RocPrPlots
 
 SLIDER_STEPS = 1000
+NO_CLASS = "none: the most probable class"
 FIGURES = [("sensitivity", "Sensitivity", "of the images with the finding, the share the model flags"),
            ("specificity", "Specificity", "of the images without it, the share the model clears"),
            ("ppv", "PPV", "when the model flags an image, how often it is right"),
@@ -47,10 +51,11 @@ def figure_row(name: str, figure: dict[str, Any]) -> list[Any]:
 
 
 class ThresholdPanel(QWidget):
-    positive_changed = Signal(str)
+    positive_changed = Signal(object)  # str | None (no class of interest)
     threshold_changed = Signal(float)
     pick_requested = Signal(str, float)  # method ("youden", "sensitivity", "specificity"), target
     export_requested = Signal()
+    clear_requested = Signal()
     cell_clicked = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -58,7 +63,9 @@ class ThresholdPanel(QWidget):
         self.plots = RocPrPlots()
         self.positive = QComboBox(toolTip="The finding to detect: sensitivity, specificity, PPV and NPV are "
                                           "those of this class against all others")
-        self.positive.currentTextChanged.connect(lambda t: t and self.positive_changed.emit(t))
+        self.positive.currentIndexChanged.connect(lambda _i: self.positive_changed.emit(self.chosen_class()))
+        self.class_label = label("Positive class:")
+        self.intro = label("", "hint", wrap=True)
         self.reason = label("", "hint", wrap=True)
         self.reason.setMinimumHeight(3 * self.reason.fontMetrics().height())
         self.slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=SLIDER_STEPS, toolTip=(
@@ -83,11 +90,14 @@ class ThresholdPanel(QWidget):
             "The lowest threshold whose specificity on the validation images reaches the target"))
         self.spec_button.clicked.connect(lambda: self.pick_requested.emit("specificity", self.spec_target.value()))
         self.pick_note = label("", "hint", wrap=True)
-        self.export_button = QPushButton("Use this threshold for export", toolTip=(
-            "Store the positive class, this threshold and the “not sure” setting with the run: the next ONNX "
-            "export carries them, so the exported model decides exactly as shown here"))
+        self.export_button = QPushButton("Use this operating point", toolTip=(
+            "Store this class, this threshold and the “not sure” setting with the run as your choice: the next "
+            "ONNX export carries them, so the exported model decides exactly as shown here"))
         self.export_button.setProperty("role", "primary")
         self.export_button.clicked.connect(self.export_requested.emit)
+        self.clear_button = QPushButton("Remove the decision rule", visible=False, toolTip=(
+            "Forget the operating point you chose: the exported model then answers the most probable class"))
+        self.clear_button.clicked.connect(self.clear_requested.emit)
         self.stored = label("", "hint", wrap=True)
         self.table = make_table(["Figure", "Value (images)", "95% CI"],
                                 "Figures on the test images at this threshold, with Wilson 95% intervals")
@@ -98,22 +108,24 @@ class ThresholdPanel(QWidget):
     def _arrange(self) -> None:
         controls = QGroupBox("Decision")
         grid = QGridLayout(controls)
-        grid.addWidget(label("Positive class:"), 0, 0)
-        grid.addWidget(self.positive, 0, 1, 1, 2)
-        grid.addWidget(self.reason, 1, 0, 1, 3)
-        grid.addWidget(label("Threshold:"), 2, 0)
-        grid.addWidget(self.slider, 2, 1)
-        grid.addWidget(self.value, 2, 2)
-        grid.addWidget(self.youden, 3, 0, 1, 3)
-        grid.addWidget(self.sens_button, 4, 0)
-        grid.addWidget(self.sens_target, 4, 1, 1, 2)
-        grid.addWidget(self.spec_button, 5, 0)
-        grid.addWidget(self.spec_target, 5, 1, 1, 2)
-        grid.addWidget(self.pick_note, 6, 0, 1, 3)
-        grid.addWidget(self.export_button, 7, 0, 1, 3)
-        grid.addWidget(self.stored, 8, 0, 1, 3)
-        grid.setRowStretch(9, 1)
-        controls.setMinimumWidth(280)
+        grid.addWidget(self.intro, 0, 0, 1, 3)
+        grid.addWidget(self.class_label, 1, 0)
+        grid.addWidget(self.positive, 1, 1, 1, 2)
+        grid.addWidget(self.reason, 2, 0, 1, 3)
+        grid.addWidget(label("Threshold:"), 3, 0)
+        grid.addWidget(self.slider, 3, 1)
+        grid.addWidget(self.value, 3, 2)
+        grid.addWidget(self.youden, 4, 0, 1, 3)
+        grid.addWidget(self.sens_button, 5, 0)
+        grid.addWidget(self.sens_target, 5, 1, 1, 2)
+        grid.addWidget(self.spec_button, 6, 0)
+        grid.addWidget(self.spec_target, 6, 1, 1, 2)
+        grid.addWidget(self.pick_note, 7, 0, 1, 3)
+        grid.addWidget(self.export_button, 8, 0, 1, 3)
+        grid.addWidget(self.stored, 9, 0, 1, 3)
+        grid.addWidget(self.clear_button, 10, 0, 1, 3)
+        grid.setRowStretch(11, 1)
+        controls.setMinimumWidth(330)
         figures = QGroupBox("At this threshold (test images)")
         QVBoxLayout(figures).addWidget(self.table)
         matrix = QGroupBox("Confusion matrix at this threshold (click a cell)")
@@ -121,7 +133,7 @@ class ThresholdPanel(QWidget):
         bottom = QSplitter(Qt.Orientation.Horizontal)
         for widget in (controls, figures, matrix):
             bottom.addWidget(widget)
-        bottom.setSizes([290, 300, 500])
+        bottom.setSizes([370, 280, 450])
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(self.plots)
         body.addWidget(bottom)
@@ -135,13 +147,42 @@ class ThresholdPanel(QWidget):
         if abs(value - self.slider.value() / SLIDER_STEPS) > 0.5 / SLIDER_STEPS:
             self.threshold_changed.emit(value)
 
-    def set_classes(self, names: list[str], positive: str, reason: str) -> None:
+    def chosen_class(self) -> str | None:
+        """The class chosen in the chooser; None for "none" (the most probable class answers)."""
+        return self.positive.currentData() or None
+
+    def set_classes(self, names: list[str], positive: str | None, reason: str) -> None:
+        """The chooser for these classes; more than two start with "none" and a sentence why."""
+        many = len(names) > 2
         self.positive.blockSignals(True)
         self.positive.clear()
-        self.positive.addItems(names)
-        self.positive.setCurrentText(positive)
+        if many:
+            self.positive.addItem(NO_CLASS, "")
+        for name in names:
+            self.positive.addItem(name, name)
+        self.positive.setCurrentIndex(max(0, self.positive.findData(positive or "")))
         self.positive.blockSignals(False)
-        self.reason.setText(f"Why {positive}: {reason}." if reason else "")
+        self.class_label.setText("Class of interest:" if many else "Positive class:")
+        self.intro.setText(
+            f"With {len(names)} classes the model answers the most probable class; no class is treated as "
+            "“positive”. To study one class against the others, choose it here." if many else
+            "A suggestion until you press “Use this operating point”.")
+        self.show_reason(positive, reason)
+        self.set_point_enabled(positive is not None)
+
+    def show_reason(self, positive: str | None, reason: str) -> None:
+        self.reason.setText(f"Why {positive}: {reason}." if positive and reason else "")
+
+    def set_point_enabled(self, enabled: bool) -> None:
+        """Threshold, pickers and "Use this operating point" only once a class is chosen."""
+        for widget in (self.slider, self.value, self.youden, self.sens_button, self.sens_target, self.spec_button,
+                       self.spec_target, self.export_button):
+            widget.setEnabled(enabled)
+
+    def show_status(self, text: str, chosen: bool) -> None:
+        """The line on what the exported model decides; "Remove the decision rule" once the user chose one."""
+        self.stored.setText(text)
+        self.clear_button.setVisible(chosen)
 
     def set_threshold(self, threshold: float) -> None:
         """Show a threshold without emitting (the exact value stays in the view)."""
@@ -151,8 +192,16 @@ class ThresholdPanel(QWidget):
             widget.blockSignals(False)
 
     # --- output -------------------------------------------------------------------------------------
+    def show_plain(self, class_names: list[str], confusion: list[list[int]], not_sure: list[int] | None) -> None:
+        """No class of interest: no threshold figures; the matrix of the most probable class ("not sure" too)."""
+        fill_table(self.table, [["Choose a class of interest", "–", "–"]])
+        self.table.item(0, 0).setToolTip("Sensitivity, specificity, PPV and NPV are those of one class against "
+                                         "the others: choose the class above")
+        self.matrix.set_matrix(class_names, confusion, not_sure)
+        self.plots.set_point(None, None, None)
+
     def show_point(self, point: dict[str, Any], class_names: list[str], abstain: float | None) -> None:
-        """Figures and matrix of ``clinical_run.operating_point``."""
+        """Figures and matrix of ``decision.operating_point``."""
         rows = [figure_row(name, point[key]) for key, name, _tip in FIGURES]
         if abstain is not None:
             rows.append(["Answered", _pct(point.get("coverage")), "the rest: “not sure”"])
@@ -164,3 +213,15 @@ class ThresholdPanel(QWidget):
                                else None)
         s, sp, ppv = (point[k]["value"] for k in ("sensitivity", "specificity", "ppv"))
         self.plots.set_point(s, sp, ppv)
+
+    def clear(self) -> None:
+        """Nothing shown: no curves, classes, figures, matrix or notes (another run or project)."""
+        self.plots.set_curves({}, [], None)
+        self.plots.set_point(None, None, None)
+        self.set_classes([], None, "")
+        self.set_threshold(0.5)
+        for text in (self.intro, self.pick_note):
+            text.clear()
+        self.show_status("", False)
+        fill_table(self.table, [])
+        self.matrix.set_matrix([], [])

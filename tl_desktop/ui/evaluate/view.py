@@ -1,9 +1,16 @@
 """Step 4, Evaluate: test figures and per-class metrics, the confusion matrix, ROC/PR curves with a live
 threshold, calibration and "not sure", the images of any matrix cell with Grad-CAM heatmaps, and the report.
 
-Two workers load a run: its test metrics (metrics.json) and its clinical evaluation (clinical.json, computed
-once by the core when missing). Everything the threshold slider shows is then numpy on the stored per-image
-probabilities (``ClinicalResult``); "Use this threshold for export" stores the choice through the core.
+Every figure on every tab comes from one artefact: the run's evaluation of its best checkpoint (clinical.json,
+read or computed by ``current.evaluation_state`` in a worker). The headline, per-class table and matrix are
+``ClinicalResult.summary``; the drill-down, gallery and heatmap captions are its per-image answers; the
+threshold and calibration tabs are numpy on the same stored probabilities. The line under the title names the
+checkpoint. While the run trains the last finished evaluation is shown, labelled so; whenever the step is shown
+again it checks (by the checkpoint's SHA-256) that the figures are still current and replaces them all at once
+when not. The headline leads with accuracy and balanced accuracy (``overview_panel``); for more than two classes
+there is no positive class until the user chooses a class of interest, and for two the suggested operating
+point is labelled a suggestion. "Use this operating point" stores the user's choice through the core; only that
+choice goes into an export.
 """
 
 from __future__ import annotations
@@ -14,30 +21,22 @@ from typing import Any
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QGroupBox,
-    QHBoxLayout,
-    QPushButton,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
-from tl_desktop.core.errors import IncompleteRunError
+from tl_desktop.core.errors import ClinicalError, IncompleteRunError
+from tl_desktop.core.evaluation import decision as rules
+from tl_desktop.core.evaluation.current import EvaluationState
 from tl_desktop.core.evaluation.stored_result import ClinicalResult, Decision
 from tl_desktop.core.events import Notice, Progress
-from tl_desktop.ui.data.scan_report import fill_table, make_table
 from tl_desktop.ui.evaluate.calibration_panel import CalibrationPanel
-from tl_desktop.ui.evaluate.images import ImagesPane, mistake_results
+from tl_desktop.ui.evaluate.images import ImagesPane
+from tl_desktop.ui.evaluate.overview_panel import TAB_TITLES, Headline, OverviewPanel, point_text
 from tl_desktop.ui.evaluate.threshold_panel import ThresholdPanel
-from tl_desktop.ui.session import Session
-from tl_desktop.ui.widgets.common import hint, label, percent, title
-from tl_desktop.ui.widgets.confusion import ConfusionMatrix
+from tl_desktop.ui.session import Session, drop_workers
+from tl_desktop.ui.widgets.common import hint, label, title
 from tl_desktop.ui.widgets.errors import task_failed
 from tl_desktop.workers import Failure, Worker, tasks
 
-METRIC_COLUMNS = ["Class", "Sensitivity (recall)", "Precision", "F1", "ROC-AUC", "Test images"]
 NO_RUN = "No run selected yet: train a model in step 3, or pick a run there."
 
 
@@ -46,23 +45,29 @@ class EvaluateView(QWidget):
         super().__init__(parent)
         self.session = session
         self.workers: dict[str, Worker] = {}
-        self.metrics: dict[str, Any] | None = None
+        self.metrics: dict[str, Any] | None = None  # ClinicalResult.summary of the shown evaluation
         self.clinical: ClinicalResult | None = None
+        self.state: EvaluationState | None = None
         self.decision: Decision | None = None
         self.run_dir: str | None = None
         self.root = Path()
         self._clinical_wanted = False
         self.run_label = label(NO_RUN, wrap=True)
+        self.banner = label("", "badge-warn", wrap=True)
+        self.recheck_button = QPushButton("Check again", toolTip=(
+            "Check whether the figures still belong to the run's best checkpoint; computes them again if not"))
+        self.recheck_button.clicked.connect(self.check_current)
         self.clinical_note = label("", "hint", wrap=True)
-        self.figures = {key: label("–", "figure") for key in ("n", "accuracy", "balanced", "auc")}
+        self.headline = Headline()
+        self.figures = self.headline.figures
         self.report_button = QPushButton("Write report…", enabled=False, toolTip=(
             "Write an audit-ready report of this run: PDF, HTML and an audit folder with the file manifest"))
         self.report_button.clicked.connect(self.choose_report_folder)
         self.report_note = label("", "hint")
         self.report_note.setOpenExternalLinks(True)
         self.last_report: Any = None
-        self.table = make_table(METRIC_COLUMNS, "How well each class is recognised on the test images")
-        self.matrix = ConfusionMatrix()
+        self.overview = OverviewPanel()
+        self.table, self.matrix = self.overview.table, self.overview.matrix
         self.matrix.cell_clicked.connect(lambda t, p: self.show_cell(t, p, thresholded=False))
         self.threshold = ThresholdPanel()
         self.calibration = CalibrationPanel()
@@ -71,7 +76,7 @@ class EvaluateView(QWidget):
         self._connect_panels()
         self._arrange()
         session.run_selected.connect(self.load_run)
-        session.project_changed.connect(lambda _p: self._clear())
+        session.project_changed.connect(lambda _p: (drop_workers(*self.workers.values()), self._clear()))
 
     def _connect_panels(self) -> None:
         t, c = self.threshold, self.calibration
@@ -79,30 +84,18 @@ class EvaluateView(QWidget):
         t.threshold_changed.connect(lambda value: self._set_decision(threshold=value, moved=True))
         t.pick_requested.connect(self.pick_threshold)
         t.export_requested.connect(self.use_for_export)
+        t.clear_requested.connect(lambda: self.use_for_export(clear=True))
         t.cell_clicked.connect(lambda true, pred: self.show_cell(true, pred, thresholded=True))
         c.abstain_changed.connect(lambda value: self._set_decision(abstain=value))
         c.accuracy_pick_requested.connect(self.pick_abstain)
 
     def _arrange(self) -> None:
         figures = QHBoxLayout()
-        for key, text in (("n", "test images"), ("accuracy", "accuracy"), ("balanced", "balanced accuracy"),
-                          ("auc", "ROC-AUC (mean)")):
-            column = QVBoxLayout()
-            column.addWidget(self.figures[key])
-            column.addWidget(label(text, "hint"))
-            figures.addLayout(column)
-            figures.addSpacing(24)
-        figures.addStretch()
+        figures.addWidget(self.headline, 1)
         figures.addWidget(self.report_note)
         figures.addWidget(self.report_button)
-        overview = QWidget()
-        row = QHBoxLayout(overview)
-        matrix_box = QGroupBox("Confusion matrix: rows true class, columns the model's answer (click a cell)")
-        QVBoxLayout(matrix_box).addWidget(self.matrix)
-        row.addWidget(matrix_box, 1)
-        row.addWidget(self.table, 1)
-        self.tabs.addTab(overview, "Overview")
-        self.tabs.addTab(self.threshold, "Threshold and curves")
+        self.tabs.addTab(self.overview, "Overview")
+        self.tabs.addTab(self.threshold, TAB_TITLES[False])
         self.tabs.addTab(self.calibration, "Calibration and “not sure”")
         self.tabs.addTab(self.images, "Images and heatmaps")
         box = QVBoxLayout(self)
@@ -111,6 +104,11 @@ class EvaluateView(QWidget):
                            "training. Sensitivity: the share of a class the model finds. Precision: how often the "
                            "model is right when it names that class."))
         box.addWidget(self.run_label)
+        stale = QHBoxLayout()
+        stale.addWidget(self.banner, 1)
+        stale.addWidget(self.recheck_button)
+        box.addLayout(stale)
+        self._set_banner("")
         box.addLayout(figures)
         box.addWidget(self.clinical_note)
         box.addWidget(self.tabs, 1)
@@ -131,11 +129,7 @@ class EvaluateView(QWidget):
     def load_run(self, run_dir: str) -> None:
         self._clear()
         self.run_dir = run_dir
-        self.run_label.setText(f"Run: {Path(run_dir).name} — loading the test results…")
-        worker = Worker(tasks.evaluate_task, run_dir, name="evaluate")
-        worker.finished.connect(lambda result, r=run_dir: self.show_metrics(r, *result))
-        worker.errored.connect(self._on_error)
-        self._start("metrics", worker)
+        self.run_label.setText(f"Run: {Path(run_dir).name} — loading its evaluation…")
         self._clinical_wanted = True
         if self.isVisible():
             self.load_clinical()
@@ -144,74 +138,102 @@ class EvaluateView(QWidget):
         super().showEvent(event)
         if self._clinical_wanted:
             self.load_clinical()
+        elif self.run_dir is not None and not (self.workers.get("clinical") and self.workers["clinical"].is_running()):
+            self.check_current()  # training may have moved the checkpoint on since the figures were shown
 
     def load_clinical(self) -> None:
-        """The clinical figures of the run (computed once by the core; seconds on a CPU)."""
+        """The run's evaluation (read, or computed once per checkpoint by the core; seconds on a CPU)."""
         if self.run_dir is None:
             return
         self._clinical_wanted = False
-        self.clinical_note.setText("Loading the per-image results (computed once per run)…")
-        worker = Worker(tasks.clinical_task, self.run_dir, name="clinical")
+        self.clinical_note.setText("Loading the evaluation (computed once per checkpoint)…")
+        self.check_current()
+
+    def check_current(self) -> None:
+        """Ask the core for the current evaluation; figures change only when it is another one."""
+        if self.run_dir is None:
+            return
+        worker = Worker(tasks.evaluation_task, self.run_dir, name="clinical")
         worker.progressed.connect(self._on_clinical_progress)
-        worker.finished.connect(lambda data, r=self.run_dir: self.show_clinical(r, data))
-        worker.errored.connect(lambda failure: self.clinical_note.setText(
-            f"No threshold or calibration figures: {failure.message}"))
+        worker.finished.connect(lambda result, r=self.run_dir: self.show_evaluation(r, *result))
+        worker.errored.connect(self._on_error)
         self._start("clinical", worker)
 
     def _on_clinical_progress(self, event: Any) -> None:
         if isinstance(event, Progress) and event.total:
-            self.clinical_note.setText(f"Computing the per-image results: {event.phase}, {event.done} of "
+            self.clinical_note.setText(f"Computing the evaluation: {event.phase}, {event.done} of "
                                        f"{event.total} images…")
+        elif isinstance(event, Notice) and self.clinical is not None:
+            self._set_banner(f"Out of date: {event.message}. The figures below are replaced when it is done.")
 
     def _on_error(self, failure: Failure) -> None:
         """A line for a folder that is not (yet) a complete run; a dialog for every other failure."""
         self.run_label.setText(f"This run has no test results: {failure.message}")
-        if not isinstance(failure.error, IncompleteRunError):
+        self.clinical_note.clear()
+        if not isinstance(failure.error, (IncompleteRunError, ClinicalError)):
             task_failed(self, "evaluate", failure)
 
-    def show_metrics(self, run_dir: str, metrics: dict[str, Any], root: str) -> None:
+    def show_evaluation(self, run_dir: str, state: EvaluationState, root: str) -> None:
+        """Show an evaluation (every tab at once), unless it is the one already on screen."""
         if run_dir != self.run_dir:
             return
-        self.metrics, self.root = metrics, Path(root)
-        classes = list(metrics.get("class_names", []))
-        self.run_label.setText(f"Run: {Path(run_dir).name} (best epoch {metrics.get('best_epoch', '–')} of "
-                               f"{metrics.get('epochs_run', '–')})")
-        auc = metrics.get("roc_auc") or {}
-        self.figures["n"].setText(f"{metrics.get('n', 0):,}")
-        self.figures["accuracy"].setText(percent(metrics.get("accuracy")))
-        self.figures["balanced"].setText(percent(metrics.get("balanced_accuracy")))
-        self.figures["auc"].setText("–" if auc.get("macro") is None else f"{auc['macro']:.3f}")
-        rows = []
-        for name in classes:
-            m = (metrics.get("per_class") or {}).get(name, {})
-            rows.append([name, percent(m.get("recall")), percent(m.get("precision")), percent(m.get("f1")),
-                         "–" if auc.get(name) is None else round(auc[name], 3), m.get("support", 0)])
-        fill_table(self.table, rows)
-        self.matrix.set_matrix(classes, metrics.get("confusion_matrix") or [])
-        self.table.horizontalHeaderItem(METRIC_COLUMNS.index("ROC-AUC")).setText("ROC-AUC")
-        self._add_auc_intervals()
-        self.report_button.setEnabled(True)
-        self.images.set_run(run_dir, self.root, classes)  # the data root comes with the metrics
-        self.show_mistakes()
-
-    def show_clinical(self, run_dir: str, data: dict[str, Any]) -> None:
-        if run_dir != self.run_dir:
+        same = self.state is not None and _identity(self.state) == _identity(state)
+        self.state, self.root = state, Path(root)
+        self._show_state(state)
+        if same and self.clinical is not None:
             return
-        self.clinical = ClinicalResult(data, run_dir)
+        if state.data is None:
+            self.clinical_note.clear()
+            return
+        self.clinical = ClinicalResult(state.data, run_dir)
+        self.metrics = self.clinical.summary()
         self.decision = self.clinical.stored_decision()
+        self._show_summary(run_dir, self.metrics)
+        self._show_panels(state.data)
+
+    def _show_state(self, state: EvaluationState) -> None:
+        """The line naming the checkpoint, and the banner while the run trains."""
+        name = Path(self.run_dir or "").name
+        when = _local_time(state.data.get("computed_utc")) if state.data else ""
+        if state.data is None:
+            self.run_label.setText(f"Run: {name}")
+            self._set_banner("Training in progress: this run has no finished evaluation yet; it appears here "
+                             "when training ends.")
+        else:
+            self.run_label.setText(f"Run: {name} · evaluation of the {state.label} · computed {when}")
+            self._set_banner("" if not state.training else
+                             f"Training in progress: showing the evaluation of the {state.label} from {when}"
+                             + ("; out of date, the checkpoint has changed since. It is evaluated again when "
+                                "training ends." if state.stale else "; still its best."))
+            self.banner.setToolTip(state.stale or "")
+        self.report_button.setEnabled(state.data is not None and not state.training)
+
+    def _set_banner(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
+        self.recheck_button.setVisible(bool(text))
+
+    def _show_summary(self, run_dir: str, metrics: dict[str, Any]) -> None:
+        """Headline, per-class table and matrix: ``ClinicalResult.summary`` of the test images."""
+        self.headline.show_summary(metrics, self.clinical)
+        self.overview.show_summary(metrics, self.clinical.curves())
+        self.images.set_run(run_dir, self.root, list(metrics.get("class_names", [])))
+
+    def _show_panels(self, data: dict[str, Any]) -> None:
+        """Threshold, calibration and images tabs from the same evaluation."""
         names = self.clinical.names
         self._show_warnings(data.get("warnings") or [])
-        self._add_auc_intervals()
-        self.threshold.set_classes(names, self.decision.positive, data.get("positive_reason", ""))
-        self.threshold.set_threshold(self.decision.threshold)
+        self.tabs.setTabText(self.tabs.indexOf(self.threshold), TAB_TITLES[self.clinical.multiclass])
+        self.threshold.set_classes(names, self.decision.positive, data.get("positive_reason") or "")
+        if self.decision.has_point:
+            self.threshold.set_threshold(self.decision.threshold)
         self.threshold.plots.set_curves(self.clinical.curves(), names, self.decision.positive)
         self.calibration.set_abstain(self.decision.abstain)
         self.calibration.show_calibration(self.clinical.calibration(), self.clinical.temperature,
                                           self.clinical.n("val"))
         self._show_stored(data)
         self.refresh()
-        if self.metrics is not None:  # else show_metrics shows them, with the data root
-            self.show_mistakes()
+        self.show_mistakes()
 
     def _show_warnings(self, warnings: list[str]) -> None:
         """The core's notes on the figures: the first in full, all of them in the tooltip."""
@@ -222,42 +244,53 @@ class EvaluateView(QWidget):
         self.clinical_note.setText(f"Note: {warnings[0]}{more}")
         self.clinical_note.setToolTip("\n\n".join(warnings))
 
-    def _add_auc_intervals(self) -> None:
-        """Each class's ROC-AUC in the metrics table with its bootstrap 95% interval."""
-        curves = self.clinical.curves() if self.clinical else {}
-        column = METRIC_COLUMNS.index("ROC-AUC")
-        for row in range(self.table.rowCount()):
-            entry = curves.get(self.table.item(row, 0).text())
-            if entry is not None:
-                auc = entry["auc"]
-                self.table.item(row, column).setText(f"{auc['auc']:.3f} ({auc['low']:.3f}–{auc['high']:.3f})")
-        self.table.horizontalHeaderItem(column).setText("ROC-AUC (95% CI)")
-
     # --- the decision -------------------------------------------------------------------------------
     def _set_decision(self, moved: bool = False, **change: Any) -> None:
         if self.clinical is None or self.decision is None:
             return
         if "positive" in change and change["positive"] != self.decision.positive:
-            self.threshold.plots.set_curves(self.clinical.curves(), self.clinical.names, change["positive"])
-            self.threshold.reason.setText(f"Why {change['positive']}: chosen by you.")
+            self._choose_class(change.pop("positive"))
         self.decision = replace(self.decision, **change)
         if moved:
             self.threshold.set_threshold(self.decision.threshold)
             self.threshold.pick_note.setText("Threshold set by hand.")
         self.refresh()
 
+    def _choose_class(self, name: str | None) -> None:
+        """Another class of interest (None: none); a class chosen from none starts at Youden's threshold."""
+        names = self.clinical.names
+        self.threshold.plots.set_curves(self.clinical.curves(), names, name)
+        self.threshold.show_reason(name, "chosen by you")
+        self.threshold.set_point_enabled(name is not None)
+        threshold = self.decision.threshold
+        if name is not None and threshold is None:
+            try:
+                threshold = self.clinical.pick(name, "youden")
+            except ValueError:
+                threshold = 0.5
+            self.threshold.set_threshold(threshold)
+            self.threshold.pick_note.setText(f"Starting point: best balance (Youden) on the validation images, "
+                                             f"{threshold:.4f}; not stored until you press “Use this operating "
+                                             "point”.")
+        self.decision = replace(self.decision, positive=name, threshold=threshold if name is not None else None)
+
     def refresh(self) -> None:
         """Recompute the figures of the current decision (pure numpy; called on every slider move)."""
         if self.clinical is None or self.decision is None:
             return
-        point = self.clinical.operating_point(self.decision)
-        self.threshold.show_point(point, self.clinical.names, self.decision.abstain)
-        accuracy, coverage = self.clinical.accuracy_at_abstain(self.decision.abstain)
+        d, names = self.decision, self.clinical.names
+        if d.has_point:
+            self.threshold.show_point(self.clinical.operating_point(d), names, d.abstain)
+        else:
+            confusion = self.clinical.confusion(d)
+            self.threshold.show_plain(names, confusion["matrix"], confusion["not_sure"] if d.abstain else None)
+        self.threshold.export_button.setEnabled(d.has_point or (d.abstain is not None))
+        accuracy, coverage = self.clinical.accuracy_at_abstain(d.abstain)
         plain, _ = self.clinical.accuracy_at_abstain(None)
         self.calibration.show_coverage(self.clinical.coverage(), accuracy, coverage, plain)
 
     def pick_threshold(self, method: str, target: float) -> None:
-        if self.clinical is None or self.decision is None:
+        if self.clinical is None or self.decision is None or self.decision.positive is None:
             return
         try:
             value = self.clinical.pick(self.decision.positive, method, target if method != "youden" else None)
@@ -283,52 +316,53 @@ class EvaluateView(QWidget):
         self.calibration.set_abstain(value)
         self._set_decision(abstain=value)
 
-    def use_for_export(self) -> None:
-        """Store the decision in clinical.json through the core; the next export carries it."""
+    def use_for_export(self, clear: bool = False) -> None:
+        """Store the shown operating point as the user's choice (or, ``clear``, remove it) through the core."""
         if self.clinical is None or self.decision is None or self.run_dir is None:
             return
         d = self.decision
-        worker = Worker(tasks.set_decision_task, self.run_dir, threshold=d.threshold, positive_class=d.positive,
-                        abstain_threshold=d.abstain, name="decision")
-        worker.finished.connect(lambda data, r=self.run_dir: self._on_stored(r, data))
+        choice = {"clear": True, "abstain_threshold": None} if clear else {
+            "threshold": d.threshold if d.has_point else None, "positive_class": d.positive if d.has_point else None,
+            "abstain_threshold": d.abstain}
+        worker = Worker(tasks.set_decision_task, self.run_dir, **choice, name="decision")
+        worker.finished.connect(lambda data, r=self.run_dir: self._on_stored(r, data, clear))
         worker.errored.connect(lambda failure: task_failed(self, "decision", failure))
         self.threshold.export_button.setEnabled(False)
-        worker.ended.connect(lambda: self.threshold.export_button.setEnabled(True))
+        worker.ended.connect(self.refresh)
         self._start("decision", worker)
 
-    def _on_stored(self, run_dir: str, data: dict[str, Any]) -> None:
+    def _on_stored(self, run_dir: str, data: dict[str, Any], cleared: bool) -> None:
         if run_dir == self.run_dir and self.clinical is not None:
             self.clinical.data = data
+            self.headline.point.setText(point_text(self.clinical))
+            if cleared:  # back to no rule (or the suggestion): every control shows it
+                self.decision = self.clinical.stored_decision()
+                self._show_panels(data)
             self._show_stored(data)
             self.session.message.emit("Stored for export: " + self.threshold.stored.text())
 
     def _show_stored(self, data: dict[str, Any]) -> None:
-        abstain = data.get("abstain_threshold")
-        self.threshold.stored.setText(
-            f"The exported model calls {data['positive_class']} at probability ≥ "
-            f"{data['decision_threshold']:.4f}" + (f" and says “not sure” below {abstain:.4f}." if abstain is not
-                                                  None else "; it never says “not sure”."))
+        """What the exported model decides, in the Export step's words; a suggestion is named as one."""
+        text = rules.rule_sentence(rules.exported_rule(data)) + "."
+        if data.get("decision_source") == rules.SUGGESTED:
+            text = f"Suggested only. Until you press “Use this operating point”: {text}"
+        self.threshold.show_status(text, data.get("decision_source") == rules.USER)
 
     # --- images -------------------------------------------------------------------------------------
     def show_mistakes(self) -> None:
-        if self.clinical is not None:
-            mistakes = self.clinical.images(None, mistakes_only=True)
-        else:
-            mistakes = mistake_results((self.metrics or {}).get("misclassified") or [])
+        if self.clinical is None:
+            self.images.show_images([], "")
+            return
+        mistakes = self.clinical.images(None, mistakes_only=True)
         note = (f"{len(mistakes)} mistakes on the test images, most confident first. Under each image: the "
                 "model's answer and its probability; hover for all, click for the heatmap.") if mistakes else (
-            "No mistakes on the test images." if self.metrics else "")
+            "No mistakes on the test images.")
         self.images.show_images(mistakes, note)
 
     def show_cell(self, true: str, predicted: str, thresholded: bool) -> None:
         """The test images of a confusion-matrix cell (diagonal included), in the images tab."""
         if self.clinical is None:
-            if true == predicted:
-                self.images.show_images([], "The per-image results are still loading; try again in a moment.")
-            else:
-                mistakes = mistake_results((self.metrics or {}).get("misclassified") or [])
-                self.images.show_cell([m for m in mistakes if m.true == true and m.predicted == predicted],
-                                      true, predicted)
+            self.images.show_images([], "The evaluation is still loading; try again in a moment.")
         else:
             decision = self.decision if thresholded else None
             self.images.show_cell(self.clinical.images(decision, true, predicted), true, predicted)
@@ -364,17 +398,18 @@ class EvaluateView(QWidget):
 
     # --- clearing -----------------------------------------------------------------------------------
     def _clear(self) -> None:
-        self.metrics, self.clinical, self.decision, self.run_dir = None, None, None, None
+        self.metrics, self.clinical, self.decision, self.run_dir, self.state = None, None, None, None, None
         self._clinical_wanted = False
         self.run_label.setText(NO_RUN)
+        self._set_banner("")
         self.clinical_note.clear()
         self.report_note.clear()
         self.report_button.setEnabled(False)
-        for widget in self.figures.values():
-            widget.setText("–")
-        fill_table(self.table, [])
-        self.matrix.set_matrix([], [])
+        self.headline.clear()
+        self.overview.clear()
         self.images.clear()
+        self.threshold.clear()
+        self.calibration.clear()
 
     def shutdown(self) -> None:
         for worker in self.workers.values():
@@ -382,3 +417,21 @@ class EvaluateView(QWidget):
                 worker.stop()
                 worker.wait()
         self.images.shutdown()
+
+
+def _identity(state: EvaluationState) -> tuple[Any, ...]:
+    """What makes two evaluation states the same on screen."""
+    data = state.data or {}
+    return (state.training, state.stale, (data.get("checkpoint") or {}).get("sha256"), data.get("computed_utc"))
+
+
+def _local_time(utc: str | None) -> str:
+    """An ISO UTC time as local "YYYY-MM-DD HH:MM"; "an unknown time" when missing."""
+    import datetime as dt
+
+    if not utc:
+        return "an unknown time"
+    try:
+        return dt.datetime.fromisoformat(utc).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return utc

@@ -137,9 +137,23 @@ class TrainView(QWidget):
 
     # --- project ------------------------------------------------------------------------------------
     def _on_project(self, project: Any) -> None:
+        self.reset()
         if project is not None:
             self.form.load(project.settings)
         self._fill_history()
+        if project is not None and project.runs:
+            self.status.setText("Select a run to see its curves, or start training.")
+
+    def reset(self) -> None:
+        """Another project is open: no curve, log line, progress or status of the previous one stays."""
+        self._status_timer.stop()
+        self._last_batch, self._fit = None, None
+        self.plots.set_history([])
+        self.log_pane.clear()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p %")
+        self.status.setText("Not started.")
 
     def _store_settings(self) -> None:
         if self.session.project is not None:
@@ -165,11 +179,19 @@ class TrainView(QWidget):
         if item is None or self.is_training():
             return
         run_dir = item.data(Qt.ItemDataRole.UserRole)
-        self.plots.set_history(runs.read_history(Path(run_dir)))
+        self._show_curves(Path(run_dir))
         state = runs.read_status(Path(run_dir))
         self.status.setText(f"Run {Path(run_dir).name}: {state['state']}. {state.get('message', '')}")
         self.session.select_run(run_dir)
         self._update_buttons()
+
+    def _show_curves(self, run_dir: Path, epochs_done: int | None = None) -> None:
+        """The run's stored epochs (up to ``epochs_done``, the epochs a resume continues after) and, for a run
+        continued from an earlier one, that run's curve before them."""
+        rows = runs.read_history(run_dir)
+        if epochs_done is not None:
+            rows = [row for row in rows if row["epoch"] <= epochs_done]
+        self.plots.set_history(rows, runs.earlier_history(run_dir))
 
     def show_run(self, run_dir: str) -> None:
         """Select a run in the history (its curves, evaluation and export follow)."""
@@ -211,12 +233,14 @@ class TrainView(QWidget):
         config = replace(project.train_config(run_dir), model=model, init_from=str(earlier))
         self._launch(Worker(tasks.train_task, config, name="train"),
                      f"Continuing from {earlier.name} with the current images in {run_dir}")
+        self.plots.set_history([], (earlier.name, runs.read_history(earlier)))  # until the new run starts
 
     def resume(self) -> None:
         item = self.history.currentItem()
         if item is not None and not self.is_training():
             run_dir = item.data(Qt.ItemDataRole.UserRole)
             self._launch(Worker(tasks.resume_task, run_dir, name="train"), f"Continuing {run_dir}")
+            self._show_curves(Path(run_dir))  # the epochs so far stay on screen while the model loads
 
     def _launch(self, worker: Worker, message: str) -> None:
         self.worker = worker
@@ -273,6 +297,7 @@ class TrainView(QWidget):
 
     def _on_fit_started(self, event: FitStarted) -> None:
         self._fit = event
+        self._show_curves(Path(event.run_dir), event.start_epoch)  # a resumed run keeps its earlier epochs
         self.session.record_run(event.run_dir, model=self.session.project.settings.model, strategy=event.strategy)
         self._started_at = time.monotonic()
         self.progress.setRange(0, event.epochs * max(event.steps_per_epoch, 1))
@@ -355,8 +380,9 @@ def _run_text(entry: Any) -> str:
     when = time.strftime("%d %b %H:%M", time.localtime(entry.created)) if entry.created else ""
     score = entry.metrics.get("accuracy")
     figures = f"test accuracy {percent(score)}" if score is not None else "no test result yet"
+    best = f" · best epoch {entry.best_epoch}" if entry.best_epoch and entry.best_epoch > 0 else ""
     state = " · stopped" if entry.cancelled else ""
-    return f"{when}  {_model_label(entry.model)}, {entry.strategy}\n{figures}{state}"
+    return f"{when}  {_model_label(entry.model)}, {entry.strategy}\n{figures}{best}{state}"
 
 
 def _model_label(name: str) -> str:

@@ -71,7 +71,7 @@ class RocPrPlots(QWidget):
         few = len(curves) <= 2
         for name in order:
             entry = curves[name]
-            main = name == positive or few
+            main = name == positive or few or positive is None  # no class of interest: every class in colour
             color = COLORS[class_names.index(name) % len(COLORS)] if name in class_names else COLORS[0]
             pen = pg.mkPen(color if main else "#b0b0b0", width=3 if name == positive else 1.2)
             text = auc_text(name, entry)
@@ -140,13 +140,15 @@ class CalibrationPlots(QWidget):
         for item, key, text in ((self._before, "before", "before"),
                                 (self._after, "after", f"after scaling (T = {temperature:.2f})")):
             diagram = (calibration or {}).get(key)
-            if not diagram:
+            label = legend.getLabel(item) if legend is not None else None
+            if not diagram:  # no figures of an earlier run stay in the legend
                 item.setData([], [])
+                if label is not None:
+                    label.setText(key)
                 continue
             points = [(c, a) for c, a in zip(diagram["confidence"], diagram["accuracy"], strict=True)
                       if c is not None]
             item.setData([c for c, _a in points], [a for _c, a in points])
-            label = legend.getLabel(item) if legend is not None else None
             if label is not None:
                 label.setText(f"{text}: ECE {100 * diagram['ece']:.1f} %")
 

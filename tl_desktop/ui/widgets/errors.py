@@ -52,8 +52,34 @@ def task_failed(parent: QWidget | None, task: str, failure: Failure) -> QMessage
               "train": "Training stopped with an error", "evaluate": "Evaluation failed",
               "export": "Export failed", "predict": "Prediction failed", "report": "Writing the report failed",
               "decision": "Storing the threshold failed", "job": "The server job failed"}
-    return show_error(parent, titles.get(task, f"{task} failed"), failure.message, ADVICE.get(task, ""),
-                      failure.details)
+    from tl_desktop.core.errors import RunIntegrityError
+
+    title = titles.get(task, f"{task} failed")
+    error = failure.error
+    if not isinstance(error, RunIntegrityError):
+        return show_error(parent, title, failure.message, ADVICE.get(task, ""), failure.details)
+    advice = INTEGRITY_ADVICE if error.problems else CHECKPOINT_ADVICE
+    box = show_error(parent, title, failure.message, advice, failure.details)  # the line without CLI advice
+    if error.problems:
+        _offer_rescan(box, parent)
+    return box
+
+
+INTEGRITY_ADVICE = ("The run was trained and tested on other versions of these images, so its figures would not "
+                    "describe the files as they are now. Put the original files back, or scan the images again "
+                    "and train a new run.")
+CHECKPOINT_ADVICE = "The trained model's file was changed after training, so it is not the model that was tested. " \
+                    "Train the run again."
+
+
+def _offer_rescan(box: QMessageBox, parent: QWidget | None) -> None:
+    """A "Scan the images again" button that opens the Data step and starts its scan (in the main window)."""
+    window = parent.window() if parent is not None else None
+    views = getattr(window, "views", None)
+    if not isinstance(views, dict) or not hasattr(views.get("data"), "scan") or not hasattr(window, "show_step"):
+        return
+    button = box.addButton("Scan the images again", QMessageBox.ButtonRole.ActionRole)
+    button.clicked.connect(lambda: (window.show_step("data"), views["data"].scan()))
 
 
 def _escape(text: str) -> str:

@@ -1,6 +1,10 @@
 """Live training curves (pyqtgraph): loss and accuracy per epoch for training and validation, a smoothed
 per-batch loss, and the best epoch marked. Points are buffered and drawn at most 10 times a second, so a fast
 stream of batch events never floods the event loop with redraws.
+
+A run continued from an earlier one (``config.init_from``) shows the earlier run's curves dashed, left of a
+"continued here" line; their axis ticks count the earlier run's own epochs, this run's epochs start at 1.
+The best epoch is named by ``runs.best_epoch``, the rule the training loop keeps its checkpoint by.
 """
 
 from __future__ import annotations
@@ -8,20 +12,42 @@ from __future__ import annotations
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
+from tl_desktop.core import runs
+
 REDRAW_MS = 100
 SMOOTHING = 0.9  # exponential moving average of the per-batch loss
-TRAIN, VAL, BATCH, BEST = "#3f7cbf", "#e07b39", "#9bb7d6", "#2e9d5b"
+TRAIN, VAL, BATCH, BEST, JOIN = "#3f7cbf", "#e07b39", "#9bb7d6", "#2e9d5b", "#7a7a7a"
+EPOCH_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
+
+
+class EpochAxis(pg.AxisItem):
+    """Epoch ticks; with an earlier run drawn at x <= 0, its ticks read as that run's own epoch numbers."""
+
+    def __init__(self) -> None:
+        super().__init__("bottom")
+        self.earlier_epochs = 0
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph API
+        """Whole epochs only: "1.5" or "0.5" would read as epochs that do not exist."""
+        levels = [(spacing, [v for v in values if float(v).is_integer()])
+                  for spacing, values in super().tickValues(minVal, maxVal, size)]
+        return [level for level in levels if level[1]]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
+        shift = self.earlier_epochs
+        return super().tickStrings([v + shift if shift and v < 0.5 else v for v in values], scale, spacing)
 
 
 def make_plot(title: str, y_label: str, legend_offset: tuple[int, int] | None = (-10, 10),
-              x_label: str = "epoch") -> pg.PlotWidget:
+              x_label: str = "epoch", x_axis: pg.AxisItem | None = None) -> pg.PlotWidget:
     """A themed plot (palette colours, grid, legend at ``legend_offset`` or none, no context menu)."""
     palette = QApplication.palette()
-    widget = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
+    axes = {"bottom": x_axis} if x_axis is not None else None
+    widget = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base), axisItems=axes)
     text = palette.color(QPalette.ColorRole.Text).name()
     item = widget.getPlotItem()
     item.setTitle(title, color=text, size="11pt")
@@ -31,6 +57,7 @@ def make_plot(title: str, y_label: str, legend_offset: tuple[int, int] | None = 
     for axis in ("left", "bottom"):
         item.getAxis(axis).setTextPen(text)
         item.getAxis(axis).setPen(QColor(text))
+        item.getAxis(axis).enableAutoSIPrefix(False)  # "loss (x0.001)" over 900 would misread
     if legend_offset is not None:
         item.addLegend(offset=legend_offset, labelTextColor=text)
     widget.setMenuEnabled(False)
@@ -39,12 +66,14 @@ def make_plot(title: str, y_label: str, legend_offset: tuple[int, int] | None = 
 
 
 class TrainingPlots(QWidget):
-    """Two plots side by side; feed with ``add_batch``/``add_epoch`` or ``set_history`` for a finished run."""
+    """Two plots side by side; feed with ``add_batch``/``add_epoch`` or ``set_history`` for a stored run
+    (before a resumed run goes on, so its earlier epochs stay on screen)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.loss_plot = make_plot("Loss (lower is better)", "loss", (-10, 10))
-        self.acc_plot = make_plot("Accuracy (higher is better)", "accuracy %", (-10, -40))
+        self._axes = [EpochAxis(), EpochAxis()]
+        self.loss_plot = make_plot("Loss (lower is better)", "loss", (-10, 10), x_axis=self._axes[0])
+        self.acc_plot = make_plot("Accuracy (higher is better)", "accuracy %", (-10, -40), x_axis=self._axes[1])
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self._curves = {
             "batch": self.loss_plot.plot(name="training, per batch (smoothed)", pen=pg.mkPen(BATCH, width=1)),
@@ -53,7 +82,10 @@ class TrainingPlots(QWidget):
             "train_acc": self._epoch_curve(self.acc_plot, "training", TRAIN),
             "val_acc": self._epoch_curve(self.acc_plot, "validation", VAL),
         }
+        self._earlier_curves = {key: self._earlier_curve(self._plot_of(key), TRAIN if "train" in key else VAL)
+                                for key in EPOCH_KEYS}
         self._best_lines = [self._best_line(p) for p in (self.loss_plot, self.acc_plot)]
+        self._join_lines = [self._join_line(p) for p in (self.loss_plot, self.acc_plot)]
         self._timer = QTimer(self, interval=REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
         self._timer.start()
@@ -63,15 +95,34 @@ class TrainingPlots(QWidget):
         layout.addWidget(self.acc_plot)
         self.reset()
 
+    def _plot_of(self, key: str) -> pg.PlotWidget:
+        return self.loss_plot if key.endswith("loss") else self.acc_plot
+
     @staticmethod
     def _epoch_curve(plot: pg.PlotWidget, name: str, color: str) -> pg.PlotDataItem:
         return plot.plot(name=name, pen=pg.mkPen(color, width=2), symbol="o", symbolSize=6,
                          symbolBrush=color, symbolPen=None)
 
     @staticmethod
+    def _earlier_curve(plot: pg.PlotWidget, color: str) -> pg.PlotDataItem:
+        """A dashed, unnamed curve; the legend names the earlier run only while one is shown."""
+        return plot.plot(pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine), symbol="o", symbolSize=4,
+                         symbolBrush=color, symbolPen=None)
+
+    @staticmethod
     def _best_line(plot: pg.PlotWidget) -> pg.InfiniteLine:
-        line = pg.InfiniteLine(angle=90, pen=pg.mkPen(BEST, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+        line = pg.InfiniteLine(angle=90, pen=pg.mkPen(BEST, width=2, style=Qt.PenStyle.DashLine),
                                label="best", labelOpts={"position": 0.5, "color": BEST, "fill": (255, 255, 255, 200)})
+        line.setVisible(False)
+        plot.addItem(line)
+        return line
+
+    @staticmethod
+    def _join_line(plot: pg.PlotWidget) -> pg.InfiniteLine:
+        line = pg.InfiniteLine(pos=0.5, angle=90, pen=pg.mkPen(JOIN, width=1.5, style=Qt.PenStyle.DotLine),
+                               label="earlier run | continued here", labelOpts={
+                                   "position": 0.22, "color": JOIN, "rotateAxis": (1, 0)})
+        line.setZValue(-5)  # under the curves and the best-epoch label
         line.setVisible(False)
         plot.addItem(line)
         return line
@@ -79,8 +130,12 @@ class TrainingPlots(QWidget):
     # --- data in ------------------------------------------------------------------------------------
     def reset(self) -> None:
         self.data: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in self._curves}
+        self.earlier: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in EPOCH_KEYS}
+        self.earlier_run: str | None = None
+        self._shift = 0  # the earlier run's last epoch, drawn at x = 0
         self.best_epoch: int | None = None
         self._ema: float | None = None
+        self._show_earlier_legend(None)
         self._dirty = True
 
     def add_batch(self, x_epochs: float, loss: float) -> None:
@@ -93,30 +148,59 @@ class TrainingPlots(QWidget):
 
     def add_epoch(self, epoch: int, train_loss: float, val_loss: float, train_acc: float, val_acc: float,
                   best_epoch: int | None) -> None:
-        for key, value in (("train_loss", train_loss), ("val_loss", val_loss),
-                           ("train_acc", 100 * train_acc), ("val_acc", 100 * val_acc)):
-            xs, ys = self.data[key]
-            xs.append(float(epoch))
-            ys.append(float(value))
+        """Epoch ``epoch`` (1-based) ended; ``best_epoch`` is the training loop's best so far."""
+        self._append(self.data, float(epoch), train_loss, val_loss, train_acc, val_acc)
         self.best_epoch = best_epoch if best_epoch and best_epoch > 0 else self.best_epoch
         self._dirty = True
 
-    def set_history(self, rows: list[dict[str, Any]]) -> None:
-        """Show a finished run from its history.csv rows; the best epoch has the best validation score."""
+    @staticmethod
+    def _append(data: dict, x: float, train_loss: float, val_loss: float, train_acc: float, val_acc: float) -> None:
+        for key, value in (("train_loss", train_loss), ("val_loss", val_loss),
+                           ("train_acc", 100 * train_acc), ("val_acc", 100 * val_acc)):
+            xs, ys = data[key]
+            xs.append(x)
+            ys.append(float(value))
+
+    def set_history(self, rows: list[dict[str, Any]],
+                    earlier: tuple[str, list[dict[str, Any]]] | None = None) -> None:
+        """Show a run from its history.csv rows, best epoch by ``runs.best_epoch``; ``earlier`` is
+        (name, rows) of the run it continued from, drawn dashed before this run's epoch 1."""
         self.reset()
-        best, best_score = None, float("-inf")
         for row in rows:
-            score = row.get("val_balanced_acc", row.get("val_acc", 0.0))
-            if score > best_score:
-                best, best_score = int(row["epoch"]), score
-            self.add_epoch(int(row["epoch"]), row["train_loss"], row["val_loss"], row["train_acc"],
-                           row["val_acc"], None)
-        self.best_epoch = best
+            self._append(self.data, float(row["epoch"]), row["train_loss"], row["val_loss"], row["train_acc"],
+                         row["val_acc"])
+        self.best_epoch = runs.best_epoch(rows)
+        if earlier is not None and earlier[1]:
+            self.earlier_run = earlier[0]
+            self._shift = max(int(r["epoch"]) for r in earlier[1])
+            for row in earlier[1]:
+                self._append(self.earlier, float(row["epoch"]) - self._shift, row["train_loss"], row["val_loss"],
+                             row["train_acc"], row["val_acc"])
+            self._show_earlier_legend(earlier[0])
         self._redraw()
 
+    def _show_earlier_legend(self, name: str | None) -> None:
+        for plot in (self.loss_plot, self.acc_plot):
+            legend, curve = plot.getPlotItem().legend, self._earlier_curves["val_" + (
+                "loss" if plot is self.loss_plot else "acc")]
+            if legend is None:
+                continue
+            legend.removeItem(curve)
+            if name is not None:
+                legend.addItem(curve, "earlier run (dashed)")
+
     def point_count(self) -> int:
-        """How many points the plots hold (tests check the plot received data)."""
+        """How many points the plots hold for this run (tests check the plot received data)."""
         return sum(len(xs) for xs, _ys in self.data.values())
+
+    def best_label(self) -> str | None:
+        """The best-epoch marker's text as drawn, None while no marker is shown."""
+        line = self._best_lines[0]
+        return line.label.format if line.isVisible() else None
+
+    def epochs_shown(self) -> list[int]:
+        """This run's epochs on the plot, in order (the earlier run's are in ``self.earlier``)."""
+        return [int(x) for x in self.data["val_loss"][0]]
 
     # --- drawing (at most every REDRAW_MS) ----------------------------------------------------------
     def _redraw(self) -> None:
@@ -124,8 +208,16 @@ class TrainingPlots(QWidget):
             return
         self._dirty = False
         for key, curve in self._curves.items():
-            xs, ys = self.data[key]
-            curve.setData(xs, ys)
+            curve.setData(*self.data[key])
+        for key, curve in self._earlier_curves.items():
+            curve.setData(*self.earlier[key])
+        for axis in self._axes:
+            if axis.earlier_epochs != self._shift:
+                axis.earlier_epochs = self._shift
+                axis.picture = None  # re-label the ticks
+                axis.update()
+        for line in self._join_lines:
+            line.setVisible(self.earlier_run is not None)
         for line in self._best_lines:
             line.setVisible(self.best_epoch is not None)
             if self.best_epoch is not None:

@@ -1,0 +1,132 @@
+"""The headline and Overview tab of Evaluate: what is true for the task, from ``ClinicalResult.summary``.
+
+The headline leads with the test images, accuracy and balanced accuracy (each with its Wilson 95% interval where
+it is a proportion) and the mean ROC-AUC, and a line on the decision rule: none for more than two classes (the
+most probable class; no class is "positive"), or the operating point with its status, "suggested (not in the
+exported model)" or "chosen on <date> (in the exported model)". The Overview tab holds the confusion matrix and
+each class's sensitivity (recall) and precision with Wilson intervals (``stored_result.class_figures``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
+
+from tl_desktop.ui.data.scan_report import fill_table, make_table
+from tl_desktop.ui.widgets.common import label, percent
+from tl_desktop.ui.widgets.confusion import ConfusionMatrix
+
+METRIC_COLUMNS = ["Class", "Sensitivity (95% CI)", "Precision (95% CI)", "F1", "ROC-AUC", "Test images"]
+TAB_TITLES = {False: "Threshold and curves", True: "Curves and class of interest"}  # by "more than two classes"
+FIGURES = (("n", "test images"), ("accuracy", "accuracy"), ("balanced", "balanced accuracy"),
+           ("auc", "ROC-AUC (mean)"))
+
+
+def with_interval(figure: dict[str, Any]) -> str:
+    """"85.0 % (62.1–94.8 %)" for a ``class_figures`` proportion; "–" without cases."""
+    if figure.get("value") is None:
+        return "–"
+    return f"{percent(figure['value'])} ({100 * figure['low']:.1f}–{100 * figure['high']:.1f} %)"
+
+
+def point_text(clinical: Any) -> str:
+    """The headline's line on the decision rule of a ``ClinicalResult``."""
+    data = clinical.data
+    if data.get("positive_class") is None:
+        base = "Decision rule: none, each test image gets its most probable class"
+        if clinical.multiclass:
+            base += (f" ({len(clinical.names)} classes, so no class is treated as “positive”; to study one class "
+                     f"against the others, choose it in “{TAB_TITLES[True]}”)")
+        return base + "."
+    point = f"{data['positive_class']} when its probability ≥ {data['decision_threshold']:.3f}"
+    if clinical.exported_by_user:
+        when = (data.get("decision_chosen_utc") or "")[:10]
+        return f"Operating point: {point}, chosen{' on ' + when if when else ''} (in the exported model)."
+    return (f"Operating point: {point}, suggested (not in the exported model): review it in "
+            f"“{TAB_TITLES[clinical.multiclass]}” and press “Use this operating point” to put it in the exported "
+            "model.")
+
+
+class Headline(QWidget):
+    """The figures above the tabs and the line on the decision rule."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.figures = {key: label("–", "figure") for key, _text in FIGURES}
+        self.captions = {key: label(text, "hint") for key, text in FIGURES}
+        self.point = label("", "hint", wrap=True)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        for key, _text in FIGURES:
+            column = QVBoxLayout()
+            column.addWidget(self.figures[key])
+            column.addWidget(self.captions[key])
+            row.addLayout(column)
+            row.addSpacing(24)
+        row.addStretch()
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(row)
+        box.addWidget(self.point)
+
+    def show_summary(self, metrics: dict[str, Any], clinical: Any) -> None:
+        auc = (metrics.get("roc_auc") or {}).get("macro")
+        n = metrics.get("n", 0)
+        right = sum(metrics["confusion_matrix"][i][i] for i in range(len(metrics.get("class_names", []))))
+        self.figures["n"].setText(f"{n:,}")
+        self.figures["accuracy"].setText(percent(metrics.get("accuracy")))
+        self.figures["balanced"].setText(percent(metrics.get("balanced_accuracy")))
+        self.figures["auc"].setText("–" if auc is None else f"{auc:.3f}")
+        from tl_desktop.core.evaluation.statistics import wilson_interval
+
+        low, high = wilson_interval(right, n)
+        self.captions["accuracy"].setText("accuracy" if low is None else
+                                          f"accuracy ({right}/{n}; 95% CI {100 * low:.1f}–{100 * high:.1f} %)")
+        self.captions["balanced"].setText("balanced accuracy (mean sensitivity of the classes)")
+        self.point.setText(point_text(clinical))
+
+    def clear(self) -> None:
+        for key, text in FIGURES:
+            self.figures[key].setText("–")
+            self.captions[key].setText(text)
+        self.point.clear()
+
+
+class OverviewPanel(QWidget):
+    """The Overview tab: the confusion matrix and the per-class table."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = make_table(METRIC_COLUMNS, "How well each class is recognised on the test images, with Wilson "
+                                                "95% intervals")
+        self.matrix = ConfusionMatrix()
+        row = QHBoxLayout(self)
+        matrix_box = QGroupBox("Confusion matrix: rows true class, columns the model's answer (click a cell)")
+        QVBoxLayout(matrix_box).addWidget(self.matrix)
+        row.addWidget(matrix_box, 1)
+        row.addWidget(self.table, 1)
+
+    def show_summary(self, metrics: dict[str, Any], curves: dict[str, Any]) -> None:
+        """Per-class table (sensitivity and precision with intervals, ROC-AUC with its bootstrap interval)."""
+        from tl_desktop.core.evaluation.stored_result import class_figures
+
+        classes = list(metrics.get("class_names", []))
+        auc = metrics.get("roc_auc") or {}
+        figures = class_figures(metrics)
+        rows = []
+        for name in classes:
+            m = (metrics.get("per_class") or {}).get(name, {})
+            entry = (curves.get(name) or {}).get("auc")
+            auc_text = ("–" if auc.get(name) is None else f"{auc[name]:.3f}") if entry is None else (
+                f"{entry['auc']:.3f} ({entry['low']:.3f}–{entry['high']:.3f})")
+            rows.append([name, with_interval(figures[name]["recall"]), with_interval(figures[name]["precision"]),
+                         percent(m.get("f1")), auc_text, m.get("support", 0)])
+        fill_table(self.table, rows)
+        self.table.horizontalHeaderItem(METRIC_COLUMNS.index("ROC-AUC")).setText(
+            "ROC-AUC (95% CI)" if curves else "ROC-AUC")
+        self.matrix.set_matrix(classes, metrics.get("confusion_matrix") or [])
+
+    def clear(self) -> None:
+        fill_table(self.table, [])
+        self.matrix.set_matrix([], [])
