@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.training_stop import stopped_after_epoch
 from tl_desktop.core import runs
 from tl_desktop.core.events import EpochEnded
 from tl_desktop.core.project import project_file as proj
@@ -31,22 +32,8 @@ def project(tmp_path, digits_dir) -> Path:
     return project.folder
 
 
-def _stopped_after_epoch(epoch: int):
-    """``train_task`` as the window runs it, with Stop pressed the moment ``epoch`` ends (in the worker, so a
-    fast epoch cannot slip past the click)."""
-    original = tasks.train_task
-
-    def train_task(config, *, callback, cancel):
-        def relay(event):
-            callback(event)
-            if isinstance(event, EpochEnded) and event.epoch == epoch:
-                cancel.cancel()
-        return original(config, callback=relay, cancel=cancel)
-    return train_task
-
-
 def test_stop_then_continue_shows_every_epoch_and_one_best_epoch(qtbot, project, monkeypatch):
-    monkeypatch.setattr(tasks, "train_task", _stopped_after_epoch(STOP_AFTER))
+    monkeypatch.setattr(tasks, "train_task", stopped_after_epoch(STOP_AFTER))
     window = MainWindow(warm_up=False)
     qtbot.addWidget(window)
     window.resize(1280, 800)

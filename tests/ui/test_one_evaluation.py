@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from tests.helpers import write_digits_folder
+from tests.ui.training_stop import stopped_after_epoch
 from tl_desktop.core import runs
 from tl_desktop.core.evaluation import statistics
 from tl_desktop.core.evaluation.run_evaluation import load_clinical, run_logits
-from tl_desktop.core.events import EpochEnded
 from tl_desktop.core.models import run_model
 from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.main_window import MainWindow
@@ -41,19 +41,6 @@ def project(tmp_path) -> Path:
     return project.folder
 
 
-def _stopped_after_epoch(epoch: int):
-    """``train_task`` with Stop pressed the moment ``epoch`` ends (in the worker: a fast epoch cannot slip by)."""
-    original = tasks.train_task
-
-    def train_task(config, *, callback, cancel):
-        def relay(event):
-            callback(event)
-            if isinstance(event, EpochEnded) and event.epoch == epoch:
-                cancel.cancel()
-        return original(config, callback=relay, cancel=cancel)
-    return train_task
-
-
 def _final_predictions(run_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
     """(test paths, true, predicted class index, class names) of the final best checkpoint, predicted afresh."""
     loaded = run_model.load_run(run_dir)
@@ -73,7 +60,7 @@ def _shot(widget, name: str) -> None:
 
 
 def test_every_view_report_and_metrics_agree_with_the_final_checkpoint(qtbot, project, monkeypatch, tmp_path):
-    monkeypatch.setattr(tasks, "train_task", _stopped_after_epoch(STOP_AFTER))
+    monkeypatch.setattr(tasks, "train_task", stopped_after_epoch(STOP_AFTER))
     window = MainWindow(warm_up=False)
     qtbot.addWidget(window)
     window.resize(1280, 860)

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tl_desktop.core.config import DataSource
 from tl_desktop.core.data.decode import read_dicom_value
 from tl_desktop.core.data.identity import by_pixels_only, components, identical_images
 from tl_desktop.core.data.scan import SUBSETS, Sample, ScanReport
@@ -188,6 +189,25 @@ def make_split(
     ordered = {s.path: assignment[s.path] for s in report.samples}
     stored = {p: g for p, g in groups.items() if g is not None} if group_by else None
     return Split(seed, val_fraction, test_fraction, group_by, ordered, stored)
+
+
+def split_source(source: DataSource) -> tuple[ScanReport, Split]:
+    """Scan a data source and divide it: its stored split when it has one, else a new seeded one.
+
+    The one way training, the transfer check and the label budget get their images and parts.
+
+    Raises:
+        DataError: the images are unusable, or the split settings are.
+    """
+    from tl_desktop.core.data.scan import scan
+
+    report = scan(source.data, csv=source.csv)
+    if not report.usable:
+        raise DataError(str(report.unusable))
+    split = Split.from_dict(source.split) if source.split else make_split(
+        report, val_fraction=source.val_fraction, test_fraction=source.test_fraction, seed=source.seed,
+        group_by=source.group_by)
+    return report, split
 
 
 def _subsets_of(paths: list[str], assignment: dict[str, str]) -> list[str]:

@@ -133,20 +133,14 @@ def label_budget_curve(source: DataSource, *, model: str, shots=DEFAULT_SHOTS, r
 
     Writes ``label_budget.json`` in ``out_dir`` when given.
     """
-    from tl_desktop.core.data.scan import scan
-    from tl_desktop.core.data.split import Split, make_split
+    from tl_desktop.core.data.split import split_source
     from tl_desktop.core.errors import DataError
     from tl_desktop.core.models.catalog import create_model, data_config
     from tl_desktop.core.models.embeddings import extract
 
     emit = callback or (lambda event: None)
     seed = source.seed
-    report = scan(source.data, csv=source.csv)
-    if not report.usable:
-        raise DataError(report.unusable)
-    split = Split.from_dict(source.split) if source.split else make_split(
-        report, val_fraction=source.val_fraction, test_fraction=source.test_fraction, seed=seed,
-        group_by=source.group_by)
+    report, split = split_source(source)
     net = create_model(model, len(report.classes), weights="pretrained")
     cfg = data_config(net, image_size)
     subsets = {s: split.samples(report, s) for s in ("train", "test")}

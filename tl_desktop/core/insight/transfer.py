@@ -27,7 +27,7 @@ import numpy as np
 
 from tl_desktop.core import runs
 from tl_desktop.core.config import DataSource, TrainConfig
-from tl_desktop.core.errors import DataError, TransferError
+from tl_desktop.core.errors import TransferError
 from tl_desktop.core.evaluation.statistics import bootstrap, case_groups
 from tl_desktop.core.events import Cancelled, CancelToken, Notice
 from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text
@@ -216,15 +216,9 @@ def _prepare(out_dir: Path) -> None:
 
 def _split(source: DataSource):
     """The scan and the split: the source's stored split when given, else a new seeded one."""
-    from tl_desktop.core.data.scan import scan
-    from tl_desktop.core.data.split import Split, check_minimum_per_class, make_split
+    from tl_desktop.core.data.split import check_minimum_per_class, split_source
 
-    report = scan(source.data, csv=source.csv)
-    if not report.usable:
-        raise DataError(report.unusable)
-    split = Split.from_dict(source.split) if source.split else make_split(
-        report, val_fraction=source.val_fraction, test_fraction=source.test_fraction, seed=source.seed,
-        group_by=source.group_by)
+    report, split = split_source(source)
     if not split.counts().get("test"):
         raise TransferError("the split has no test images; a transfer check needs some")
     check_minimum_per_class(report, split)

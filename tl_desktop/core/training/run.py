@@ -177,18 +177,12 @@ def _train(config: TrainConfig, d, callback: Callable | None, cancel: CancelToke
 def _start(config: TrainConfig, callback: Callable | None = None) -> None:
     """Check the data, split it and write the run folder's config and manifest; the leakage check's verdict
     and its warnings go to ``callback`` as Notices."""
-    from tl_desktop.core.data.scan import scan
-    from tl_desktop.core.data.split import Split, check_minimum_per_class, leakage_check, make_split
+    from tl_desktop.core.data.split import Split, check_minimum_per_class, leakage_check, split_source
 
     earlier = _earlier_run(config)
     out = Path(config.out)
     _prepare_out(out)
-    report = scan(config.data, csv=config.csv)
-    if not report.usable:
-        raise DataError(report.unusable)
-    split = Split.from_dict(config.split) if config.split else make_split(
-        report, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed,
-        group_by=config.group_by)
+    report, split = split_source(config)  # a TrainConfig is a DataSource
     manifest = _manifest(report, split, earlier)
     check_minimum_per_class(report, Split.from_dict(manifest["split"]))
     if callback is not None:
