@@ -111,6 +111,8 @@ def _evaluate_tabs(window, out: Path) -> None:
     """The threshold and curves, calibration and "not sure", and a mistake with its heatmap."""
     evaluate = window.views["evaluate"]
     evaluate.tabs.setCurrentWidget(evaluate.threshold)
+    if evaluate.threshold.positive.findData("") >= 0:  # more than two classes: no class until one is chosen
+        evaluate.threshold.positive.setCurrentIndex(evaluate.threshold.positive.count() - 1)
     evaluate.threshold.youden.click()
     grab(window, out, "4b-evaluate-threshold")
     evaluate.tabs.setCurrentWidget(evaluate.calibration)

@@ -66,8 +66,9 @@ class ThresholdPanel(QWidget):
         self.positive.currentIndexChanged.connect(lambda _i: self.positive_changed.emit(self.chosen_class()))
         self.class_label = label("Positive class:")
         self.intro = label("", "hint", wrap=True)
+        self._many = False
+        self.intro.setMinimumHeight(2 * self.intro.fontMetrics().height())  # never squeezed to a clipped line
         self.reason = label("", "hint", wrap=True)
-        self.reason.setMinimumHeight(3 * self.reason.fontMetrics().height())
         self.slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=SLIDER_STEPS, toolTip=(
             "Decision threshold: an image is called positive when the model's probability of the positive "
             "class is at least this. Lower finds more cases (sensitivity up) and raises more false alarms."))
@@ -153,7 +154,7 @@ class ThresholdPanel(QWidget):
 
     def set_classes(self, names: list[str], positive: str | None, reason: str) -> None:
         """The chooser for these classes; more than two start with "none" and a sentence why."""
-        many = len(names) > 2
+        many = self._many = len(names) > 2
         self.positive.blockSignals(True)
         self.positive.clear()
         if many:
@@ -164,20 +165,24 @@ class ThresholdPanel(QWidget):
         self.positive.blockSignals(False)
         self.class_label.setText("Class of interest:" if many else "Positive class:")
         self.intro.setText(
-            f"With {len(names)} classes the model answers the most probable class; no class is treated as "
-            "“positive”. To study one class against the others, choose it here." if many else
+            f"{len(names)} classes: each image gets its most probable class; no class is treated as "
+            "“positive”. Choose one to study it against the others." if many else
             "A suggestion until you press “Use this operating point”.")
         self.show_reason(positive, reason)
         self.set_point_enabled(positive is not None)
 
     def show_reason(self, positive: str | None, reason: str) -> None:
-        self.reason.setText(f"Why {positive}: {reason}." if positive and reason else "")
+        text = f"Why {positive}: {reason}." if positive and reason else ""
+        self.reason.setText(text)  # room for three lines only when there is a reason to show
+        self.reason.setMinimumHeight(3 * self.reason.fontMetrics().height() if text else 0)
 
     def set_point_enabled(self, enabled: bool) -> None:
         """Threshold, pickers and "Use this operating point" only once a class is chosen."""
         for widget in (self.slider, self.value, self.youden, self.sens_button, self.sens_target, self.spec_button,
                        self.spec_target, self.export_button):
             widget.setEnabled(enabled)
+        # with many classes the explanation of "none" gives way to the chosen class's figures
+        self.intro.setVisible(not (enabled and self._many))
 
     def show_status(self, text: str, chosen: bool) -> None:
         """The line on what the exported model decides; "Remove the decision rule" once the user chose one."""
