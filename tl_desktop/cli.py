@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transfer-check": ("transfer", "did transfer help? linear probe vs fine-tune vs scratch on one split"),
     "compare-models": ("transfer", "compare backbones on one split: accuracy with CI, time and size"),
     "label-budget": ("transfer", "test score versus images per class: would more labels pay off?"),
+    "cache": ("cache", "show, limit or clear the prepared-image cache"),
 }
 
 

@@ -71,3 +71,44 @@ def build_sample_project(folder: str | Path | None = None, *, size: int = 64, pe
     project.settings.augmentation = "none"
     proj.save(project)
     return folder
+
+
+def write_radiographs(root: Path, *, per_class: int, side: int = 1024, seed: int = 0) -> list[Path]:
+    """Synthetic 16-bit greyscale DICOM "radiographs" in two class folders (``normal``, ``opacity``).
+
+    A chest-like field (two darker lung ellipses in a brighter body, 12-bit values with noise); ``opacity``
+    images carry one bright blob in a lung. Used by the benchmarks and tests that need clinical-size files;
+    every file gets fresh instance UIDs and no patient data.
+    """
+    import numpy as np
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    body = 2600.0 - 900.0 * ((xx - 0.5) ** 2 + (yy - 0.55) ** 2)
+    lungs = sum(((xx - cx) / 0.17) ** 2 + ((yy - 0.5) / 0.3) ** 2 < 1 for cx in (0.32, 0.68))
+    written = []
+    for label in ("normal", "opacity"):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            image = body - 1400.0 * lungs + rng.normal(0, 60, (side, side)).astype(np.float32)
+            if label == "opacity":
+                cx, cy, r = rng.uniform(0.25, 0.75), rng.uniform(0.35, 0.65), rng.uniform(0.04, 0.09)
+                image += 1100.0 * np.exp(-(((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)))
+            pixels = np.clip(image, 0, 4095).astype(np.uint16)
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+            meta.MediaStorageSOPInstanceUID = generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            path = root / label / f"{label}_{i:04d}.dcm"
+            ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+            ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+            ds.Modality, ds.PhotometricInterpretation = "DX", "MONOCHROME2"
+            ds.Rows, ds.Columns, ds.SamplesPerPixel = side, side, 1
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+            ds.PixelData = pixels.tobytes()
+            pydicom.dcmwrite(path, ds, enforce_file_format=True)
+            written.append(path)
+    return written

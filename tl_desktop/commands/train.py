@@ -61,6 +61,7 @@ class _Printer:
 
     def __init__(self, as_json: bool):
         self.as_json = as_json
+        self._last_progress = 0.0
 
     def __call__(self, event: Any) -> None:
         from tl_desktop.core.events import event_to_dict
@@ -80,6 +81,19 @@ class _Printer:
                   f"ETA {event.eta_s:.0f} s{best}", flush=True)
         elif name == "Notice":
             print(f"note: {event.message}", flush=True)
+        elif name == "Progress" and event.phase == "preparing images" and event.total:
+            self._progress(event)
+
+    def _progress(self, event: Any) -> None:
+        """A line at most every 5 s while images are prepared, and one when done."""
+        import time
+
+        now = time.monotonic()
+        if event.done < event.total and (now - self._last_progress < 5 or event.eta_s is None):
+            return
+        self._last_progress = now
+        eta = f", about {event.eta_s:.0f} s left" if event.eta_s and event.done < event.total else ""
+        print(f"preparing images: {event.done} of {event.total}{eta}", flush=True)
 
 
 def _config_from(args: argparse.Namespace):

@@ -22,6 +22,10 @@ class DataError(UserFacingError):
     """The data set or CSV cannot be used at all (missing folder, bad header, bad group-by)."""
 
 
+class CacheLimitError(UserFacingError):
+    """The prepared images of a data set would not fit under the user's cache limit."""
+
+
 class ImageDecodeError(UserFacingError):
     """One file cannot be used (empty, not an image, corrupt, too large); the message is its reason."""
 
@@ -161,7 +165,7 @@ def _first_line(text: str) -> str:
     return lines[0]
 
 
-__all__ = ["UserFacingError", "DataError", "ImageDecodeError", "UnreadableImage", "WeightsUnavailable", "RunError",
+__all__ = ["UserFacingError", "DataError", "CacheLimitError", "ImageDecodeError", "UnreadableImage", "WeightsUnavailable", "RunError",
            "IncompleteRunError", "RunBusyError", "DamagedFileError",
            "RunIntegrityError", "TrainingError", "ClinicalError", "ExplainError",
            "ExportError", "PredictorError", "TransferError", "JobError", "ProjectError", "user_line", "os_error_line"]

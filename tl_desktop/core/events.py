@@ -83,11 +83,12 @@ class Notice:
 
 @dataclass(frozen=True)
 class Progress:
-    """Progress of a phase without epochs (scanning, embedding extraction, evaluation)."""
+    """Progress of a phase without epochs (scanning, preparing images, embedding extraction, evaluation)."""
 
     phase: str
     done: int
     total: int
+    eta_s: float | None = None  # seconds left, where the phase can tell
 
 
 @dataclass(frozen=True)

@@ -130,8 +130,8 @@ def test_dicom_without_extension_is_sniffed(mixed):
     assert (_arr(root / "scan/mr_export_without_extension") == _arr(root / "scan/MR_small.dcm")).all()
 
 
-@pytest.mark.parametrize("name", ["examples_ybr_color.dcm", "examples_palette.dcm", "SC_rgb_rle_16bit.dcm"])
-def test_colour_and_multiframe_dicom(name):
+@pytest.mark.parametrize("name", ["SC_rgb_jpeg_dcmtk.dcm", "examples_palette.dcm", "SC_rgb_rle_16bit.dcm"])
+def test_colour_dicom(name):  # YBR JPEG, palette, 16-bit RGB RLE (multi-frame files: test_decode_limits.py)
     arr = _arr(Path(get_testdata_file(name)))
     assert arr.ndim == 3 and arr.shape[2] == 3 and arr.max() > 100
     assert not (arr[..., 0] == arr[..., 1]).all()  # really colour

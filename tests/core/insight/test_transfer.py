@@ -80,7 +80,7 @@ def warm_home(home, monkeypatch):
 
 @pytest.fixture(scope="module")
 def moved(tmp_path_factory):
-    return write_moved_digits(tmp_path_factory.mktemp("moved"))
+    return write_moved_digits(tmp_path_factory.mktemp("moved"), per_class=60)  # 45 val + 45 test images
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,14 @@ Decisions users can rely on:
   the image to 0..255, never clipped at 255: the darkest pixel becomes 0 and the brightest 255.
 * Transparency (RGBA, LA, palette with transparency) is composited on white, as image viewers show it.
 * CMYK is converted through its embedded ICC profile when it has one (LittleCMS), else with Pillow's formula.
-* GIF, multi-page TIFF and multi-frame DICOM: the first frame. EXIF orientation is applied.
+* GIF and multi-page TIFF: the first frame. EXIF orientation is applied.
+* Multi-frame DICOM (NumberOfFrames > 1: a cine loop, an enhanced CT/MR series, tomosynthesis) is refused
+  from its header: a classifier of single images must not silently pick one frame of a series.
 * DICOM: modality LUT (rescale slope/intercept), then the VOI window (or VOI LUT) when the file has one,
   else min-max; MONOCHROME1 is inverted so bone is white; palette colour and YBR become RGB.
-* Pixel counts are checked from the header before any pixel is decoded (decompression-bomb safe).
+* Pixel counts are checked from the header before any pixel is decoded, and no file's data may expand in
+  memory past what that limit allows: deflated and RLE DICOM are bounded before pydicom inflates them, and
+  one process-wide pixel budget keeps parallel decodes of large images from piling up (``bounds``).
 
 Library warnings (Pillow's EXIF/bomb warnings, pydicom's invalid-VR warnings) are caught here, with one
 shared guard for all threads, so they never escape to the caller. Error messages never contain DICOM
@@ -32,6 +36,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tl_desktop.core.data.bounds import check_deflated, check_rle, decode_slot, stretch_to_uint8
 from tl_desktop.core.data.pixelhash import dicom_pixel_digest, pil_pixel_digest
 from tl_desktop.core.errors import ImageDecodeError
 
@@ -42,6 +47,8 @@ DEFAULT_MAX_PIXELS = 100_000_000  # 10,000 x 10,000 px: larger than any X-ray or
 DEFAULT_MIN_SIDE = 8
 PIL_FORMATS = frozenset({"PNG", "JPEG", "MPO", "BMP", "DIB", "GIF", "TIFF", "WEBP"})
 _IN_MEMORY_LIMIT = 64 * 1024 * 1024  # files up to this size are read once, hashed and decoded from memory
+_DICOM_DEFER = 1024 * 1024  # larger DICOM files: elements over this size (pixel data) are read only when used
+_PLAIN_MODES = frozenset({"1", "L", "RGB"})  # conversion to RGB cannot fail: the scan need not prove it
 _HIGH_DEPTH_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I;32", "I;32B"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _IDENTIFYING_TAGS = (
@@ -142,7 +149,7 @@ def _open_pil(src: Path | BinaryIO, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         match = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{int(match.group(1)):,} pixels" if match else "its size"
-        raise ImageDecodeError(f"too large: {size} is over the decompression-bomb limit (not decoded)") from exc
+        raise ImageDecodeError(f"too large: {size} is over the limit of {max_pixels:,} pixels (not decoded)") from exc
     except UnidentifiedImageError as exc:
         raise ImageDecodeError("not an image (unrecognised or corrupt file)") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -168,22 +175,9 @@ def _verify_pil(im: Image.Image, src: Path | BinaryIO, max_pixels: int) -> str |
         with _open_pil(src, max_pixels) as again:
             return pil_pixel_digest(_decoded(again))
     decoded = _decoded(im)
-    _to_rgb(decoded)
+    if decoded.mode not in _PLAIN_MODES:
+        _to_rgb(decoded)
     return pil_pixel_digest(decoded)
-
-
-def stretch_to_uint8(arr: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    """Linearly map ``[lo, hi]`` (default: the finite min and max) to 0..255; NaN becomes 0."""
-    data = np.asarray(arr, dtype=np.float64)
-    finite = np.isfinite(data)
-    if not finite.any():
-        return np.zeros(data.shape, dtype=np.uint8)
-    lo = float(data[finite].min()) if lo is None else lo
-    hi = float(data[finite].max()) if hi is None else hi
-    if hi <= lo:
-        return np.zeros(data.shape, dtype=np.uint8)
-    out = (np.where(finite, data, lo) - lo) * (255.0 / (hi - lo))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def _composite_on_white(im: Image.Image) -> Image.Image:
@@ -212,10 +206,10 @@ def _pil_to_rgb(im: Image.Image) -> Image.Image:
 
 
 def _decoded(im: Image.Image) -> Image.Image:
-    """The first frame of ``im``, decoded, with its EXIF orientation applied."""
+    """The first frame of ``im``, decoded, with its EXIF orientation applied (in place: no copy)."""
     im.load()
     if im.format in {"JPEG", "MPO", "TIFF", "WEBP", "PNG"}:
-        im = ImageOps.exif_transpose(im)
+        ImageOps.exif_transpose(im, in_place=True)
     return im
 
 
@@ -249,12 +243,14 @@ def _scrub(text: str, ds: Any) -> str:
     return text
 
 
-def _read_dicom(src: Path | BinaryIO, force: bool, stop_before_pixels: bool = False) -> Any:
+def _read_dicom(src: Path | BinaryIO, force: bool, stop_before_pixels: bool = False, defer: bool = False) -> Any:
+    """The data set; with ``defer`` (a file on disk) large elements such as the pixel data are read on use."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(src, force=force, stop_before_pixels=stop_before_pixels)
+        return pydicom.dcmread(src, force=force, stop_before_pixels=stop_before_pixels,
+                               defer_size=_DICOM_DEFER if defer else None)
     except InvalidDicomError as exc:
         raise ImageDecodeError("not a DICOM file (no DICOM header)") from exc
     except Exception as exc:  # noqa: BLE001 - messages may quote element values: only the type is shown
@@ -268,6 +264,17 @@ def _dicom_dims(ds: Any) -> tuple[int, int]:
         return int(ds.Columns), int(ds.Rows)
     except (AttributeError, TypeError, ValueError) as exc:
         raise ImageDecodeError("DICOM image without valid Rows/Columns") from exc
+
+
+def _check_frames(ds: Any) -> None:
+    """Refuse multi-frame data sets from the header: a cine loop or series is not one image to classify."""
+    try:
+        frames = int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError):
+        frames = 1  # unreadable: pydicom's decoder of frame 0 decides
+    if frames > 1:
+        raise ImageDecodeError(f"{frames} frames: multi-frame DICOM (cine loop or series) is not supported; "
+                               "export the frame to classify as a single-frame image (not decoded)")
 
 
 def _voi_range(ds: Any) -> tuple[float, float]:
@@ -318,17 +325,22 @@ def _dicom_colour(arr: np.ndarray, ds: Any) -> np.ndarray:
 
 
 def _decode_dicom(src: Path | BinaryIO, force: bool, max_pixels: int) -> tuple[Image.Image, str]:
-    """The first frame as RGB, and the digest of its stored pixel values (``pixelhash``)."""
+    """The image as RGB, and the digest of its stored pixel values (``pixelhash``); frames, pixels and
+    compressed sizes are checked before any pixel data is expanded."""
     from pydicom.pixels import pixel_array
 
-    ds = _read_dicom(src, force)
+    deflated = False if force else check_deflated(src, max_pixels)
+    ds = _read_dicom(src, force, defer=isinstance(src, Path) and not deflated)
     width, height = _dicom_dims(ds)
+    _check_frames(ds)
     _check_pixels(width, height, max_pixels)
     try:
-        arr = pixel_array(ds, index=0)
-        digest = dicom_pixel_digest(arr, ds)
-        colour = arr.ndim == 3 or str(ds.get("PhotometricInterpretation", "")).upper() == "PALETTE COLOR"
-        rgb = _dicom_colour(arr, ds) if colour else np.stack([_dicom_grey(arr, ds)] * 3, axis=-1)
+        with decode_slot(width * height):
+            check_rle(ds, width, height)
+            arr = pixel_array(ds, index=0)
+            digest = dicom_pixel_digest(arr, ds)
+            colour = arr.ndim == 3 or str(ds.get("PhotometricInterpretation", "")).upper() == "PALETTE COLOR"
+            rgb = _dicom_colour(arr, ds) if colour else np.stack([_dicom_grey(arr, ds)] * 3, axis=-1)
     except ImageDecodeError:
         raise
     except Exception as exc:  # noqa: BLE001 - decoder plugins raise anything
@@ -390,8 +402,9 @@ def load_image(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         if _is_dicom(path, data):
             return _decode_dicom(src, not is_dicom_header(data[:132] if data else read_head(path)), max_pixels)[0]
         im = _open_pil(src, max_pixels)
-        with _decode_errors(), im:
-            return _pil_to_rgb(im).copy()
+        with _decode_errors(), im, decode_slot(im.width * im.height):
+            rgb = _pil_to_rgb(im)
+            return rgb.copy() if rgb is im else rgb  # ``im`` itself is closed on return
 
 
 @contextlib.contextmanager
@@ -420,7 +433,7 @@ def inspect_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileInf
             return FileInfo(digest, im.width, im.height, pixels)
         im = _open_pil(src, max_pixels)
         width, height = im.size  # before the check: a JPEG draft decode shrinks im.size to 1/8
-        with _decode_errors(), im:
+        with _decode_errors(), im, decode_slot(width * height):
             pixels = _verify_pil(im, src, max_pixels)
         return FileInfo(digest, width, height, pixels)
 

@@ -153,26 +153,42 @@ def explain_images(model: Any, data_config: dict[str, Any], images: list[Image.I
     Args:
         model: a timm classifier (left in eval mode; its parameters' ``requires_grad`` are restored).
         data_config: the model's preprocessing (``models.data_config`` / ``LoadedRun.data_config``).
-        images: PIL images or paths (read with ``data.load_image``: DICOM, 16-bit, ...).
+        images: PIL images or paths (prepared once from the files: DICOM, 16-bit, ...).
 
     Raises:
         ExplainError: unknown target class or a model without a usable layer.
-        ImageDecodeError: an image cannot be read.
+        UnreadableImage: an image cannot be read.
     """
-    import torch
-
-    from tl_desktop.core.data.decode import load_image
-    from tl_desktop.core.models.catalog import eval_transform
-
     names = list(class_names) if class_names is not None else [str(i) for i in range(model.num_classes)]
     index = _target_index(target, names)
-    transform = eval_transform(data_config)
-    pil = [im if isinstance(im, Image.Image) else load_image(im) for im in images]
+    batch = _inputs(data_config, images)
     out: list[Explanation] = []
-    for start in range(0, len(pil), batch_size):
-        batch = torch.stack([transform(im.convert("RGB")) for im in pil[start: start + batch_size]])
-        out.extend(_explain_batch(model, data_config, batch, names, index))
+    for start in range(0, len(batch), batch_size):
+        out.extend(_explain_batch(model, data_config, batch[start: start + batch_size], names, index))
     return out
+
+
+def _inputs(data_config: dict[str, Any], images: list[Image.Image | Path | str]):
+    """The normalised model inputs: files from the prepared-image cache (decoded once for training, evaluation
+    and heatmaps alike), PIL images through the same resize and centre crop."""
+    import torch
+
+    from tl_desktop.core.data.prepared import prepare, read_entry, resize
+    from tl_desktop.core.models.catalog import eval_pipeline
+
+    pipe = eval_pipeline(data_config)
+    paths = [Path(im) for im in images if not isinstance(im, Image.Image)]
+    entries = dict(zip(paths, prepare(paths, pipe.spec), strict=True)) if paths else {}
+    crops = []
+    for im in images:
+        if isinstance(im, Image.Image):
+            spec = pipe.spec
+            array = np.asarray(resize(im.convert("RGB"), spec.resize_size, spec.crop_mode, spec.interpolation))
+            array = np.ascontiguousarray(array.transpose(2, 0, 1))
+        else:
+            array = read_entry(entries[Path(im)], Path(im), pipe.spec)
+        crops.append(pipe.crop(torch.from_numpy(array)))
+    return pipe.normalise(torch.stack(crops)) if crops else torch.zeros((0, *data_config["input_size"]))
 
 
 def _target_index(target: int | str | None, names: list[str]) -> int | None:

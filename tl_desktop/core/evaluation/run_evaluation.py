@@ -77,11 +77,7 @@ def _checkpoint_info(run_dir: Path, which: str) -> dict[str, Any]:
 def run_logits(loaded: run_model.LoadedRun, subsets: tuple[str, ...] = ("val", "test"),
                callback: Callable | None = None, cancel: CancelToken | None = None) -> dict[str, dict[str, Any]]:
     """Logits of the run's model on its subsets: ``{subset: {"paths" (relative), "labels", "logits"}}``."""
-    import torch
-
-    from tl_desktop.core.data.datasets import ImageFiles
-    from tl_desktop.core.evaluation.predict import predict_logits as _predict
-    from tl_desktop.core.models.catalog import eval_transform
+    from tl_desktop.core.evaluation.predict import predict_files
 
     emit = callback or (lambda event: None)
     cancel = cancel or CancelToken()
@@ -90,9 +86,8 @@ def run_logits(loaded: run_model.LoadedRun, subsets: tuple[str, ...] = ("val", "
     for subset in subsets:
         rows = [f for f in loaded.manifest["files"] if f["subset"] == subset]
         emit(Progress(f"predicting {subset}", 0, len(rows)))
-        dataset = ImageFiles([loaded.root / f["path"] for f in rows], [index[f["label"]] for f in rows],
-                             eval_transform(loaded.data_config))
-        logits, labels = _predict(loaded.model, dataset, 32, torch.device("cpu"), None, 0, cancel)
+        logits, labels = predict_files(loaded.model, loaded.data_config, [loaded.root / f["path"] for f in rows],
+                                       [index[f["label"]] for f in rows], callback=emit, cancel=cancel)
         emit(Progress(f"predicting {subset}", len(rows), len(rows)))
         out[subset] = {"paths": [f["path"] for f in rows], "labels": labels.astype(int).tolist(),
                        "logits": np.round(logits.astype(np.float64), 6).tolist()}

@@ -8,28 +8,10 @@ and not written: no file is ever kept, or shown, as verified when its probabilit
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-
-@contextlib.contextmanager
-def _quiet_quantizer() -> Iterator[None]:
-    """onnxruntime's quantiser logs advice on the root logger and prints calibration notes."""
-    class Drop(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            return "onnxruntime" not in record.pathname
-
-    root = logging.getLogger()
-    dropper = Drop()
-    root.addFilter(dropper)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        root.removeFilter(dropper)
+from tl_desktop.core.models.quantise import quiet_quantizer as _quiet_quantizer
 
 
 def make_fp16(src: Path, dst: Path) -> None:

@@ -186,20 +186,12 @@ def predictions_on_test(run_dir: Path | str) -> tuple[list[str], np.ndarray, np.
 
 
 def _predict_again(run_dir: Path) -> np.ndarray:
-    import torch
-
-    from tl_desktop.core.data.datasets import ImageFiles
-    from tl_desktop.core.models.catalog import eval_transform
+    from tl_desktop.core.evaluation.predict import predict_files
 
     loaded = run_model.load_run(run_dir)
     files = loaded.files("test")
-    dataset = ImageFiles([p for p, _ in files], [0] * len(files), eval_transform(loaded.data_config))
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(dataset), 32):
-            batch = torch.stack([dataset[i][0] for i in range(start, min(start + 32, len(dataset)))])
-            out.extend(loaded.model(batch).argmax(1).tolist())
-    return np.array([loaded.class_names[i] for i in out])
+    logits, _ = predict_files(loaded.model, loaded.data_config, [p for p, _ in files], [0] * len(files))
+    return np.array([loaded.class_names[i] for i in logits.argmax(1)])
 
 
 # --- the arms --------------------------------------------------------------------------------------------

@@ -296,32 +296,44 @@ def eval_transform(cfg: dict[str, Any]):
 AUGMENTATIONS = ("none", "light", "medical")
 
 
-def train_transform(cfg: dict[str, Any], preset: str = "light", *, allow_flip: bool = False,
-                    allow_rotate: bool = False):
-    """Training transform for an augmentation preset.
+@dataclass(frozen=True)
+class Pipeline:
+    """How a run's images reach the network: the prepared size, the crop each loader worker cuts from a
+    prepared image, and the per-batch augmentation and normalisation on the training device."""
 
-    ``none`` is the evaluation transform; ``light`` is timm's random-resized-crop with horizontal flips and
-    no colour jitter; ``medical`` never changes intensities and flips or rotates (by up to 10 degrees) only
-    when the user allows it, since laterality can matter.
+    spec: Any          # data.prepared.Spec
+    crop: Any          # datasets.CentreCrop or datasets.RandomResizedCrop
+    augment: Any       # datasets.Augment (inactive for evaluation)
+    normalise: Any     # datasets.Normalise
+
+
+def eval_pipeline(cfg: dict[str, Any]) -> Pipeline:
+    """The evaluation transform over prepared images: centre crop, normalise (equal to ``eval_transform``)."""
+    from tl_desktop.core.data.datasets import Augment, CentreCrop, Normalise
+    from tl_desktop.core.data.prepared import Spec
+
+    return Pipeline(Spec.from_data_config(cfg), CentreCrop(int(cfg["input_size"][-1])), Augment(),
+                    Normalise(cfg["mean"], cfg["std"]))
+
+
+def train_pipeline(cfg: dict[str, Any], preset: str = "light", *, allow_flip: bool = False,
+                   allow_rotate: bool = False) -> Pipeline:
+    """The training transform of an augmentation preset, over prepared images.
+
+    ``none`` is the evaluation transform; ``light`` is a random resized crop (60-100 % of the area, aspect 3:4 to
+    4:3) with horizontal flips and no colour change, as timm's training transform without jitter; ``medical``
+    never changes intensities and flips or rotates (by up to 10 degrees) only when the user allows it, since
+    laterality can matter.
     """
+    from tl_desktop.core.data.datasets import Augment, RandomResizedCrop
+
     if preset not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation '{preset}'; choose one of {', '.join(AUGMENTATIONS)}")
+    base = eval_pipeline(cfg)
     if preset == "none":
-        return eval_transform(cfg)
+        return base
     if preset == "light":
-        from timm.data import create_transform
-
-        return create_transform(
-            input_size=tuple(cfg["input_size"]), is_training=True, interpolation=cfg["interpolation"],
-            mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), scale=(0.6, 1.0), hflip=0.5, vflip=0.0,
-            color_jitter=None, auto_augment=None, re_prob=0.0,
-        )
-    from torchvision.transforms import v2
-
-    steps = []
-    if allow_flip:
-        steps += [v2.RandomHorizontalFlip(), v2.RandomVerticalFlip()]
-    if allow_rotate:
-        steps.append(v2.RandomRotation(10))
-    base = eval_transform(cfg)
-    return v2.Compose([*steps, base]) if steps else base
+        return Pipeline(base.spec, RandomResizedCrop(int(cfg["input_size"][-1])), Augment(hflip=0.5), base.normalise)
+    augment = Augment(hflip=0.5 if allow_flip else 0.0, vflip=0.5 if allow_flip else 0.0,
+                      degrees=10.0 if allow_rotate else 0.0)
+    return Pipeline(base.spec, base.crop, augment, base.normalise)

@@ -1,13 +1,16 @@
 """Frozen-backbone embeddings for the linear probe: onnxruntime for speed, a disk cache for retrains.
 
-The backbone is exported to ONNX once per run and checked against PyTorch on the first batch; if the two
-disagree (or onnxruntime is unavailable) extraction falls back to PyTorch channels-last. Embeddings are
+The backbone is exported to ONNX once (kept in the cache folder) and checked against PyTorch on a few images of
+each process's first batch; if the two disagree (or onnxruntime is unavailable) extraction falls back to
+PyTorch channels-last. The linear probe may use a statically quantised int8 copy for the training images
+(``int8=``, ``models.quantise``), under the gate the probe applies. Embeddings are
 cached in ``cache_dir()/embeddings.sqlite`` keyed by the backbone's weights, the preprocessing and each
 file's SHA-256, so a retrain with a warm cache skips extraction entirely.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,20 +19,20 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from tl_desktop.core.errors import UnreadableImage
+from tl_desktop.core.data.prepared import DECODE_VERSION
 from tl_desktop.core.events import CancelToken, Progress
 from tl_desktop.paths import cache_dir
 
 VERIFY_TOLERANCE = 1e-3
-# Bump when decoding changes what an image looks like (DICOM windowing, 16-bit scaling, colour handling...):
-# cached embeddings of the old pixels must not be reused.
-DECODE_VERSION = "decode-1"
+KEEP_BACKBONES = 6  # exported backbones (and their int8 copies) kept in cache_dir()/backbones
+VERIFY_IMAGES = 4  # images of the first batch run through both PyTorch and onnxruntime
 
 
 class FeatureExtractor(torch.nn.Module):
@@ -91,24 +94,60 @@ class EmbeddingCache:
         self._db.close()
 
 
-class _Runner:
-    """Runs the extractor through onnxruntime when it matches PyTorch, else through PyTorch."""
+class Int8Unavailable(Exception):
+    """int8 extraction cannot be used here (no onnxruntime session, the quantiser failed, or it is not faster)."""
 
-    def __init__(self, extractor: FeatureExtractor, example: torch.Tensor):
+
+@dataclass(frozen=True)
+class Calibration:
+    """The training images the int8 backbone is calibrated on; they, the recipe and the CPU key its features."""
+
+    paths: tuple[Path, ...]
+    shas: tuple[str, ...]
+
+    @classmethod
+    def sample(cls, paths: list[Path], shas: list[str], n: int) -> Calibration:
+        """``n`` images spread over the list ordered by content hash (independent of the listing order)."""
+        order = sorted(range(len(shas)), key=lambda i: shas[i])
+        picked = [order[round(k * (len(order) - 1) / max(n - 1, 1))] for k in range(min(n, len(order)))]
+        return cls(tuple(Path(paths[i]) for i in picked), tuple(shas[i] for i in picked))
+
+    def key(self, backbone: str) -> str:
+        from tl_desktop.core.models.quantise import RECIPE, vnni_flags
+
+        text = ":".join([backbone, RECIPE, ",".join(vnni_flags()), *sorted(self.shas)])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _Runner:
+    """Runs the extractor through onnxruntime when it matches PyTorch, else through PyTorch.
+
+    The exported backbone is kept in ``cache_dir()/backbones`` named by its key (weights, preprocessing,
+    onnxruntime version), so a later run exports nothing; every session is checked against PyTorch on a few
+    images of the first batch, whether freshly exported or read from the cache. The export traces a single
+    image: tracing the whole first batch cost 10 s of eager PyTorch at 224 px on 2 cores.
+    """
+
+    def __init__(self, extractor: FeatureExtractor, example: torch.Tensor, key: str):
         self.extractor = extractor.eval().to(memory_format=torch.channels_last)
         self.session = None
         self.backend = "pytorch"
+        self.path = _backbone_file(key)
+        self._int8: dict[str, Callable[[torch.Tensor], np.ndarray] | Int8Unavailable] = {}
         try:
             from tl_desktop.core.models.onnx_tools import cpu_session, export_module
 
-            with tempfile.TemporaryDirectory() as tmp:
-                path = export_module(self.extractor, example, Path(tmp) / "backbone.onnx",
-                                     output_names=["embedding"])
-                self.session = cpu_session(path)
-            if float(np.abs(self._onnx(example) - self._torch(example)).max()) <= VERIFY_TOLERANCE:
+            if not self.path.is_file():
+                with tempfile.TemporaryDirectory(dir=self.path.parent) as tmp:
+                    os.replace(export_module(self.extractor, example[:1], Path(tmp) / "backbone.onnx",
+                                             output_names=["embedding"]), self.path)
+            self.session = cpu_session(self.path)
+            probe = example[:VERIFY_IMAGES]
+            if float(np.abs(self._onnx(probe) - self._torch(probe)).max()) <= VERIFY_TOLERANCE:
                 self.backend = "onnxruntime"
             else:
                 self.session = None
+                self.path.unlink(missing_ok=True)
         except Exception:  # noqa: BLE001 - any export/runtime problem: PyTorch still works
             self.session = None
 
@@ -122,27 +161,105 @@ class _Runner:
     def __call__(self, batch: torch.Tensor) -> np.ndarray:
         return self._onnx(batch) if self.session is not None else self._torch(batch)
 
+    def int8(self, calibration: Calibration, key: str, load: Callable[[Path], np.ndarray]):
+        """The int8 session's run function for ``calibration`` (built once, remembered with its refusal).
+
+        Raises:
+            Int8Unavailable: no onnxruntime session, the quantiser failed, or int8 is not faster on this CPU.
+        """
+        if key not in self._int8:
+            try:
+                self._int8 = {key: self._quantised(calibration, key, load)}
+            except Int8Unavailable as exc:
+                self._int8 = {key: exc}
+        found = self._int8[key]
+        if isinstance(found, Int8Unavailable):
+            raise found
+        return found
+
+    def _quantised(self, calibration: Calibration, key: str, load: Callable[[Path], np.ndarray]):
+        import time
+
+        from tl_desktop.core.models.onnx_tools import cpu_session
+        from tl_desktop.core.models.quantise import MIN_SPEEDUP, quantise_static
+
+        if self.session is None:
+            raise Int8Unavailable("the backbone does not run in onnxruntime")
+        images = np.stack([load(p) for p in calibration.paths])
+        dst = self.path.with_name(f"{key[:40]}-int8.onnx")
+        try:
+            if not dst.is_file():
+                with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
+                    quantise_static(self.path, Path(tmp) / "int8.onnx", images)
+                    os.replace(Path(tmp) / "int8.onnx", dst)
+            session = cpu_session(dst, quiet=True)
+            rates = []
+            for run in (self.session, session):
+                run.run(None, {"input": images})  # warm-up
+                start = time.perf_counter()
+                run.run(None, {"input": images})
+                rates.append(1 / max(time.perf_counter() - start, 1e-9))
+        except Exception as exc:  # noqa: BLE001 - the quantiser or runtime refused this graph
+            dst.unlink(missing_ok=True)
+            raise Int8Unavailable(f"quantisation failed ({type(exc).__name__})") from exc
+        if rates[1] < MIN_SPEEDUP * rates[0]:
+            raise Int8Unavailable(f"int8 was not faster than fp32 on this CPU ({rates[1] / rates[0]:.2f}x)")
+        return lambda batch: session.run(None, {"input": batch.numpy()})[0]
+
+
+def _backbone_file(key: str) -> Path:
+    import onnxruntime
+
+    from tl_desktop.core.models.onnx_tools import OPSET
+
+    name = hashlib.sha256(f"{key}:{onnxruntime.__version__}:{torch.__version__}:{OPSET}".encode()).hexdigest()
+    folder = cache_dir() / "backbones"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name[:40]}.onnx"
+    older = []
+    for other in folder.glob("*.onnx"):
+        with contextlib.suppress(OSError):  # another process may delete it meanwhile
+            if other != path:
+                older.append((other.stat().st_mtime, other))
+    for _, stale in sorted(older)[:max(0, len(older) - KEEP_BACKBONES + 1)]:
+        stale.unlink(missing_ok=True)  # ~13 MB each: only the most recently used backbones stay
+    with contextlib.suppress(OSError):
+        os.utime(path)
+    return path
+
+
+def uncached(model: torch.nn.Module, data_config: dict[str, Any], shas: list[str],
+             cache: EmbeddingCache | None = None) -> int:
+    """How many of ``shas`` have no fp32 embedding in the cache yet."""
+    cache = cache or EmbeddingCache()
+    return len(set(shas) - set(cache.get_many(backbone_key(model, data_config), list(dict.fromkeys(shas)))))
+
 
 def extract(model: torch.nn.Module, data_config: dict[str, Any], paths: list[Path], shas: list[str], *,
             callback: Callable | None = None, cancel: CancelToken | None = None, batch_size: int = 32,
-            cache: EmbeddingCache | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+            cache: EmbeddingCache | None = None, int8: Calibration | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Embeddings of ``paths`` (rows in the same order) and figures about how they were obtained.
+
+    With ``int8`` the statically quantised backbone calibrated on those images computes them (cached apart
+    from the fp32 ones).
 
     Raises:
         UnreadableImage: a file can no longer be decoded.
         Cancelled: the token was set.
+        Int8Unavailable: ``int8`` was asked for and cannot be used here.
     """
     import time
 
     cache = cache or EmbeddingCache()
-    key = backbone_key(model, data_config)
+    base = backbone_key(model, data_config)
+    key = base if int8 is None else int8.key(base)
     known = cache.get_many(key, list(dict.fromkeys(shas)))
     todo = [i for i, s in enumerate(shas) if s not in known]
     info = {"cached": len(shas) - len(todo), "computed": len(todo), "backend": "cache", "images_per_s": None}
     if todo:
         start = time.perf_counter()
-        new = _compute([Path(paths[i]) for i in todo], data_config, key, FeatureExtractor(model), batch_size,
-                       callback, cancel, info)
+        new = _compute([Path(paths[i]) for i in todo], data_config, (base, key), FeatureExtractor(model),
+                       batch_size, callback, cancel, info, int8)
         info["images_per_s"] = len(todo) / max(time.perf_counter() - start, 1e-9)
         fresh = {shas[i]: vec for i, vec in zip(todo, new, strict=False)}
         cache.put_many(key, fresh)
@@ -150,57 +267,59 @@ def extract(model: torch.nn.Module, data_config: dict[str, Any], paths: list[Pat
     return np.stack([known[s] for s in shas]).astype(np.float32), info
 
 
-_RUNNERS: dict[str, _Runner] = {}  # the last backbone's session, reused for the next subset of the same run
+_RUNNERS: dict[str, _Runner] = {}  # the last backbone's session, reused for the next subset and retrains
 
 
 def _runner(key: str, extractor: FeatureExtractor, example: torch.Tensor) -> _Runner:
     if key not in _RUNNERS:
         _RUNNERS.clear()
-        _RUNNERS[key] = _Runner(extractor, example)
+        _RUNNERS[key] = _Runner(extractor, example, key)
     return _RUNNERS[key]
 
 
-def _compute(paths: list[Path], data_config: dict[str, Any], key: str, extractor: FeatureExtractor,
-             batch_size: int, callback, cancel, info) -> np.ndarray:
-    """Decode and preprocess every image of the next batch in parallel while the current batch runs.
+def _loader(data_config: dict[str, Any], paths: list[Path], callback, cancel) -> Callable[[Path], np.ndarray]:
+    """path -> preprocessed float32 (3, H, W) array, from the prepared-image cache (``paths`` are prepared now,
+    with progress; any other path when first asked for): the centre crop and normalisation of the evaluation
+    transform, equal to the exported model's preprocessing.
 
-    Preprocessing is the exported model's own PIL + numpy code (``inference.Preprocessing``), equal to timm's
-    evaluation transform within 1e-5 and several times faster than it.
+    Raises:
+        UnreadableImage: a file cannot be decoded (now, or when called for another path).
+        Cancelled: the token was set while preparing.
     """
-    from tl_desktop.core.data.decode import load_image
-    from tl_desktop.core.errors import ImageDecodeError
-    from tl_desktop.core.models.preprocessing import Preprocessing
+    from tl_desktop.core.data.prepared import prepare, read_entry
+    from tl_desktop.core.models.catalog import eval_pipeline
 
-    try:
-        pre = Preprocessing.from_data_config(data_config)
-    except ValueError:  # a config the numpy code does not cover: timm's own transform
-        from tl_desktop.core.models.catalog import eval_transform
-
-        transform = eval_transform(data_config)
-
-        def pre(image):
-            return transform(image).numpy()
+    pipe = eval_pipeline(data_config)
+    entries = dict(zip(paths, prepare(paths, pipe.spec, callback=callback, cancel=cancel), strict=True))
+    mean, std = (np.asarray(data_config[k], dtype=np.float32).reshape(3, 1, 1) for k in ("mean", "std"))
 
     def load(path: Path) -> np.ndarray:
-        try:
-            return pre(load_image(path))
-        except (ImageDecodeError, OSError) as exc:
-            raise UnreadableImage(f"{path.name}: {exc}") from exc
+        entry = entries.get(path) or prepare([path], pipe.spec)[0]
+        crop = pipe.crop(torch.from_numpy(read_entry(entry, path, pipe.spec))).numpy()
+        return (crop.astype(np.float32) / np.float32(255) - mean) / std  # Normalise's operations, in numpy
 
+    return load
+
+
+def _compute(paths: list[Path], data_config: dict[str, Any], keys: tuple[str, str], extractor: FeatureExtractor,
+             batch_size: int, callback, cancel, info, int8: Calibration | None = None) -> np.ndarray:
+    """Decode and preprocess every image of the next batch in parallel while the current batch runs."""
+    load = _loader(data_config, paths, callback, cancel)
     batches = [paths[s:s + batch_size] for s in range(0, len(paths), batch_size)]
     out: list[np.ndarray] = []
     with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 1))) as pool:
         pending = [pool.submit(load, p) for p in batches[0]]
-        runner = None
+        run = None
         for n, _ in enumerate(batches):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             batch = torch.from_numpy(np.stack([f.result() for f in pending]))  # re-raises UnreadableImage
             pending = [pool.submit(load, p) for p in batches[n + 1]] if n + 1 < len(batches) else []
-            if runner is None:
-                runner = _runner(key, extractor, batch)
-                info["backend"] = runner.backend
-            out.append(runner(batch))
+            if run is None:
+                runner = _runner(keys[0], extractor, batch)
+                run = runner if int8 is None else runner.int8(int8, keys[1], load)
+                info["backend"] = runner.backend if int8 is None else "onnxruntime int8"
+            out.append(run(batch))
             if callback is not None:
                 callback(Progress("embedding", min((n + 1) * batch_size, len(paths)), len(paths)))
     return np.concatenate(out)

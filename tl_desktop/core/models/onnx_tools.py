@@ -46,13 +46,18 @@ def export_module(
     return path
 
 
-def cpu_session(path: Path | str, *, providers: list[str] | None = None):
-    """An onnxruntime session using every core, on CUDA when asked for and available."""
+def cpu_session(path: Path | str, *, providers: list[str] | None = None, quiet: bool = False):
+    """An onnxruntime session using every core, on CUDA when asked for and available.
+
+    ``quiet`` keeps onnxruntime's own error log off stderr, for sessions whose failures the caller handles.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = os.cpu_count() or 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if quiet:
+        options.log_severity_level = 4
     available = set(ort.get_available_providers())
     chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available] or ["CPUExecutionProvider"]
     return ort.InferenceSession(str(path), sess_options=options, providers=chosen)

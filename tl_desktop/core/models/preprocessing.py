@@ -15,16 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-CROP_MODES = ("center", "squash")
-_PIL_FILTERS = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "box": Image.Resampling.BOX,
-    "hamming": Image.Resampling.HAMMING,
-    "lanczos": Image.Resampling.LANCZOS,
-}
-
+from tl_desktop.core.data.prepared import CROP_MODES, resize
+from tl_desktop.core.data.prepared import PIL_FILTERS as _PIL_FILTERS
 
 
 def normalisation(cfg: dict[str, Any]) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
@@ -102,16 +94,8 @@ class Preprocessing:
         return np.ascontiguousarray(array.transpose(2, 0, 1))
 
     def _resize(self, image: Image.Image) -> Image.Image:
-        width, height = image.size
-        if self.crop_mode == "squash":
-            size = (self.resize_size, self.resize_size)
-        else:  # torchvision's Resize(int): shorter side to resize_size, long side truncated
-            short, long = (width, height) if width <= height else (height, width)
-            new_long = int(self.resize_size * long / short)
-            size = (self.resize_size, new_long) if width <= height else (new_long, self.resize_size)
-        if size == (width, height):
-            return image
-        return image.resize(size, _PIL_FILTERS[self.interpolation])
+        """The one resize rule (``data.prepared.resize``) the prepared images of training and evaluation use."""
+        return resize(image, self.resize_size, self.crop_mode, self.interpolation)
 
     def _centre_crop(self, image: Image.Image) -> Image.Image:
         _, th, tw = self.input_size

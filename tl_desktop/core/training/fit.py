@@ -17,18 +17,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
 
 from tl_desktop.core import runs
 from tl_desktop.core.config import ContinuedFrom, RunConfig
-from tl_desktop.core.data.datasets import ImageFiles, class_weights, default_workers, fits_in_memory
+from tl_desktop.core.data.datasets import (
+    EpochBatches,
+    PreparedImages,
+    class_weights,
+    default_workers,
+    make_loader,
+)
 from tl_desktop.core.data.scan import WEIGHTING_RATIO as IMBALANCE_RATIO  # noqa: E402 - one rule with the scan
 from tl_desktop.core.evaluation.metrics import classification_metrics, misclassified
-from tl_desktop.core.evaluation.predict import predict_logits
+from tl_desktop.core.evaluation.predict import predict_files, predict_logits
 from tl_desktop.core.events import CancelToken, FitStarted, Notice, Progress
 from tl_desktop.core.fsutil import atomic_write_json
 from tl_desktop.core.models import run_model
-from tl_desktop.core.models.catalog import create_model, eval_transform, train_transform
+from tl_desktop.core.models.catalog import create_model
 from tl_desktop.core.training import distributed
 from tl_desktop.core.training.devices import amp_dtype
 from tl_desktop.core.training.loop import Feed, Loop, LoopOptions, LoopState, seed_all
@@ -103,7 +108,9 @@ def fit(run_dir: Path, config: RunConfig, emit: Callable, cancel: CancelToken) -
     if optimizer_state is not None:
         loop.optimizer.load_state_dict(optimizer_state)
     if d.is_main:
-        atomic_write_json(run_dir / "hardware.json", _hardware(device, d.world))
+        extraction = getattr(loop, "feature_extraction", None)  # the linear probe's fp32 / int8 features
+        atomic_write_json(run_dir / "hardware.json",
+                          {**_hardware(device, d.world), **({"features": extraction} if extraction else {})})
     emit(FitStarted(str(run_dir), config.strategy, device_description(device), config.epochs,
                     loop.steps_per_epoch(state.batch_size), state.batch_size, state.epoch))
     if not (last.is_file() and runs.read_json(last)["loop"].get("stopped_early")):
@@ -205,7 +212,7 @@ def _cross_entropy(config: RunConfig, weights) -> torch.nn.Module:
 def _probe_loop(run_dir, config: RunConfig, model, subsets, device, emit, cancel):
     """Embeddings once (cached on disk), then only the classifier trains on them."""
     subsets = {k: v for k, v in subsets.items() if k != "test"}  # the run's evaluation predicts the test images
-    features = _probe_features(config, model, subsets, emit, cancel)
+    features, extraction = _probe_features(config, model, subsets, emit, cancel)
     head = model.get_classifier().to(device)
     features = {k: v.to(device) for k, v in features.items()}
     labels = {k: torch.tensor(v.labels, dtype=torch.long, device=device) for k, v in subsets.items()}
@@ -224,22 +231,36 @@ def _probe_loop(run_dir, config: RunConfig, model, subsets, device, emit, cancel
 
     feed = Feed(lambda bs: _steps(n_train, bs, False), batches, forward, _no_grad(validate), lambda: head.train())
     options = LoopOptions(config.epochs, config.patience, config.seed, warmup_fraction=0.0)
-    return Loop(run_dir, model, optimizer(head, "linear-probe", config.lr), loss_fn, feed, options, device, emit,
+    loop = Loop(run_dir, model, optimizer(head, "linear-probe", config.lr), loss_fn, feed, options, device, emit,
                 cancel)
+    loop.feature_extraction = extraction  # which backbone computed the training features, for hardware.json
+    return loop
 
 
-def _probe_features(config: RunConfig, model, subsets, emit, cancel) -> dict[str, torch.Tensor]:
-    """Frozen-backbone features of every subset; under torchrun rank 0 fills the disk cache first."""
+def _probe_features(config: RunConfig, model, subsets, emit, cancel) -> tuple[dict[str, torch.Tensor], dict]:
+    """Frozen-backbone features of every subset and which backbone computed the training ones.
+
+    Validation features are always fp32 (what the exported backbone computes, so the best epoch is chosen on
+    the exported model); the training features may come from the int8 backbone (``_int8_train_features``).
+    Under torchrun rank 0 fills the disk cache first.
+    """
     from tl_desktop.core.models.embeddings import extract
 
     d = distributed.current()
     if d.enabled and not d.is_main:
         distributed.barrier()  # wait for rank 0 to fill the cache, then read it
     features: dict[str, torch.Tensor] = {}
-    for name, files in subsets.items():
+    extraction: dict[str, Any] = {"backend": "fp32"}
+    for name in sorted(subsets, key=lambda n: n == "train"):  # val first: the int8 gate compares with it
+        files = subsets[name]
         if not len(files):
             features[name] = torch.zeros((0, model.num_features))
             continue
+        if name == "train" and "val" in features:
+            int8, extraction = _int8_train_features(config, model, subsets, features["val"].numpy(), emit, cancel)
+            if int8 is not None:
+                features[name] = int8
+                continue
         emit(Progress(f"embedding {name}", 0, len(files)))
         start = time.perf_counter()
         vectors, info = extract(model, config.data_config, files.paths, files.shas, callback=emit, cancel=cancel)
@@ -248,7 +269,38 @@ def _probe_features(config: RunConfig, model, subsets, emit, cancel) -> dict[str
                     f"computed ({info['backend']}) in {time.perf_counter() - start:.1f} s"))
     if d.enabled and d.is_main:
         distributed.barrier()
-    return features
+    return features, extraction
+
+
+def _int8_train_features(config: RunConfig, model, subsets, val_fp32: np.ndarray, emit,
+                         cancel) -> tuple[torch.Tensor | None, dict[str, Any]]:
+    """Training features from the int8 backbone when enough are to compute and the gate passes; else None.
+
+    The gate (``quantise.int8_gate``) fits a head on the int8 training features and compares its predictions
+    on the fp32 and the int8 validation features: the run's validation, evaluation and export all use the fp32
+    backbone, so int8 only speeds up extraction, and only when the head it yields behaves alike on fp32 features.
+    """
+    from tl_desktop.core.models import embeddings, quantise
+
+    train, val = subsets["train"], subsets["val"]
+    if distributed.current().enabled or not len(val) or \
+            embeddings.uncached(model, config.data_config, train.shas) < quantise.MIN_IMAGES:
+        return None, {"backend": "fp32"}
+    calibration = embeddings.Calibration.sample(train.paths, train.shas, quantise.CALIBRATION_IMAGES)
+    emit(Progress("embedding train", 0, len(train)))
+    start = time.perf_counter()
+    try:
+        q_train, info = embeddings.extract(model, config.data_config, train.paths, train.shas, callback=emit,
+                                           cancel=cancel, int8=calibration)
+        q_val, _ = embeddings.extract(model, config.data_config, val.paths, val.shas, cancel=cancel, int8=calibration)
+    except embeddings.Int8Unavailable as exc:
+        emit(Notice(f"int8 feature extraction not used ({exc}); fp32 used"))
+        return None, {"backend": "fp32", "int8_refused": str(exc)}
+    gate = quantise.int8_gate(q_train, np.asarray(train.labels), val_fp32, q_val, np.asarray(val.labels),
+                              len(config.class_names))
+    emit(Notice(f"Features of {len(train)} train images: {info['cached']} from cache, {info['computed']} "
+                f"computed (int8) in {time.perf_counter() - start:.1f} s; {gate.sentence()}"))
+    return (torch.from_numpy(q_train) if gate.use_int8 else None), gate.record()
 
 
 def _no_grad(fn):
@@ -269,44 +321,78 @@ def _scores(logits: torch.Tensor, labels: torch.Tensor, loss_fn) -> tuple[float,
     return loss, float((pred == labels).float().mean()), float(balanced_accuracy_score(labels.numpy(), pred.numpy()))
 
 
+def _prepared(config: RunConfig, subsets, emit, cancel) -> dict[str, list[Path]]:
+    """Every image of the run decoded once into the prepared cache (train, val and test: the run's evaluation
+    reads the same entries); under torchrun rank 0 builds the entries while the other ranks wait."""
+    from tl_desktop.core.data.prepared import Spec, prepare
+
+    d = distributed.current()
+    spec = Spec.from_data_config(config.data_config)
+    names = list(subsets)
+    paths = [p for name in names for p in subsets[name].paths]
+    if d.enabled and not d.is_main:
+        distributed.barrier()
+    start = time.perf_counter()
+    entries = prepare(paths, spec, callback=emit, cancel=cancel)
+    if d.enabled and d.is_main:
+        distributed.barrier()
+    emit(Notice(f"{len(paths)} images ready at {spec.resize_size} px in {time.perf_counter() - start:.1f} s "
+                "(each file is decoded once; later epochs and runs read the prepared copies)"))
+    out, i = {}, 0
+    for name in names:
+        out[name], i = entries[i:i + len(subsets[name])], i + len(subsets[name])
+    return out
+
+
 def _network_loop(run_dir, config: RunConfig, model, subsets, device, emit, cancel):
-    """Images through the (partly) trainable network, with augmentation, on the chosen device."""
+    """Images through the (partly) trainable network, with augmentation, on the chosen device.
+
+    Loader workers (persistent, pinned for CUDA) cut uint8 crops from the prepared images; flips, rotations and
+    normalisation run per batch on the training device."""
+    from tl_desktop.core.models.catalog import eval_pipeline, train_pipeline
+
     cfg = config.data_config
-    channels_last = True
-    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    train_files = subsets["train"]
-    workers = config.workers if config.workers is not None else default_workers(len(train_files))
-    keep = workers == 0 and fits_in_memory(train_files.sizes)
-    augment = train_transform(cfg, config.augmentation, allow_flip=config.allow_flip,
-                              allow_rotate=config.allow_rotate)
-    train_set = ImageFiles(train_files.paths, train_files.labels, augment, cache=keep)
-    eval_sets = {"val": ImageFiles(subsets["val"].paths, subsets["val"].labels, eval_transform(cfg), cache=keep)}
+    model = model.to(device, memory_format=torch.channels_last)
+    entries = _prepared(config, subsets, emit, cancel)
+    train_files, val_files = subsets["train"], subsets["val"]
+    pipe = train_pipeline(cfg, config.augmentation, allow_flip=config.allow_flip, allow_rotate=config.allow_rotate)
+    evaluation = eval_pipeline(cfg)
+    workers = config.workers if config.workers is not None else default_workers(device, len(train_files))
+    pin = device.type == "cuda"
     loss_weights, sample_weights = _balance(config, train_files.labels, len(config.class_names), emit)
     loss_fn = _cross_entropy(config, None if loss_weights is None else loss_weights.to(device))
     amp = amp_dtype(device)
-
-    n_train = len(train_set)
+    n_train = len(train_files)
     ddp = _wrap(model, device)
 
-    def batches(epoch: int, batch_size: int):
-        order = _epoch_order(n_train, config.seed, epoch, sample_weights)
-        parts = [p.tolist() for p in distributed.shard(order, batch_size, drop_last=n_train > batch_size)]
-        loader = DataLoader(train_set, batch_sampler=parts, num_workers=workers, pin_memory=device.type == "cuda")
-        for x, y in loader:
-            yield x.contiguous(memory_format=torch.channels_last), y
+    def order(epoch: int, batch_size: int) -> list[list[int]]:
+        ranked = _epoch_order(n_train, config.seed, epoch, sample_weights)
+        return [p.tolist() for p in distributed.shard(ranked, batch_size, drop_last=n_train > batch_size)]
 
-    def probs_of(name: str, everything: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Logits of a subset; with everything=False each rank does its share and all ranks get the whole."""
-        dataset, d = eval_sets[name], distributed.current()
-        if everything or not d.enabled:
-            return predict_logits(model, dataset, config.batch_size, device, amp, workers, cancel)
-        part = Subset(dataset, list(range(d.rank, len(dataset), d.world)))
-        pieces = distributed.gather(predict_logits(model, part, config.batch_size, device, amp, workers, cancel))
-        return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
+    sampler = EpochBatches(order, config.seed)
+    train_set = PreparedImages(entries["train"], train_files.paths, train_files.labels, pipe.spec, pipe.crop)
+    train_loader = make_loader(train_set, workers=workers, pin=pin, batch_sampler=sampler)
+    d = distributed.current()
+    mine = list(range(d.rank, len(val_files), d.world)) if d.enabled else list(range(len(val_files)))
+    val_set = PreparedImages([entries["val"][i] for i in mine], [val_files.paths[i] for i in mine],
+                             [val_files.labels[i] for i in mine], evaluation.spec, evaluation.crop)
+    val_loader = make_loader(val_set, workers=min(workers, 2) if pin else 0, pin=pin, batch_size=config.batch_size)
+
+    def batches(epoch: int, batch_size: int):
+        sampler.epoch, sampler.batch_size = epoch, batch_size
+        for x, y in train_loader:
+            x = x.to(device, non_blocking=True)
+            if pipe.augment.active:
+                x = pipe.augment(x)
+            yield pipe.normalise(x).contiguous(memory_format=torch.channels_last), y
 
     def validate() -> tuple[float, float, float]:
-        logits, labels = probs_of("val", everything=False)
-        return _scores(torch.from_numpy(logits), torch.from_numpy(labels), loss_fn.cpu())
+        part = predict_logits(model, val_loader, device, amp, cancel, evaluation.normalise) if len(val_set) else \
+            (np.zeros((0, len(config.class_names)), np.float32), np.zeros((0,), np.int64))
+        if d.enabled:
+            pieces = distributed.gather(part)
+            part = np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
+        return _scores(torch.from_numpy(part[0]), torch.from_numpy(part[1]), loss_fn.cpu())
 
     def train_mode() -> None:
         model.train()
@@ -321,10 +407,10 @@ def _network_loop(run_dir, config: RunConfig, model, subsets, device, emit, canc
 def evaluate_files(model, data_config, class_names, files, emit, cancel) -> dict[str, Any]:
     """Metrics of ``model`` on (path, label) pairs, on the CPU, with the evaluation transform."""
     index = {n: i for i, n in enumerate(class_names)}
-    dataset = ImageFiles([p for p, _ in files], [index[lbl] for _, lbl in files], eval_transform(data_config))
-    emit(Progress("evaluating", 0, len(dataset)))
-    logits, labels = predict_logits(model, dataset, 32, torch.device("cpu"), None, 0, cancel)
-    probs = torch.softmax(torch.from_numpy(logits), 1).numpy() if len(labels) else logits
-    metrics = classification_metrics(labels, probs, class_names)
-    metrics["misclassified"] = misclassified([str(p) for p, _ in files], labels, probs, class_names)
+    paths, labels = [Path(p) for p, _ in files], [index[lbl] for _, lbl in files]
+    emit(Progress("evaluating", 0, len(paths)))
+    logits, y = predict_files(model, data_config, paths, labels, callback=emit, cancel=cancel)
+    probs = torch.softmax(torch.from_numpy(logits), 1).numpy() if len(y) else logits
+    metrics = classification_metrics(y, probs, class_names)
+    metrics["misclassified"] = misclassified([str(p) for p, _ in files], y, probs, class_names)
     return metrics
