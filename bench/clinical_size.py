@@ -89,43 +89,11 @@ def _run(data: Path, out: Path, args: argparse.Namespace) -> dict:
     return figures
 
 
-def _loader_rate(home: str, data: Path, workers: int, seconds: float = 8.0) -> dict:
-    """Images/s of the training loader alone at 224 px from the prepared cache (uint8, then normalised)."""
-    os.environ["TL_DESKTOP_HOME"] = home
-    import torch
+def _loader_rate(home: str, data: Path, workers: int) -> dict:
+    os.environ["TL_DESKTOP_HOME"] = home  # the DICOM run's cache: its scan results are warm
+    from bench.loader_rate import loader_rate
 
-    from tl_desktop.core.data.datasets import EpochBatches, PreparedImages, make_loader
-    from tl_desktop.core.data.prepared import prepare
-    from tl_desktop.core.models.catalog import data_config, train_pipeline
-
-    cfg = data_config("tf_efficientnet_lite0", image_size=224)
-    pipe = train_pipeline(cfg, "light")
-    files = sorted(data.rglob("*.dcm"))
-    start = time.perf_counter()
-    entries = prepare(files, pipe.spec)
-    prepare_rate = len(files) / (time.perf_counter() - start)
-    dataset = PreparedImages(entries, files, [0] * len(files), pipe.spec, pipe.crop)
-    n = len(files)
-    sampler = EpochBatches(lambda epoch, bs: [list(range(i, min(i + bs, n))) for i in range(0, n, bs)], 0)
-    sampler.batch_size = 64
-    loader = make_loader(dataset, workers=workers, pin=False, batch_sampler=sampler)
-    rates = {}
-    for label, step in (("uint8", None), ("normalised", lambda x: pipe.normalise(pipe.augment(x)))):
-        seen, epoch, begin = 0, 0, None
-        while begin is None or time.perf_counter() - begin < seconds:
-            sampler.epoch = epoch
-            for x, _ in loader:
-                if step is not None:
-                    x = step(x)
-                if begin is None:  # the first batch pays for starting the workers
-                    begin = time.perf_counter()
-                    continue
-                seen += len(x)
-            epoch += 1
-        rates[label] = seen / (time.perf_counter() - begin)
-    del loader
-    torch.cuda.empty_cache()
-    return {"prepare_per_s": prepare_rate, **rates}
+    return loader_rate(sorted(data.rglob("*.dcm")), image_size=224, workers=workers)
 
 
 def main() -> int:

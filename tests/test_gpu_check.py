@@ -48,7 +48,10 @@ def test_engine_and_plain_loop_give_speeds_and_a_ratio(quick):
     assert engine["final_batch_size"] == quick["settings"]["batch"]  # read back from checkpoints/last.json
     assert plain["status"] == "ok" and plain["images_per_s"] > 0 and plain["amp"] == "off (fp32)"
     assert math.isclose(comparison["ratio"], engine["images_per_s"] / plain["images_per_s"])
-    assert comparison["loader_share"] == max(0.0, 1 - comparison["ratio"])
+    loader = quick["loader"]
+    assert loader["status"] == "ok" and loader["uint8"] > 0 and loader["normalised"] > 0
+    assert math.isclose(comparison["loader_share"], plain["images_per_s"] / loader["normalised"])
+    assert "[loader] alone:" in quick["_stdout"]
     assert "[ratio] engine/plain:" in quick["_stdout"]
 
 

@@ -7,11 +7,21 @@ function, so importing this module (at GUI start-up) loads neither torch nor the
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tl_desktop.core.config import TrainConfig
-from tl_desktop.core.events import CancelToken, Progress
+from tl_desktop.core.events import BatchEnded, CancelToken, Progress
+from tl_desktop.workers.child import prepare_spare, run_in_child
+
+BATCH_INTERVAL_S = 0.1  # the window is told about batches at most 10 times a second
+TRAINING = "tl_desktop.core.training.run"  # where train / resume live, imported in the child process only
+# What a run imports on its way (lazily, so the command line starts fast): loaded by the spare child beforehand.
+TRAINING_MODULES = (TRAINING, "tl_desktop.core.training.fit", "tl_desktop.core.evaluation.run_evaluation",
+                    "tl_desktop.core.data.scan", "tl_desktop.core.data.split", "tl_desktop.core.models.catalog",
+                    "sklearn.metrics", "torchvision.transforms")
 
 
 def _progress(callback, phase: str):
@@ -43,7 +53,8 @@ def devices_task(*, callback, cancel: CancelToken) -> list[tuple[str, str]]:
     importing torch and timm is paid before the user presses Start. It also leaves one CPU core to the
     window (torch would otherwise spin every core and starve the event loop) and moves the objects created
     by the imports out of the garbage collector's reach (``gc.freeze``), so no full collection pauses every
-    thread for a tenth of a second during training.
+    thread for a tenth of a second. Training itself runs in a child process (``train_task``): one is started
+    here and loads the engine too (``child.prepare_spare``), so Start does not wait for it.
     """
     import gc
     import os
@@ -65,21 +76,58 @@ def devices_task(*, callback, cancel: CancelToken) -> list[tuple[str, str]]:
         found[0] = ("auto", f"Automatic (GPU: {name})")
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         found.append(("mps", "Apple GPU (MPS)"))
+    prepare_spare(TRAINING_MODULES)  # training runs in a child process: have one loaded before Start is pressed
     return found
 
 
-def train_task(config: TrainConfig, *, callback, cancel: CancelToken):
-    """``training.train`` of a training request (``Project.train_config``)."""
-    from tl_desktop.core.training import run as training
+class Throttled:
+    """Passes events on, but ``BatchEnded`` at most once per ``interval_s``: one that comes sooner is held (a
+    newer one replaces it) until the interval has passed (``tick``) or another kind of event comes, which is
+    passed on after it, so the order stays and the last batch before an epoch's end is always shown."""
 
-    return training.train(config, callback=callback, cancel=cancel)
+    def __init__(self, callback: Callable[[Any], None], interval_s: float = BATCH_INTERVAL_S) -> None:
+        self._callback, self._interval = callback, interval_s
+        self._held: BatchEnded | None = None
+        self._sent = float("-inf")
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, BatchEnded):
+            self._held = event
+            self.tick()
+            return
+        self.flush()
+        self._callback(event)
+
+    def tick(self) -> None:
+        """Pass on the held batch when the interval has passed."""
+        if self._held is not None and time.monotonic() - self._sent >= self._interval:
+            self.flush()
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self._sent = time.monotonic()
+            self._callback(held)
+
+
+def train_task(config: TrainConfig, *, callback, cancel: CancelToken):
+    """``training.train`` of a training request (``Project.train_config``), in a child process
+    (``child.run_in_child``: the window's event loop never waits for the training's Python code), with batches
+    reported at most 10 times a second (``Throttled``)."""
+    return _train_in_child(f"{TRAINING}:train", config, callback, cancel)
 
 
 def resume_task(run_dir: str, *, callback, cancel: CancelToken):
-    """``training.resume``: continue a cancelled or interrupted run from its last epoch."""
-    from tl_desktop.core.training import run as training
+    """``training.resume``: continue a cancelled or interrupted run from its last epoch (as ``train_task``)."""
+    return _train_in_child(f"{TRAINING}:resume", str(run_dir), callback, cancel)
 
-    return training.resume(run_dir, callback=callback, cancel=cancel)
+
+def _train_in_child(target: str, argument: Any, callback, cancel: CancelToken):
+    relay = Throttled(callback)
+    try:
+        return run_in_child(target, argument, callback=relay, cancel=cancel, on_idle=relay.tick)
+    finally:
+        relay.flush()
 
 
 def evaluation_task(run_dir: str, *, callback, cancel: CancelToken) -> tuple[Any, str]:

@@ -21,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal
 
 from tl_desktop.core.events import Cancelled, CancelToken
+from tl_desktop.workers.child import RemoteTraceback
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,12 @@ class Failure:
 
     @classmethod
     def of(cls, error: Exception) -> Failure:
-        """The failure of ``error`` with its traceback formatted now, then released (also along its chain)."""
-        details = "".join(traceback.format_exception(error))
+        """The failure of ``error`` with its traceback formatted now, then released (also along its chain).
+
+        An error raised in a child process (``child.run_in_child``) carries the child's traceback as its
+        cause: that text is the details, as it would have been had the function run in this process."""
+        remote = error.__cause__
+        details = remote.text if isinstance(remote, RemoteTraceback) else "".join(traceback.format_exception(error))
         seen: BaseException | None = error
         while seen is not None and seen.__traceback__ is not None:
             seen.__traceback__ = None

@@ -288,7 +288,8 @@ class TrainView(QWidget):
         elif isinstance(event, Progress):
             self.progress.setRange(0, max(event.total, 1))
             self.progress.setValue(event.done)
-            self.progress.setFormat(f"{event.phase.capitalize()}: %v of %m images")
+            left = f", about {event.eta_s:.0f} s left" if event.eta_s and event.done < event.total else ""
+            self.progress.setFormat(f"{event.phase.capitalize()}: %v of %m images{left}")
         elif isinstance(event, Notice):
             self._log(f"Note: {event.message}")
             self.session.message.emit(event.message)

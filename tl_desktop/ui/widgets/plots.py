@@ -1,6 +1,8 @@
 """Live training curves (pyqtgraph): loss and accuracy per epoch for training and validation, a smoothed
-per-batch loss, and the best epoch marked. Points are buffered and drawn at most 10 times a second, so a fast
-stream of batch events never floods the event loop with redraws.
+per-batch loss, and the best epoch marked. Points are buffered and drawn at most 10 times a second (the
+per-batch curve at most twice a second), so a fast stream of batch events never floods the event loop with
+redraws; a redraw touches only what changed (a batch repaints the loss plot once, not both plots twice), since
+every repaint of a plot costs the window several milliseconds.
 
 A run continued from an earlier one (``config.init_from``) shows the earlier run's curves dashed, left of a
 "continued here" line; their axis ticks count the earlier run's own epochs, this run's epochs start at 1.
@@ -9,6 +11,7 @@ The best epoch is named by ``runs.best_epoch``, the rule the training loop keeps
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pyqtgraph as pg
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 from tl_desktop.core import runs
 
 REDRAW_MS = 100
+BATCH_REDRAW_MS = 500  # the smoothed per-batch curve alone changes slowly: redrawn at most this often
 SMOOTHING = 0.9  # exponential moving average of the per-batch loss
 TRAIN, VAL, BATCH, BEST, JOIN = "#3f7cbf", "#e07b39", "#9bb7d6", "#2e9d5b", "#7a7a7a"
 EPOCH_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
@@ -136,7 +140,8 @@ class TrainingPlots(QWidget):
         self.best_epoch: int | None = None
         self._ema: float | None = None
         self._show_earlier_legend(None)
-        self._dirty = True
+        self._dirty: set[str] = {*self._curves, "earlier", "marks"}
+        self._batch_drawn = 0.0
 
     def add_batch(self, x_epochs: float, loss: float) -> None:
         """A batch ended at ``x_epochs`` (fractional epoch); the curve shows the smoothed loss."""
@@ -144,14 +149,14 @@ class TrainingPlots(QWidget):
         xs, ys = self.data["batch"]
         xs.append(x_epochs)
         ys.append(self._ema)
-        self._dirty = True
+        self._dirty.add("batch")
 
     def add_epoch(self, epoch: int, train_loss: float, val_loss: float, train_acc: float, val_acc: float,
                   best_epoch: int | None) -> None:
         """Epoch ``epoch`` (1-based) ended; ``best_epoch`` is the training loop's best so far."""
         self._append(self.data, float(epoch), train_loss, val_loss, train_acc, val_acc)
         self.best_epoch = best_epoch if best_epoch and best_epoch > 0 else self.best_epoch
-        self._dirty = True
+        self._dirty.update((*EPOCH_KEYS, "marks"))
 
     @staticmethod
     def _append(data: dict, x: float, train_loss: float, val_loss: float, train_acc: float, val_acc: float) -> None:
@@ -204,13 +209,26 @@ class TrainingPlots(QWidget):
 
     # --- drawing (at most every REDRAW_MS) ----------------------------------------------------------
     def _redraw(self) -> None:
-        if not self._dirty:
+        """Hand what changed since the last redraw to pyqtgraph; the per-batch curve alone waits for
+        BATCH_REDRAW_MS. Each plot's view range is brought up to date here, so it repaints once."""
+        if self._dirty == {"batch"} and time.monotonic() - self._batch_drawn < BATCH_REDRAW_MS / 1000:
             return
-        self._dirty = False
-        for key, curve in self._curves.items():
-            curve.setData(*self.data[key])
-        for key, curve in self._earlier_curves.items():
-            curve.setData(*self.earlier[key])
+        dirty, self._dirty = self._dirty, set()
+        if "batch" in dirty:
+            self._batch_drawn = time.monotonic()
+        for key in dirty & self._curves.keys():
+            self._curves[key].setData(*self.data[key])
+        if "earlier" in dirty:
+            for key, curve in self._earlier_curves.items():
+                curve.setData(*self.earlier[key])
+            self._draw_join()
+        if "marks" in dirty:
+            self._draw_best()
+        changed = {self.acc_plot if key.endswith("acc") else self.loss_plot for key in dirty & self._curves.keys()}
+        for plot in changed if "earlier" not in dirty else (self.loss_plot, self.acc_plot):
+            plot.getPlotItem().getViewBox().prepareForPaint()  # range and matrix now, not in the paint
+
+    def _draw_join(self) -> None:
         for axis in self._axes:
             if axis.earlier_epochs != self._shift:
                 axis.earlier_epochs = self._shift
@@ -218,8 +236,11 @@ class TrainingPlots(QWidget):
                 axis.update()
         for line in self._join_lines:
             line.setVisible(self.earlier_run is not None)
+
+    def _draw_best(self) -> None:
         for line in self._best_lines:
             line.setVisible(self.best_epoch is not None)
-            if self.best_epoch is not None:
+            text = f"best: epoch {self.best_epoch}"
+            if self.best_epoch is not None and (line.value() != self.best_epoch or line.label.format != text):
                 line.setValue(self.best_epoch)
-                line.label.setFormat(f"best: epoch {self.best_epoch}")
+                line.label.setFormat(text)

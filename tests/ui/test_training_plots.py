@@ -1,0 +1,68 @@
+"""The live training curves repaint only what changed: a batch repaints the loss plot once, not both plots."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject
+
+from tl_desktop.ui.widgets import plots
+from tl_desktop.ui.widgets.plots import TrainingPlots
+
+
+class _Paints(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def _shown(qtbot) -> tuple[TrainingPlots, _Paints, _Paints]:
+    widget = TrainingPlots()
+    qtbot.addWidget(widget)
+    widget.resize(760, 420)
+    widget.show()
+    qtbot.waitExposed(widget)
+    for epoch in (1, 2):
+        widget.add_epoch(epoch, 1 / epoch, 1.2 / epoch, 0.5 + epoch / 10, 0.4 + epoch / 10, 1)
+    widget._redraw()
+    qtbot.wait(150)
+    loss, acc = _Paints(), _Paints()
+    widget.loss_plot.viewport().installEventFilter(loss)
+    widget.acc_plot.viewport().installEventFilter(acc)
+    return widget, loss, acc
+
+
+def test_a_batch_repaints_the_loss_plot_once_and_leaves_the_accuracy_plot(qtbot, monkeypatch):
+    widget, loss, acc = _shown(qtbot)
+    monkeypatch.setattr(plots, "BATCH_REDRAW_MS", 0, raising=False)
+    for step in range(5):
+        widget.add_batch(2 + step / 5, 1.0 / (step + 1))
+        widget._redraw()
+        qtbot.wait(60)  # every update pyqtgraph asks for is painted
+    assert acc.count == 0
+    assert loss.count == 5
+    assert widget.data["batch"][0] == [2.0, 2.2, 2.4, 2.6, 2.8]
+
+
+def test_batches_alone_are_drawn_at_most_every_batch_redraw_ms(qtbot, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(plots.time, "monotonic", lambda: clock[0])
+    widget, _loss, _acc = _shown(qtbot)
+    clock[0] += 1
+    widget.add_batch(2.0, 0.5)
+    widget._redraw()
+    clock[0] += plots.BATCH_REDRAW_MS / 2000
+    widget.add_batch(2.2, 0.4)
+    widget._redraw()  # within BATCH_REDRAW_MS of the last drawing: waits
+    assert list(widget._curves["batch"].getData()[0]) == [2.0]
+    clock[0] += plots.BATCH_REDRAW_MS / 1000
+    widget._redraw()
+    assert list(widget._curves["batch"].getData()[0]) == [2.0, 2.2]
+    widget.add_batch(2.4, 0.3)
+    widget.add_epoch(3, 0.3, 0.4, 0.9, 0.8, 3)
+    widget._redraw()  # an epoch is drawn at once, with the batch that came just before it
+    assert list(widget._curves["batch"].getData()[0]) == [2.0, 2.2, 2.4]
+    assert widget.epochs_shown() == [1, 2, 3] and widget.best_label() == "best: epoch 3"
