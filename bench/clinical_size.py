@@ -40,13 +40,15 @@ def _child(args: argparse.Namespace) -> None:
     """One training run; prints a JSON line of its figures."""
     from tl_desktop.core import runs
     from tl_desktop.core.data.prepared import PreparedCache
-    from tl_desktop.core.events import Progress
+    from tl_desktop.core.events import FitStarted, Progress
     from tl_desktop.core.training.run import TrainConfig, train
 
     marks: dict[str, float] = {}
 
-    def watch(event):
-        if isinstance(event, Progress) and event.phase == "preparing images":
+    def watch(event):  # the preparation before the first epoch (the run's evaluation prepares again: all hits)
+        if isinstance(event, FitStarted):
+            marks.setdefault("fit_started", time.perf_counter())
+        elif isinstance(event, Progress) and event.phase == "preparing images" and "fit_started" not in marks:
             marks.setdefault("prep_start", time.perf_counter())
             marks["prep_end"] = time.perf_counter()
 

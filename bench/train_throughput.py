@@ -43,24 +43,36 @@ def make_photos(root: Path, n: int, side: int = 320) -> Path:
 
 
 def plain_loop(paths, labels, cfg, batch: int, epochs: int) -> float:
-    """The loop a PyTorch user would write: AdamW, cross-entropy, channels-last; images/s."""
+    """The loop a PyTorch user would write over the same prepared images and transforms: AdamW, cross-entropy,
+    channels-last; images/s."""
     import torch
 
-    from tl_desktop.core.data.datasets import ImageFiles, make_loader
-    from tl_desktop.core.models.catalog import create_model, train_transform
+    from tl_desktop.core.data.datasets import EpochBatches, PreparedImages, make_loader
+    from tl_desktop.core.data.prepared import prepare
+    from tl_desktop.core.models.catalog import create_model, train_pipeline
 
     model = create_model("tf_efficientnet_lite0", 2).to(memory_format=torch.channels_last).train()
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
     loss_fn = torch.nn.CrossEntropyLoss()
-    data = ImageFiles(paths, labels, train_transform(cfg, "light"), cache=True)
-    for _batch in make_loader(data, batch_size=batch, shuffle=False, seed=0, workers=0):
-        pass  # warm the decoded-image cache, as the engine's first epoch does
+    pipe = train_pipeline(cfg, "light")
+    data = PreparedImages(prepare(paths, pipe.spec), paths, labels, pipe.spec, pipe.crop)  # decoded once, as the engine
+    n = len(data)
+
+    def order(epoch: int, bs: int) -> list[list[int]]:
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch)).tolist()
+        return [perm[i:i + bs] for i in range(0, n - bs + 1, bs)]
+
+    sampler = EpochBatches(order, 0)
+    sampler.batch_size = batch
+    loader = make_loader(data, workers=0, pin=False, batch_sampler=sampler)
     rates = []
     for epoch in range(epochs + 1):  # the first epoch warms the kernels up, as the engine's does
+        sampler.epoch = epoch
         seen, start = 0, time.perf_counter()
-        for x, y in make_loader(data, batch_size=batch, shuffle=True, seed=epoch, workers=0, drop_last=True):
+        for x, y in loader:
+            x = pipe.normalise(pipe.augment(x)).contiguous(memory_format=torch.channels_last)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x.contiguous(memory_format=torch.channels_last)), y)
+            loss = loss_fn(model(x), y)
             loss.backward()
             opt.step()
             seen += len(y)
@@ -69,7 +81,7 @@ def plain_loop(paths, labels, cfg, batch: int, epochs: int) -> float:
 
 
 def engine(data_dir: Path, out: Path, size: int, batch: int, epochs: int) -> float:
-    """images/s the engine reports for its training epochs after the first (the first fills the cache)."""
+    """images/s the engine reports for its training epochs after the first (the first warms the kernels)."""
     from tl_desktop.core.events import EpochEnded
     from tl_desktop.core.training.run import TrainConfig, train
 

@@ -17,6 +17,7 @@ from tl_desktop.commands import UsageError
 # name -> (module in tl_desktop.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("scan", "check a folder or CSV of labelled images and report every file"),
+    "audit": ("audit", "near-duplicates across splits (leakage) and likely label errors in a data set"),
     "models": ("models", "list the pretrained backbones and whether they work offline"),
     "train": ("train", "train a model on a folder of labelled images"),
     "resume": ("train", "continue an interrupted or cancelled run"),

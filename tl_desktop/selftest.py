@@ -136,19 +136,23 @@ def _load_engine() -> tuple[None, str]:
 
 
 def _train(data: Path, out: Path) -> tuple[Any, str]:
-    from tl_desktop.core.training.run import TrainConfig, train
+    from tl_desktop.core.events import CancelToken
+    from tl_desktop.core.training.run import TrainConfig
+    from tl_desktop.workers.child import run_in_child
 
     config = TrainConfig(data=str(data), out=str(out), model=MODEL, strategy="linear-probe", epochs=1,
                          image_size=IMAGE_SIZE, batch_size=8, augmentation="none", workers=0, device="cpu",
                          seed=0, patience=1)
-    result = train(config)
+    # in a child process, as the window trains (workers.child: spawn, which a frozen build must support)
+    result = run_in_child("tl_desktop.core.training.run:train", config, callback=lambda event: None,
+                          cancel=CancelToken())
     if result.cancelled:
         raise SelfTestFailure("training stopped before the end of its epoch")
     metrics = result.test_metrics or {}
     accuracy = metrics.get("accuracy")
     if accuracy is None:
         raise SelfTestFailure(f"training wrote no test accuracy (metrics: {sorted(metrics)})")
-    return result, f"linear probe, 1 epoch, {IMAGE_SIZE} px: test accuracy {accuracy:.3f}"
+    return result, f"linear probe, 1 epoch, {IMAGE_SIZE} px, in a child process: test accuracy {accuracy:.3f}"
 
 
 def _export(run_dir: Path, onnx_path: Path) -> tuple[Any, str]:

@@ -27,7 +27,8 @@ def test_train_export_predict_through_the_cli(digits_dir, tmp_path, capsys):
     assert len(lines) == 31 and "nope.png\terror:" in lines[-1]
     with table.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["path", "decision", "top1", "p_top1", "top2", "p_top2", "error"]
+    assert list(rows[0]) == ["path", "decision", "top1", "p_top1", "top2", "p_top2", "unfamiliar", "unfamiliarity",
+                             "error"]
     assert all(r["decision"] == r["top1"] for r in rows[:-1]) and rows[-1]["decision"] == ""
     assert len(rows) == 31 and rows[-1]["error"] and not rows[0]["error"]
     correct = sum(r["top1"] == "digit_2" for r in rows[:-1])

@@ -20,6 +20,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", help="also write FILE.int8.onnx (smaller), re-verified")
     parser.add_argument("--checkpoint", default="best", choices=["best", "last"])
     parser.add_argument("--json", action="store_true", help="print the verification figures as JSON")
+    parser.add_argument("--unfamiliar", default="flagged", choices=["flagged", "not-sure"],
+                        help="images unlike the training images: answered with a mark (flagged, the default) "
+                             "or answered \"not sure\"")
 
 
 def _line(result) -> str:
@@ -51,7 +54,7 @@ def run_export(args: argparse.Namespace) -> int:
     from tl_desktop.core.export.policy import export_run
 
     result = export_run(args.run_dir, args.out, fp16=args.fp16, int8=args.int8, which=args.checkpoint,
-                        callback=_note)
+                        callback=_note, unfamiliar_action=args.unfamiliar.replace("-", " "))
     results = [result, *result.variants.values()]
     if args.json:
         print(json.dumps({r.path.name: {**{k: v for k, v in r.verification.items() if k != "metadata"},
@@ -62,4 +65,14 @@ def run_export(args: argparse.Namespace) -> int:
             print(_line(r))
             print(f"  figures: {r.verification_path}")
         print(rule_sentence(result.verification.get("metadata") or {}))
+        print(_unfamiliar_sentence(result.verification.get("metadata") or {}))
     return 0
+
+
+def _unfamiliar_sentence(meta: dict[str, str]) -> str:
+    info = json.loads(meta.get("unfamiliar_reference") or "{}")
+    action = 'answered "not sure"' if meta["unfamiliar_action"] == "not sure" else "marked unfamiliar"
+    return (f"Images unlike the training images (unfamiliarity above {float(meta['unfamiliar_threshold']):.2f}, "
+            f"set on {info['n_threshold']} {info['threshold_from']} images so that about {info['quantile']:.0%} "
+            "stay under) "
+            f"are {action}.")

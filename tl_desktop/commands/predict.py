@@ -1,4 +1,9 @@
-"""``tl-desktop predict``: classify files and folders with an exported ONNX model."""
+"""``tl-desktop predict``: classify files and folders with an exported ONNX model.
+
+Images unlike the model's training images (its ``unfamiliarity`` above the file's threshold) are marked
+``unfamiliar`` on each line, in ``--json`` rows (``unfamiliar``, ``unfamiliarity``; null for a model exported
+before the reference existed) and in the CSV.
+"""
 
 from __future__ import annotations
 
@@ -18,23 +23,31 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per image")
 
 
+UNFAMILIAR_MARK = "unfamiliar: unlike the training images"
+
+
 def csv_text(predictions, top_k: int) -> str:
-    """path, decision, top1, p_top1, ..., topK, p_topK, error.
+    """path, decision, top1, p_top1, ..., topK, p_topK, unfamiliar, unfamiliarity, error.
 
     ``decision`` is the model's answer after its stored decision/abstain rule ("not sure" when it abstains);
-    without such a rule it is top1. Text cells that a spreadsheet would run as a formula start with an apostrophe.
+    without such a rule it is top1. ``unfamiliar`` ("yes"/"no", empty for an unreadable file) and
+    ``unfamiliarity`` are there when the model has the reference (not for files exported before it). Text cells that a spreadsheet would run as a formula start with an apostrophe.
     """
     from tl_desktop.core.fsutil import csv_text as table_text
 
     header = ["path", "decision"]
     for i in range(1, top_k + 1):
         header += [f"top{i}", f"p_top{i}"]
-    rows = [[*header, "error"]]
+    scored = any(getattr(p, "unfamiliar", None) is not None for p in predictions)
+    rows = [[*header, *(["unfamiliar", "unfamiliarity"] if scored else []), "error"]]
     for p in predictions:
         row = [p.path, "" if p.error else (p.label or "")]
         for i in range(top_k):
             label, prob = p.top[i] if i < len(p.top) else ("", None)
             row += [label, "" if prob is None else f"{prob:.6f}"]
+        if scored:
+            row += ["" if p.unfamiliar is None else ("yes" if p.unfamiliar else "no"),
+                    "" if p.unfamiliarity is None else f"{p.unfamiliarity:.4f}"]
         rows.append([*row, p.error or ""])
     return table_text(rows)
 
@@ -49,7 +62,8 @@ def _print(prediction, as_json: bool) -> None:
     else:
         tops = ", ".join(f"{label} {p:.3f}" for label, p in prediction.top)
         decided = f"{prediction.decision} | " if prediction.decision is not None else ""
-        print(f"{prediction.path}\t{decided}{tops}", flush=True)
+        mark = f"\t{UNFAMILIAR_MARK} (score {prediction.unfamiliarity:.2f})" if prediction.unfamiliar else ""
+        print(f"{prediction.path}\t{decided}{tops}{mark}", flush=True)
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -73,4 +87,15 @@ def run_predict(args: argparse.Namespace) -> int:
         raise UsageError(f"none of the {failed} files could be read (first: {results[0].error})")
     if failed:
         print(f"{failed} of {len(results)} files could not be read", file=sys.stderr)
+    unlike = sum(1 for p in results if p.unfamiliar)
+    if unlike:
+        rule = predictor.unfamiliar_rule
+        print(f"{unlike} of {len(results)} images are unlike the model's training images (unfamiliarity above "
+              f"{rule.threshold:.2f}); {_action_words(rule.action)}", file=sys.stderr)
     return 0
+
+
+def _action_words(action: str) -> str:
+    if action == "not sure":
+        return "the model answers \"not sure\" for them"
+    return "their answers are marked unfamiliar: check them yourself"

@@ -70,6 +70,24 @@ def _manifest_csv(manifest: dict[str, Any], name: Callable[[str], str]) -> str:
     return csv_text(rows)
 
 
+_REASON_WORDS = {"near-duplicate": "near-duplicate", "label-error": "label error", "user": "user"}
+
+
+def _review_csv(review: dict[str, Any], name: Callable[[str], str]) -> str:
+    """The review decisions the run applied (``manifest["review"]``): one row per excluded or relabelled file
+    and per file of a keep-together group; files named as in the rest of the audit folder."""
+    rows: list[list[Any]] = [["decision", "file", "reason", "other_file", "given_label", "new_label", "group"]]
+    for item in review.get("excluded", []):
+        other = name(item["of"]) if item.get("of") else ""
+        rows.append(["excluded", name(item["path"]), _REASON_WORDS.get(item.get("reason"), item.get("reason")),
+                     other, "", "", ""])
+    for item in review.get("relabelled", []):
+        rows.append(["relabelled", name(item["path"]), "label error", "", item["from"], item["to"], ""])
+    for number, group in enumerate(review.get("together", []), start=1):
+        rows.extend(["kept together", name(path), "", "", "", "", number] for path in group)
+    return csv_text(rows)
+
+
 def _renamed(data: Any, name: Callable[[str], str]) -> Any:
     """metrics.json / clinical.json with every file reference passed through ``name``."""
     data = sanitise(data)
@@ -90,8 +108,17 @@ def write_audit(run_dir: Path, out: Path, config: RunConfig, manifest: dict[str,
     audit.mkdir(parents=True)
     atomic_write_text(audit / "manifest.csv", _manifest_csv(manifest, name))
     split = {k: v for k, v in manifest["split"].items() if k not in ("assignment", "groups")}
+    review = manifest.get("review") if isinstance(manifest.get("review"), dict) else None
     atomic_write_json(audit / "split.json", {**split, "classes": manifest["classes"],
-                                              "files": len(manifest["files"])})
+                                              "files": len(manifest["files"]),
+                                              "review_decisions": review.get("counts") if review else None})
+    if review:
+        try:
+            text = _review_csv(review, name)
+        except (KeyError, TypeError, AttributeError) as exc:  # a hand-edited manifest: refused in one line
+            raise ReportError(f"the review decisions in {run_dir.name}/manifest.json are damaged ({exc!r}); "
+                              "train the run again") from exc
+        atomic_write_text(audit / "review_decisions.csv", text)
     atomic_write_json(audit / "run_config.json", sanitise(config.to_dict()))
     atomic_write_json(audit / "environment.json", environment(config, run_dir))
     for source in ("metrics.json", "status.json"):

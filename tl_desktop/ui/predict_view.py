@@ -3,6 +3,8 @@
 The answers on screen always belong to the model named above them: choosing another model clears them (and
 the heatmap) at once, before the new file is opened, and a file that cannot be opened leaves no answer behind.
 With a project open the step starts from the project's latest verified export (``latest_verified_export``).
+Images unlike the model's training images (``Prediction.unfamiliar``) are marked in their own column, in the
+summary and in the CSV; the column is hidden for a model exported before the reference existed.
 """
 
 from __future__ import annotations
@@ -34,13 +36,23 @@ from tl_desktop.ui.evaluate.heatmap_panel import HeatmapPanel
 from tl_desktop.ui.session import Session, drop_workers
 from tl_desktop.ui.widgets.common import hint, icon, label, title
 from tl_desktop.ui.widgets.errors import task_failed
+from tl_desktop.ui.widgets.image_viewer import open_viewer
 from tl_desktop.workers import Failure, Worker, tasks
 from tl_desktop.workers.thumbnails import ThumbnailCache
 
-HEADERS = ["Image", "File", "Answer", "Probability", "Problem", "Other candidates"]
+HEADERS = ["Image", "File", "Answer", "Probability", "Unfamiliar", "Problem", "Other candidates"]
 THUMB = 64
 NO_EXPORT = ("No exported model in this project yet: export one in the Export step, or choose a model file.")
 NO_PROJECT = "Choose a model file: an .onnx file exported by tl-desktop."
+UNFAMILIAR = "⚠ unlike the training images"
+UNFAMILIAR_TIP = ("This image is unlike the images the model was trained on (unfamiliarity {score:.2f}, above "
+                  "what about 95 % of its validation images reach): the answer may mean nothing. Check the image "
+                  "yourself.")
+WARN = QColor(200, 85, 61)
+
+
+def _unfamiliar(p: Any) -> bool:
+    return bool(getattr(p, "unfamiliar", None))
 
 
 class PredictionModel(QAbstractTableModel):
@@ -76,18 +88,22 @@ class PredictionModel(QAbstractTableModel):
             image = self._cache.get(p.path)
             return QPixmap.fromImage(image) if image is not None and not image.isNull() else None
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col in (2, 4) and _unfamiliar(p):
+                return UNFAMILIAR_TIP.format(score=p.unfamiliarity)
             if col == 2 and p.decision == NOT_SURE:
                 return "The model's top probability is below its “not sure” threshold: check this image yourself"
             return p.path
-        if role == Qt.ItemDataRole.ForegroundRole and col == 2 and p.decision == NOT_SURE:
-            return QColor(200, 85, 61)
+        if role == Qt.ItemDataRole.ForegroundRole and (
+                (col == 2 and p.decision == NOT_SURE) or (col in (2, 4) and _unfamiliar(p))):
+            return WARN
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         top = p.top or []
         probability = f"{100 * top[0][1]:.1f} %" if top else ""
         if top and p.label != top[0][0]:  # "not sure" or a threshold decision: name the most probable class
             probability += f" ({top[0][0]})"
-        return ["", Path(p.path).name, p.label or "", probability,
+        unlike = f"{UNFAMILIAR} (score {p.unfamiliarity:.2f})" if _unfamiliar(p) else ""
+        return ["", Path(p.path).name, p.label or "", probability, unlike,
                 p.error or "", ", ".join(f"{name} {100 * prob:.1f} %" for name, prob in top[1:])][col]
 
     def _on_thumbnail(self, path: str) -> None:
@@ -138,6 +154,7 @@ class PredictView(QWidget):
         self.summary = label("", wrap=True)
         self.heatmaps = HeatmapPanel(self)
         self.table.clicked.connect(self._on_row_clicked)
+        self.table.doubleClicked.connect(lambda i: open_viewer(self, self.results.rows[i.row()].path))
         self._arrange()
         session.runs_changed.connect(self._suggest_model)
         session.project_changed.connect(lambda _p: self.reset())
@@ -251,6 +268,7 @@ class PredictView(QWidget):
         self.progress.hide()
         self.stop_button.setEnabled(False)
         self.table.setColumnHidden(HEADERS.index("Problem"), True)
+        self.table.setColumnHidden(HEADERS.index("Unfamiliar"), True)
 
     # --- inputs -------------------------------------------------------------------------------------
     def _choose_model(self) -> None:
@@ -322,10 +340,15 @@ class PredictView(QWidget):
             if p.label is not None:
                 counts[p.label] = counts.get(p.label, 0) + 1
         spread = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
+        unlike = sum(1 for p in predictions if _unfamiliar(p))
         self.summary.setText(f"{len(predictions)} images classified ({spread})"
-                             + (f"; {failed} could not be read" if failed else "") + ".")
+                             + (f"; {failed} could not be read" if failed else "")
+                             + (f"; {unlike} unlike the training images ({UNFAMILIAR[0]}): check those yourself"
+                                if unlike else "") + ".")
         self.save_button.setEnabled(bool(predictions))
         self.table.setColumnHidden(HEADERS.index("Problem"), not failed)
+        scored = any(getattr(p, "unfamiliar", None) is not None for p in predictions)
+        self.table.setColumnHidden(HEADERS.index("Unfamiliar"), not scored)
 
     def _connect_heatmaps(self, manifest_sha256: str | None) -> None:
         """Heatmaps need the PyTorch model: that of the open project's run the .onnx file was exported from."""
@@ -352,13 +375,17 @@ class PredictView(QWidget):
             self.write_csv(Path(file))
 
     def write_csv(self, path: Path) -> None:
-        """One row per image: file, answer ("not sure" when the model abstains), the top probability, then
-        every class probability."""
-        rows = [["file", "prediction", "probability", *self.class_names, "error"]]
+        """One row per image: file, answer ("not sure" when the model abstains), the top probability, every
+        class probability, then (for a model with the reference) unfamiliar yes/no and the unfamiliarity."""
+        scored = any(getattr(p, "unfamiliar", None) is not None for p in self.results.rows)
+        extra = ["unfamiliar", "unfamiliarity"] if scored else []
+        rows = [["file", "prediction", "probability", *self.class_names, *extra, "error"]]
         for p in self.results.rows:
             top = p.top[0] if p.top else ("", "")
             probs = [f"{v:.6f}" for v in p.probabilities] or [""] * len(self.class_names)
-            rows.append([p.path, p.label or "", f"{top[1]:.6f}" if p.top else "", *probs, p.error or ""])
+            flags = ["" if p.unfamiliar is None else ("yes" if p.unfamiliar else "no"),
+                     "" if p.unfamiliarity is None else f"{p.unfamiliarity:.4f}"] if scored else []
+            rows.append([p.path, p.label or "", f"{top[1]:.6f}" if p.top else "", *probs, *flags, p.error or ""])
         atomic_write_text(path, csv_text(rows))
         self.session.message.emit(f"Saved {len(self.results.rows)} predictions to {path}")
 

@@ -9,11 +9,13 @@ previous project are dropped with ``drop_workers``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from tl_desktop.core.data.review import Review
 from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.settings import add_recent_project
 
@@ -40,6 +42,7 @@ class Session(QObject):
     project_changed = Signal(object)  # Project | None: every step resets (a project switch)
     scan_changed = Signal(object)  # ScanReport | None
     split_changed = Signal(object)  # Split | None
+    review_changed = Signal()  # the project's review decisions changed (saved already)
     runs_changed = Signal()
     run_selected = Signal(str)  # absolute run folder
     saved = Signal(str)  # path of project.json
@@ -125,6 +128,25 @@ class Session(QObject):
             self.project.split = split.to_dict() if split is not None else None
             self.mark_dirty()
         self.split_changed.emit(split)
+
+    def change_review(self, change: Callable[[Review], None]) -> bool:
+        """Apply one decision to the project's review (``change(review)``), save the project at once and tell
+        the views. A refused decision (DataError: a bad path or class name) changes nothing and is shown in
+        the status bar; returns whether it was applied."""
+        if self.project is None:
+            return False
+        from tl_desktop.core.errors import DataError
+
+        before = Review.from_dict(self.project.review.to_dict())
+        try:
+            change(self.project.review)
+        except DataError as exc:
+            self.project.review = before
+            self.message.emit(f"Not recorded: {exc}")
+            return False
+        self.save()
+        self.review_changed.emit()
+        return True
 
     # --- runs ---------------------------------------------------------------------------------------
     def record_run(self, run_dir: str | Path, **summary: Any) -> None:

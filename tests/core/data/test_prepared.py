@@ -121,7 +121,7 @@ def test_a_changed_file_is_prepared_again_and_a_damaged_entry_is_rebuilt(tmp_pat
     assert second != first and len(counter.calls) == 2  # keyed by content: the old pixels are never reused
     second.write_bytes(b"not an array")
     array = prepared.read_entry(second, source, spec)
-    assert array.shape[0] == 3 and min(array.shape[1:]) == 40 and array.dtype == np.uint8 and len(counter.calls) == 3
+    assert array.shape[2] == 3 and min(array.shape[:2]) == 40 and array.dtype == np.uint8 and len(counter.calls) == 3
     assert np.array_equal(np.load(second), array)  # rebuilt in place
 
 
@@ -174,7 +174,7 @@ def test_an_elongated_or_broken_file_is_one_line(tmp_path):
 
 
 def test_training_crops_depend_only_on_the_seed_not_on_workers():
-    x = torch.arange(3 * 50 * 70, dtype=torch.int64).remainder(251).to(torch.uint8).view(3, 50, 70)
+    x = torch.arange(3 * 50 * 70, dtype=torch.int64).remainder(251).to(torch.uint8).view(50, 70, 3)
     crop = RandomResizedCrop(32)
     assert torch.equal(crop(x, 5), crop(x, 5)) and not torch.equal(crop(x, 5), crop(x, 6))
     batches = EpochBatches(lambda epoch, bs: [[0, 1], [2, 3]] if epoch == 0 else [[3, 2], [1, 0]], seed=1)

@@ -48,7 +48,7 @@ def test_verification_figures_are_stored_next_to_the_file(result):
     assert not list(result.path.parent.glob(".*tmp")), "temporary files left behind"
 
 
-def test_graph_has_dynamic_batch_two_outputs_and_current_opset(result):
+def test_graph_has_dynamic_batch_four_outputs_and_current_opset(result):
     import onnx
 
     from tl_desktop.core.models.onnx_tools import OPSET
@@ -56,7 +56,7 @@ def test_graph_has_dynamic_batch_two_outputs_and_current_opset(result):
     model = onnx.load(str(result.path))
     onnx.checker.check_model(model, full_check=True)
     assert {o.domain: o.version for o in model.opset_import}[""] == OPSET
-    assert [o.name for o in model.graph.output] == ["logits", "probabilities"]
+    assert [o.name for o in model.graph.output] == ["logits", "probabilities", "features", "unfamiliarity"]
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 32, 32]
 
@@ -136,7 +136,7 @@ def test_temperature_divides_logits_before_softmax_with_progress_and_cancel(run_
     assert events[-1].done == events[-1].total
     predictor = OnnxPredictor(out.path)
     batch = np.stack([predictor.load(p) for p, _ in run_model.load_run(warm).files("val")[:4]])
-    logits, probs = predictor.session.run(None, {"input": batch})
+    logits, probs = predictor.session.run(["logits", "probabilities"], {"input": batch})
     scaled = np.exp(logits / 2.5) / np.exp(logits / 2.5).sum(1, keepdims=True)
     assert np.abs(probs - scaled).max() < 1e-6 and _metadata(out.path)["temperature"] == "2.5"
     token = CancelToken()
@@ -196,11 +196,12 @@ def test_opencv_dnn_reads_the_file_and_agrees_on_top1(result, digits_dir):
     images = _real_images(digits_dir)
     batch = np.stack([_own_preprocessing(im, meta) for im in images])
     net.setInput(batch)
-    logits, probs = net.forward(["logits", "probabilities"])
-    app = OnnxPredictor(result.path).run(batch)
+    logits, probs, _, unfamiliarity = net.forward(["logits", "probabilities", "features", "unfamiliarity"])
+    app, app_unfamiliarity = OnnxPredictor(result.path).run_outputs(batch)
     assert probs.shape == app.shape
     assert (probs.argmax(1) == app.argmax(1)).all()
     assert np.abs(probs - app).max() < 1e-4
+    assert np.abs(unfamiliarity.ravel() - app_unfamiliarity).max() < 1e-3 * app_unfamiliarity.max()
 
 
 def test_decision_written_during_an_export_does_not_split_it(run_dir, tmp_path, monkeypatch):

@@ -3,7 +3,8 @@
 Decoding a 1,000-3,000 px 16-bit DICOM or a large TIFF costs tens of milliseconds; the network then sees 224 px.
 ``prepare`` decodes each file of a job once (DICOM windowing, 16-bit stretch, EXIF, CMYK: ``decode.load_image``)
 and resizes it as the model's evaluation transform does (the shorter side to ``resize_size`` with the model's
-interpolation, in PIL), storing a (3, H, W) uint8 ``.npy`` file under ``cache_dir()/prepared``. Training crops
+interpolation, in PIL), storing an (H, W, 3) uint8 ``.npy`` file under ``cache_dir()/prepared`` (channels last:
+the layout torchvision's fast uint8 resize and the network's channels-last input both want). Training crops
 and augments from these, validation and the run's evaluation centre-crop them, so every figure is computed on the
 pixels the exported model's own preprocessing (``models.preprocessing.Preprocessing``: resize, then crop) sees.
 
@@ -39,7 +40,7 @@ from tl_desktop.core.events import CancelToken, Progress
 # Bump when decoding changes what an image looks like (DICOM windowing, 16-bit scaling, colour handling...):
 # prepared pixels and cached embeddings of the old decoder must not be reused.
 DECODE_VERSION = "decode-1"
-FORMAT = "prepared-1"
+FORMAT = "prepared-2"  # 2: (H, W, 3) entries (1 was (3, H, W))
 CROP_MODES = ("center", "squash")
 PIL_FILTERS = {
     "nearest": Image.Resampling.NEAREST,
@@ -123,7 +124,7 @@ class Spec:
         return 3 * w * h + 128
 
     def make(self, source: Path) -> np.ndarray:
-        """Decode ``source`` and resize it: a (3, H, W) uint8 array.
+        """Decode ``source`` and resize it: an (H, W, 3) uint8 array.
 
         Raises:
             UnreadableImage: one line naming the file and why.
@@ -133,7 +134,7 @@ class Spec:
                            self.interpolation)
         except (ImageDecodeError, OSError, ValueError) as exc:
             raise UnreadableImage(f"{source.name}: {exc}") from exc
-        return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1))
+        return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 
 
 # --- the limit --------------------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def read_entry(path: Path, source: Path, spec: Spec, cache: PreparedCache | None
     """A prepared image; rebuilt from ``source`` when the entry is missing (evicted by another job) or damaged."""
     try:
         array = np.load(path, allow_pickle=False)
-        if array.dtype == np.uint8 and array.ndim == 3 and array.shape[0] == 3 and min(array.shape[1:]) >= 1:
+        if array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3 and min(array.shape[:2]) >= 1:
             return array
     except (OSError, ValueError, EOFError):
         pass

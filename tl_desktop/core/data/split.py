@@ -13,12 +13,14 @@ import os
 import random
 import re
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tl_desktop.core.config import DataSource
 from tl_desktop.core.data.decode import read_dicom_value
 from tl_desktop.core.data.identity import by_pixels_only, components, identical_images
+from tl_desktop.core.data.review import Review, apply_review, merge_together
 from tl_desktop.core.data.scan import SUBSETS, Sample, ScanReport
 from tl_desktop.core.errors import DataError
 from tl_desktop.core.events import LeakageCheck, LeakageFinding, SplitFinding
@@ -161,12 +163,13 @@ def _score(need: dict[str, int], have: Counter, add: Counter) -> tuple[int, floa
 
 def make_split(
     report: ScanReport, *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0,
-    group_by: str | None = None,
+    group_by: str | None = None, together: Sequence[Sequence[str]] = (),
 ) -> Split:
     """A stratified, seeded split that keeps each group and each set of identical files in one subset.
 
-    Components (groups / identical files) are visited in a seeded random order and each goes to the subset
-    whose per-class quota it fills best, so quotas are met exactly when every component is one file.
+    Components (groups / identical files / the review's keep-together groups ``together``) are visited in a
+    seeded random order and each goes to the subset whose per-class quota it fills best, so quotas are met
+    exactly when every component is one file.
 
     Raises:
         DataError: unusable report, bad fractions or bad ``group_by``.
@@ -177,7 +180,7 @@ def make_split(
         raise DataError("validation and test fractions must be >= 0 and add up to less than 1")
     groups = group_values(report, group_by)
     targets = _targets(report.counts, val_fraction, test_fraction)
-    components = _components(report.samples, groups)
+    components = _components(report.samples, merge_together(groups, together))
     random.Random(seed).shuffle(components)
     have: dict[str, Counter] = {s: Counter() for s in SUBSETS}
     assignment: dict[str, str] = {}
@@ -192,22 +195,62 @@ def make_split(
 
 
 def split_source(source: DataSource) -> tuple[ScanReport, Split]:
-    """Scan a data source and divide it: its stored split when it has one, else a new seeded one.
+    """Scan a data source and divide it: its stored split when it has one, else a new seeded one; the
+    source's review decisions (``review.Review``) applied. See ``split_source_reviewed``."""
+    report, split, _ = split_source_reviewed(source)
+    return report, split
 
-    The one way training, the transfer check and the label budget get their images and parts.
+
+def split_source_reviewed(source: DataSource) -> tuple[ScanReport, Split, dict[str, Any] | None]:
+    """``split_source`` plus the record of the review decisions it applied (None: the source has none).
+
+    The one way training, the transfer check, the label budget and jobs get their images and parts. Excluded
+    files leave the scan and the split, relabelled ones take their new label, and each keep-together group
+    lands in one part: in a new split through its components, in a stored one by moving the group (and its
+    patients' files) to the part most of them are in (ties: test, then validation).
 
     Raises:
-        DataError: the images are unusable, or the split settings are.
+        DataError: the images are unusable, the split settings are, or the review is damaged.
     """
     from tl_desktop.core.data.scan import scan
 
     report = scan(source.data, csv=source.csv)
     if not report.usable:
         raise DataError(str(report.unusable))
-    split = Split.from_dict(source.split) if source.split else make_split(
-        report, val_fraction=source.val_fraction, test_fraction=source.test_fraction, seed=source.seed,
-        group_by=source.group_by)
-    return report, split
+    applied = None
+    if source.review:
+        report, applied = apply_review(report, Review.from_dict(source.review))
+    together = applied["together"] if applied else []
+    if source.split:
+        split = _keep_together(_restricted(Split.from_dict(source.split), report), report, together)
+    else:
+        split = make_split(report, val_fraction=source.val_fraction, test_fraction=source.test_fraction,
+                           seed=source.seed, group_by=source.group_by, together=together)
+    return report, split, applied
+
+
+def _restricted(split: Split, report: ScanReport) -> Split:
+    """The stored split without the files the (reviewed) scan no longer holds."""
+    present = {s.path for s in report.samples}
+    if present >= set(split.assignment):
+        return split
+    groups = {p: g for p, g in split.groups.items() if p in present} if split.groups is not None else None
+    assignment = {p: part for p, part in split.assignment.items() if p in present}
+    return Split(split.seed, split.val_fraction, split.test_fraction, split.group_by, assignment, groups)
+
+
+def _keep_together(split: Split, report: ScanReport, together: Sequence[Sequence[str]]) -> Split:
+    if not together:
+        return split
+    samples = [s for s in report.samples if s.path in split.assignment]
+    assignment = dict(split.assignment)
+    rank = {"test": 0, "val": 1, "train": 2}
+    for component in _components(samples, merge_together(split.groups or {}, together)):
+        parts = Counter(assignment[s.path] for s in component)
+        if len(parts) > 1:
+            subset = min(parts, key=lambda part: (-parts[part], rank[part]))
+            assignment.update({s.path: subset for s in component})
+    return Split(split.seed, split.val_fraction, split.test_fraction, split.group_by, assignment, split.groups)
 
 
 def _subsets_of(paths: list[str], assignment: dict[str, str]) -> list[str]:

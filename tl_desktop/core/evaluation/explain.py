@@ -183,8 +183,7 @@ def _inputs(data_config: dict[str, Any], images: list[Image.Image | Path | str])
     for im in images:
         if isinstance(im, Image.Image):
             spec = pipe.spec
-            array = np.asarray(resize(im.convert("RGB"), spec.resize_size, spec.crop_mode, spec.interpolation))
-            array = np.ascontiguousarray(array.transpose(2, 0, 1))
+            array = np.array(resize(im.convert("RGB"), spec.resize_size, spec.crop_mode, spec.interpolation))
         else:
             array = read_entry(entries[Path(im)], Path(im), pipe.spec)
         crops.append(pipe.crop(torch.from_numpy(array)))

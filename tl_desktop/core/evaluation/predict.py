@@ -57,3 +57,30 @@ def predict_files(model, data_config: dict, paths: Sequence[Path], labels: Seque
     dataset, normalise = eval_images(data_config, paths, labels, callback=callback, cancel=cancel)
     loader = make_loader(dataset, workers=0, pin=False, batch_size=batch_size)
     return predict_logits(model, loader, torch.device("cpu"), None, cancel, normalise)
+
+
+def predict_features(model, data_config: dict, paths: Sequence[Path], labels: Sequence[int], *,
+                     batch_size: int = 32, callback: Callable | None = None,
+                     cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate pooled features (``forward_head(forward_features(x), pre_logits=True)``, float32, n x d) and
+    labels of files on the CPU, read like ``predict_files`` (the evaluation transform, prepared first).
+
+    Raises:
+        UnreadableImage: a file cannot be decoded. Cancelled: the token was set.
+    """
+    from tl_desktop.core.data.datasets import make_loader
+
+    dataset, normalise = eval_images(data_config, paths, labels, callback=callback, cancel=cancel)
+    loader = make_loader(dataset, workers=0, pin=False, batch_size=batch_size)
+    model.eval()
+    outs, ys = [], []
+    with torch.inference_mode():
+        for x, y in loader:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            x = normalise(x).contiguous(memory_format=torch.channels_last)
+            outs.append(model.forward_head(model.forward_features(x), pre_logits=True).float())
+            ys.append(y)
+    if not outs:
+        return np.zeros((0, model.num_features), np.float32), np.zeros((0,), np.int64)
+    return torch.cat(outs).numpy(), torch.cat(ys).numpy()

@@ -2,7 +2,8 @@
 
 An exported file travels: it may be damaged, edited or crafted. Before the predictor decodes a single image,
 every metadata value it will rely on is parsed and bounded here (class names against the output size, the
-preprocessing against the input size, thresholds in [0, 1], finite mean/std), so a bad file gives one line
+preprocessing against the input size, thresholds in [0, 1], finite mean/std, the unfamiliar-image reference
+against the ``features`` and ``unfamiliarity`` outputs), so a bad file gives one line
 naming what is wrong instead of a traceback or a memory blow-up (a resize of 1,000,000 px would need
 terabytes).
 """
@@ -20,6 +21,10 @@ from tl_desktop.core.models.preprocessing import _PIL_FILTERS, CROP_MODES, Prepr
 MAX_CLASSES = 10_000
 MAX_INPUT_SIDE = 1024      # px: the largest input size any catalog model is exported at is far below
 MAX_RESIZE_FACTOR = 2.0    # resize_size / input size; timm's crop_pct (0.875-1.0) gives at most 1.15
+MAX_FEATURE_DIM = 16_384   # the catalog's widest penultimate layer is 2,048
+MAX_UNFAMILIAR_THRESHOLD = 1e6
+MAX_REFERENCE_COUNT = 10_000_000
+UNFAMILIAR_ACTIONS = ("flagged", "not sure")  # shown with a mark, or the model abstains ("not sure")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,16 @@ class ModelFacts:
     input_name: str
     fixed_batch: int | None          # the graph's batch size when it is not dynamic
     decision_rule: dict[str, Any] | None
+    unfamiliar: UnfamiliarRule | None = None  # None: an export from before the reference existed
+
+
+@dataclass(frozen=True)
+class UnfamiliarRule:
+    """An image is unfamiliar when its ``unfamiliarity`` output exceeds ``threshold``; ``action`` says what then."""
+
+    threshold: float
+    action: str
+    feature_dim: int
 
 
 def _fail(name: str, what: str) -> PredictorError:
@@ -107,6 +122,49 @@ def _decision_rule(meta: dict[str, str], name: str, class_names: list[str]) -> d
     return rule or None
 
 
+def _count(info: dict[str, Any], key: str, name: str, lo: int, hi: int) -> int:
+    value = info.get(key)
+    if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
+        raise _fail(name, f"metadata unfamiliar_reference {key}={str(value)[:20]} is not a whole number in {lo}..{hi}")
+    return value
+
+
+def _reference_info(meta: dict[str, str], name: str, dim: int) -> None:
+    """The reference's description: method, components, image counts, where the threshold was set."""
+    info = _json(meta, "unfamiliar_reference", name)
+    if not isinstance(info, dict) or not isinstance(info.get("method"), str) or len(info["method"]) > 500:
+        raise _fail(name, "metadata unfamiliar_reference is not a description of the reference")
+    _count(info, "components", name, 1, dim)
+    _count(info, "n_reference", name, 1, MAX_REFERENCE_COUNT)
+    _count(info, "n_threshold", name, 1, MAX_REFERENCE_COUNT)
+    quantile = info.get("quantile")
+    if not (isinstance(quantile, float) and 0.5 <= quantile < 1.0) or info.get("threshold_from") not in (
+            "val", "test", "train"):
+        raise _fail(name, "metadata unfamiliar_reference quantile or threshold_from is not one tl-desktop writes")
+
+
+def _unfamiliar(meta: dict[str, str], name: str, outputs: dict[str, Any]) -> UnfamiliarRule | None:
+    """The unfamiliar-image rule; None for a file with neither the outputs nor the metadata (older exports)."""
+    keys = ("unfamiliar_threshold", "unfamiliar_action", "feature_dim", "unfamiliar_reference")
+    has_meta = [k for k in keys if k in meta]
+    has_graph = [o for o in ("features", "unfamiliarity") if o in outputs]
+    if not has_meta and not has_graph:
+        return None
+    if len(has_meta) < len(keys) or len(has_graph) < 2:
+        raise _fail(name, "the unfamiliar-image reference is incomplete (metadata: "
+                          f"{', '.join(has_meta) or 'none'}; outputs: {', '.join(has_graph) or 'none'})")
+    shape, score_shape = outputs["features"].shape, outputs["unfamiliarity"].shape
+    dim = int(_number(meta, "feature_dim", name, 1, MAX_FEATURE_DIM))
+    if len(shape) != 2 or len(score_shape) != 1 or (isinstance(shape[1], int) and shape[1] != dim):
+        raise _fail(name, f"the metadata says {dim} features but the model's features output is "
+                          f"{' x '.join(map(str, shape))} (unfamiliarity: {' x '.join(map(str, score_shape))})")
+    threshold = _number(meta, "unfamiliar_threshold", name, 1e-6, MAX_UNFAMILIAR_THRESHOLD)
+    if meta["unfamiliar_action"] not in UNFAMILIAR_ACTIONS:
+        raise _fail(name, f"metadata unfamiliar_action is not {' or '.join(UNFAMILIAR_ACTIONS)}")
+    _reference_info(meta, name, dim)
+    return UnfamiliarRule(threshold, meta["unfamiliar_action"], dim)
+
+
 def check_model(session: Any, name: str) -> ModelFacts:
     """Every value the predictor uses, from an onnxruntime session's graph and metadata.
 
@@ -128,4 +186,5 @@ def check_model(session: Any, name: str) -> ModelFacts:
         raise _fail(name, f"the model takes {channels} channels, not 3 (RGB)")
     pre = _preprocessing(meta, name, (height, width))
     fixed = batch if isinstance(batch, int) and batch > 0 else None
-    return ModelFacts(class_names, pre, inputs[0].name, fixed, _decision_rule(meta, name, class_names))
+    return ModelFacts(class_names, pre, inputs[0].name, fixed, _decision_rule(meta, name, class_names),
+                      _unfamiliar(meta, name, outputs))

@@ -1,7 +1,8 @@
 """ONNX export of a run, verified against PyTorch on the run's own images at every export.
 
-The exported graph has one input ``input`` (float32, N x 3 x H x W, dynamic batch) and two outputs, ``logits``
-and ``probabilities`` (softmax of logits / temperature), and carries everything a consumer needs in its
+The exported graph has one input ``input`` (float32, N x 3 x H x W, dynamic batch) and four outputs: ``logits``,
+``probabilities`` (softmax of logits / temperature), ``features`` (the penultimate pooled features) and
+``unfamiliarity`` (how unlike the training images, see ``unfamiliar``), and carries everything a consumer needs in its
 ``metadata_props`` (see ``inference.Preprocessing.to_metadata`` and ``_metadata``). The file is written to a
 temporary name, checked, compared with PyTorch, and only then moved into place; the figures go to
 ``<name>.verification.json`` next to it. Optional fp16 and int8 variants are written beside it
@@ -31,7 +32,8 @@ from tl_desktop import __version__
 from tl_desktop.core import runs
 from tl_desktop.core.errors import ExportError
 from tl_desktop.core.events import CancelToken, Progress
-from tl_desktop.core.export import verify
+from tl_desktop.core.export import unfamiliar, verify
+from tl_desktop.core.export.model_checks import UNFAMILIAR_ACTIONS
 from tl_desktop.core.export.predictor import METADATA_FORMAT
 from tl_desktop.core.export.variants import MAKERS
 from tl_desktop.core.export.verify import TOLERANCES  # noqa: F401 - re-exported: the limits every export meets
@@ -40,6 +42,7 @@ from tl_desktop.core.models import run_model
 from tl_desktop.core.models.preprocessing import Preprocessing
 
 MAX_VERIFY_IMAGES = 64
+OUTPUT_NAMES = ["logits", "probabilities", "features", "unfamiliarity"]
 # The metadata keys that differ between two exports of the same run (all others are a function of the run,
 # its clinical evaluation, the precision, the checkpoint and the app version; when the user chose a rule).
 TIMESTAMP_KEYS = frozenset({"created_utc", "evaluation_computed_utc", "decision_chosen_utc"})
@@ -61,6 +64,7 @@ class _Images:
     torch_batch: Any          # torch.Tensor (n, 3, H, W) from models.eval_transform
     app_batch: np.ndarray     # float32 (n, 3, H, W) from inference.Preprocessing
     skipped: int
+    probe: np.ndarray         # float32 (m, 3, H, W): made-up images unlike any data set (verify.probe_images)
 
 
 def output_path(out: Path | str) -> Path:
@@ -79,21 +83,26 @@ def verification_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.verification.json")
 
 
-# --- the model with its two outputs ----------------------------------------------------------------------
+# --- the model with its four outputs ---------------------------------------------------------------------
 
-def _wrapped(model, temperature: float):
+def _wrapped(model, temperature: float, reference: unfamiliar.Reference):
     import torch
 
     class Classifier(torch.nn.Module):
-        """logits and softmax(logits / temperature): what every consumer of the file gets."""
+        """logits, softmax(logits / temperature), pooled features and their unfamiliarity: what every consumer
+        of the file gets."""
 
         def __init__(self) -> None:
             super().__init__()
             self.model = model
+            setattr(self, unfamiliar.SCOPE, unfamiliar.score_module(reference))
 
         def forward(self, x):
-            logits = self.model(x)
-            return logits, torch.softmax(logits / temperature, dim=1)
+            feature_map = self.model.forward_features(x)
+            features = self.model.forward_head(feature_map, pre_logits=True)
+            logits = self.model.forward_head(feature_map)
+            score = getattr(self, unfamiliar.SCOPE)(features)
+            return logits, torch.softmax(logits / temperature, dim=1), features, score
 
     return Classifier().eval()
 
@@ -112,14 +121,15 @@ def _verification_images(run: run_model.LoadedRun, pre: Preprocessing, limit: in
         if images:
             tensors = torch.stack([transform(im) for im in images])
             arrays = np.stack([pre(im) for im in images])
-            return _Images(subset, tensors, arrays, min(len(files), limit) - len(images))
+            return _Images(subset, tensors, arrays, min(len(files), limit) - len(images), verify.probe_images(pre))
     raise ExportError(f"cannot verify the export: none of the run's images can be read under {run.root} "
                       "(moved or deleted?)")
 
 
 # --- metadata --------------------------------------------------------------------------------------------
 
-def _metadata(run: run_model.LoadedRun, pre: Preprocessing, precision: str, which: str) -> dict[str, str]:
+def _metadata(run: run_model.LoadedRun, pre: Preprocessing, precision: str, which: str,
+              reference: unfamiliar.Reference, action: str) -> dict[str, str]:
     config = run.config
     meta = {
         "tl_desktop_format": METADATA_FORMAT,
@@ -127,8 +137,10 @@ def _metadata(run: run_model.LoadedRun, pre: Preprocessing, precision: str, whic
         **pre.to_metadata(),
         "input_name": "input",
         "outputs": "logits (N, classes); probabilities (N, classes) = softmax(logits / temperature), "
-                   "columns in class_names order",
+                   "columns in class_names order; features (N, feature_dim), penultimate pooled; unfamiliarity (N), "
+                   "unfamiliar when above unfamiliar_threshold (see unfamiliar_reference)",
         **_decision(run),
+        **reference.metadata(action),
         "precision": precision,
         "model_name": config.model,
         "weights_source": config.weights_source,
@@ -191,10 +203,12 @@ def _check(path: Path) -> None:
         raise ExportError(f"the exported graph fails onnx.checker: {str(exc).strip().splitlines()[0]}") from exc
 
 
-def _verify(path: Path, images: _Images, reference: np.ndarray, precision: str,
+def _verify(path: Path, images: _Images, reference: dict[str, np.ndarray], precision: str,
             providers: list[str] | None) -> dict[str, Any]:
     return verify.verify(path, images.torch_batch.numpy(), images.app_batch, images.subset, images.skipped,
-                         reference, precision, providers)
+                         reference["probabilities"], precision, providers,
+                         unfamiliar=verify.UnfamiliarCheck(images.probe, reference["features"], reference["score"],
+                                                           reference["probe_score"], reference["threshold"]))
 
 
 # --- files -----------------------------------------------------------------------------------------------
@@ -242,8 +256,11 @@ def _remove_stale_variants(out: Path, wanted: list[str]) -> None:
 
 def export_onnx(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int8: bool = False,
                 which: str = "best", callback: Callable | None = None, cancel: CancelToken | None = None,
-                providers: list[str] | None = None) -> ExportResult:
+                providers: list[str] | None = None, unfamiliar_action: str = "flagged") -> ExportResult:
     """Export a run's model to ``out`` (.onnx), verify it, and optionally write fp16/int8 variants beside it.
+
+    ``unfamiliar_action`` is what a predictor does with an image unlike the training images: "flagged" (the
+    answer is shown with a mark) or "not sure" (the model abstains on it).
 
     Raises:
         ExportError: the run cannot be exported, or a file fails verification (the figures are in the
@@ -251,8 +268,10 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int
         RunError: the run folder is missing or damaged.
     """
     out = output_path(out)
+    if unfamiliar_action not in UNFAMILIAR_ACTIONS:
+        raise ExportError(f"unfamiliar images can be {' or '.join(UNFAMILIAR_ACTIONS)}, not {unfamiliar_action!r}")
     wanted = ["fp32"] + [name for name, on in (("fp16", fp16), ("int8", int8)) if on]
-    steps = 4 + 2 * (len(wanted) - 1)
+    steps = 5 + 2 * (len(wanted) - 1)
     emit = _progress(callback, steps)
 
     run = run_model.load_run(run_dir, which)
@@ -266,17 +285,19 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int
     out.parent.mkdir(parents=True, exist_ok=True)
     images = _verification_images(run, pre, MAX_VERIFY_IMAGES)
     emit(1, cancel)
+    ref = unfamiliar.build(run, cancel)
+    emit(2, cancel)
     result, temps = None, []
     try:
-        fp32_tmp, fp32_meta = _export_fp32(run, pre, images, which, out, temps)
-        emit(2, cancel)
-        reference = _torch_probs(run, images)
+        fp32_tmp, fp32_meta = _export_fp32(run, pre, images, which, out, temps, ref, unfamiliar_action)
+        emit(3, cancel)
+        reference = _torch_outputs(run, images, ref)
         figures = _verify(fp32_tmp, images, reference, "fp32", providers)
         if not figures["passed"]:
             raise ExportError(f"export refused: ONNX and PyTorch disagree: {verify.summary(figures)}")
-        emit(3, cancel)
-        variants, refused = _variants(run, pre, images, reference, which, out, fp32_tmp, wanted[1:],
-                                      temps, providers, lambda i: emit(3 + i, cancel))
+        emit(4, cancel)
+        variants, refused = _variants(run, pre, images, reference, which, out, fp32_tmp, wanted[1:], temps,
+                                      providers, lambda i: emit(4 + i, cancel), (ref, unfamiliar_action))
         if len(wanted) > 1:
             figures["test_accuracy"] = variants.pop("_accuracy")
         result = _finalise(fp32_tmp, out, figures, fp32_meta)
@@ -302,29 +323,34 @@ def _progress(callback: Callable | None, total: int) -> Callable[[int, CancelTok
     return emit
 
 
-def _export_fp32(run, pre, images: _Images, which: str, out: Path, temps: list[Path]) -> tuple[Path, dict]:
+def _export_fp32(run, pre, images: _Images, which: str, out: Path, temps: list[Path],
+                 ref: unfamiliar.Reference, action: str) -> tuple[Path, dict]:
     from tl_desktop.core.models.onnx_tools import export_module
 
     tmp = _temp_onnx(out)
     temps.append(tmp)
     temperature = float(_decision(run)["temperature"])
-    export_module(_wrapped(run.model, temperature), images.torch_batch[:2], tmp,
-                  output_names=["logits", "probabilities"], input_name="input")
-    meta = _metadata(run, pre, "fp32", which)
+    export_module(_wrapped(run.model, temperature, ref), images.torch_batch[:2], tmp,
+                  output_names=OUTPUT_NAMES, input_name="input")
+    meta = _metadata(run, pre, "fp32", which, ref, action)
     _finish_model(tmp, meta)
     _check(tmp)
     return tmp, meta
 
 
-def _torch_probs(run, images: _Images) -> np.ndarray:
+def _torch_outputs(run, images: _Images, ref: unfamiliar.Reference) -> dict[str, Any]:
+    """PyTorch's probabilities, features and scores on the verification images, and its scores on the probes."""
     import torch
 
-    temperature = float(_decision(run)["temperature"])
+    wrapped = _wrapped(run.model, float(_decision(run)["temperature"]), ref)
     with torch.inference_mode():
-        return _wrapped(run.model, temperature)(images.torch_batch)[1].numpy()
+        _, probs, features, score = (t.numpy() for t in wrapped(images.torch_batch))
+        probe_score = wrapped(torch.from_numpy(images.probe))[3].numpy()
+    return {"probabilities": probs, "features": features, "score": score, "probe_score": probe_score,
+            "threshold": ref.threshold}
 
 
-def _variants(run, pre, images, reference, which, out, fp32_tmp, names, temps, providers, step):
+def _variants(run, pre, images, reference, which, out, fp32_tmp, names, temps, providers, step, unfamiliar_rule):
     """Build and verify each variant; returns ({name: (tmp, figures, meta), "_accuracy": ...}, refusals)."""
     built: dict[str, Any] = {}
     refused: list[str] = []
@@ -332,7 +358,7 @@ def _variants(run, pre, images, reference, which, out, fp32_tmp, names, temps, p
         tmp = _temp_onnx(out)
         temps.append(tmp)
         MAKERS[name](fp32_tmp, tmp)
-        meta = _metadata(run, pre, name, which)
+        meta = _metadata(run, pre, name, which, *unfamiliar_rule)
         _finish_model(tmp, meta)
         _check(tmp)
         figures = _verify(tmp, images, reference, name, providers)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tl_desktop.core.errors import ClinicalError
+from tl_desktop.core.errors import ClinicalError, ExportError
 from tl_desktop.core.evaluation.current import clinical_lock, current_clinical
 from tl_desktop.core.events import CancelToken, Notice
+from tl_desktop.core.export.model_checks import UNFAMILIAR_ACTIONS
 from tl_desktop.core.export.onnx_export import ExportResult, export_onnx, output_path
 from tl_desktop.core.runlock import locking
 
@@ -22,8 +23,9 @@ from tl_desktop.core.runlock import locking
 @locking("exporting")
 def export_run(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int8: bool = False,
                which: str = "best", callback: Callable | None = None, cancel: CancelToken | None = None,
-               providers: list[str] | None = None) -> ExportResult:
-    """Export a run to ``out`` (.onnx) with its evaluated decision; see ``onnx_export.export_onnx``.
+               providers: list[str] | None = None, unfamiliar_action: str = "flagged") -> ExportResult:
+    """Export a run to ``out`` (.onnx) with its evaluated decision and its unfamiliar-image reference
+    (``unfamiliar_action``: "flagged" or "not sure"); see ``onnx_export.export_onnx``.
 
     A run that cannot be evaluated clinically (no test split) is exported without a decision (temperature from
     the run config, else 1.0), and a ``Notice`` says so through ``callback``.
@@ -33,7 +35,9 @@ def export_run(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int8
         RunError: the run folder is missing or damaged.
         Cancelled: ``cancel`` was set during the evaluation or the export.
     """
-    output_path(out)  # refuse a wrong name before minutes of evaluation
+    output_path(out)  # refuse a wrong name or action before minutes of evaluation
+    if unfamiliar_action not in UNFAMILIAR_ACTIONS:
+        raise ExportError(f"unfamiliar images can be {' or '.join(UNFAMILIAR_ACTIONS)}, not {unfamiliar_action!r}")
     with clinical_lock(run_dir):
         try:
             current_clinical(run_dir, which=which, callback=callback, cancel=cancel)
@@ -41,4 +45,4 @@ def export_run(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int8
             if callback is not None:
                 callback(Notice(f"exported without a clinical evaluation: {exc}"))
         return export_onnx(run_dir, out, fp16=fp16, int8=int8, which=which, callback=callback, cancel=cancel,
-                           providers=providers)
+                           providers=providers, unfamiliar_action=unfamiliar_action)

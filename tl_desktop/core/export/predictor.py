@@ -8,6 +8,10 @@ evaluation transform, re-implemented here with PIL and numpy so that inference n
 2. centre crop to ``input_size`` with torchvision's rounding (``int(round((h - th) / 2.0))``);
 3. scale 0..255 to 0..1, subtract ``mean``, divide by ``std`` (float32), lay out as RGB, NCHW.
 
+Files exported with an unfamiliar-image reference also give each image its ``unfamiliarity`` (an output of the
+graph) and ``unfamiliar`` (above the file's ``unfamiliar_threshold``); with ``unfamiliar_action`` "not sure" such an
+image's decision is "not sure". Older files give None for both.
+
 Decoding and preprocessing of the next batch run in a thread pool while onnxruntime runs the current one.
 This module must not import torch (tests check it): a lab script or a frozen bundle can use it alone.
 """
@@ -36,13 +40,16 @@ METADATA_FORMAT = "1"
 
 @dataclass
 class Prediction:
-    """One file's answer: the top-k (label, probability), all probabilities, or a one-line error."""
+    """One file's answer: the top-k (label, probability), all probabilities, or a one-line error; whether the
+    image is unlike the model's training images (None when the model file has no such reference)."""
 
     path: str
     top: list[tuple[str, float]] = field(default_factory=list)
     probabilities: list[float] = field(default_factory=list)
     error: str | None = None
     decision: str | None = None  # set when the model carries a decision/abstain threshold; may be "not sure"
+    unfamiliar: bool | None = None
+    unfamiliarity: float | None = None
 
     @property
     def label(self) -> str | None:
@@ -117,17 +124,23 @@ class OnnxPredictor:
         self.fixed_batch = facts.fixed_batch
         self.providers: list[str] = list(self.session.get_providers())
         self.decision_rule = facts.decision_rule
+        self.unfamiliar_rule = facts.unfamiliar
+        self._outputs = ["probabilities"] + (["unfamiliarity"] if self.unfamiliar_rule is not None else [])
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (n, classes) for a ready float32 batch (n, 3, H, W); a graph with a fixed batch size
         is fed in chunks of that size (the last one padded)."""
+        return self.run_outputs(batch)[0]
+
+    def run_outputs(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Probabilities and, when the file has its reference, the unfamiliarity (n,) of a ready batch."""
         if self.fixed_batch is None:
-            return self.session.run(["probabilities"], {self.input_name: batch})[0]
+            return self.session.run(self._outputs, {self.input_name: batch})
         n, size = len(batch), self.fixed_batch
         padded = np.concatenate([batch, np.zeros((-n % size, *batch.shape[1:]), batch.dtype)])
-        parts = [self.session.run(["probabilities"], {self.input_name: padded[i: i + size]})[0]
+        parts = [self.session.run(self._outputs, {self.input_name: padded[i: i + size]})
                  for i in range(0, len(padded), size)]
-        return np.concatenate(parts)[:n]
+        return [np.concatenate([part[j] for part in parts])[:n] for j in range(len(self._outputs))]
 
     def load(self, path: Path) -> np.ndarray:
         """Decode and preprocess one file (raises ImageDecodeError / OSError)."""
@@ -171,21 +184,37 @@ class OnnxPredictor:
     def _finish_batch(self, batch: list[Path], futures: list[Future], top_k: int) -> Iterator[Prediction]:
         loaded = [f.result() for f in futures]
         ready = [i for i, item in enumerate(loaded) if isinstance(item, np.ndarray)]
-        probs = self.run(np.stack([loaded[i] for i in ready])) if ready else np.zeros((0, len(self.class_names)))
-        by_index = dict(zip(ready, probs, strict=True))
+        outputs = self.run_outputs(np.stack([loaded[i] for i in ready])) if ready else [
+            np.zeros((0, len(self.class_names))), np.zeros(0)]
+        by_index = dict(zip(ready, outputs[0], strict=True))
+        scores = dict(zip(ready, outputs[1], strict=True)) if len(outputs) > 1 else {}
         k = max(1, min(top_k, len(self.class_names)))
         for i, path in enumerate(batch):
             if i not in by_index:
                 yield Prediction(str(path), error=str(loaded[i]))
                 continue
             p = by_index[i].astype(float)
-            if not np.all(np.isfinite(p)):
+            score = float(scores[i]) if i in scores else None
+            if not np.all(np.isfinite(p)) or (score is not None and not np.isfinite(score)):
                 yield Prediction(str(path), error="the model gave no valid probabilities (NaN or infinite) "
                                                   "for this image: the model file is broken")
                 continue
             order = np.argsort(-p, kind="stable")[:k]
-            yield Prediction(str(path), [(self.class_names[j], float(p[j])) for j in order], p.tolist(),
-                             decision=self._decide(p))
+            yield self._unfamiliar(Prediction(str(path), [(self.class_names[j], float(p[j])) for j in order],
+                                              p.tolist(), decision=self._decide(p)), score)
+
+    def _unfamiliar(self, prediction: Prediction, score: float | None) -> Prediction:
+        """Mark an image above the file's threshold; under the "not sure" action its decision is "not sure"."""
+        rule = self.unfamiliar_rule
+        if rule is None or score is None:
+            return prediction
+        prediction.unfamiliarity = score
+        prediction.unfamiliar = score > rule.threshold
+        if prediction.unfamiliar and rule.action == "not sure":
+            from tl_desktop.core.evaluation.statistics import NOT_SURE
+
+            prediction.decision = NOT_SURE
+        return prediction
 
     def _decide(self, p: np.ndarray) -> str | None:
         """The label under the exported decision/abstain thresholds, or None when the file has neither."""

@@ -2,13 +2,16 @@
 
 ``verify`` compares a file's probabilities with PyTorch's on the verification images, once fed by timm's eval
 transform (the model alone) and once by the app's numpy preprocessing (what a consumer of the file does);
-``split_accuracy`` measures each precision on the run's test split. Neither refuses anything: they return the
+``split_accuracy`` measures each precision on the run's test split. The ``unfamiliarity`` output is compared too
+(``UnfamiliarCheck``), on the same images and on made-up ones far from any data set (``probe_images``), so that
+both sides of its threshold are checked. Neither refuses anything: they return the
 figures, and ``onnx_export`` decides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +33,41 @@ TOLERANCES: dict[str, dict[str, float]] = {
     "fp16": {"max_abs_diff": 1e-2, "top1_agreement": 0.98},
     "int8": {"max_abs_diff": 0.05, "top1_agreement": 0.95},
 }
+# The unfamiliarity score of each precision against PyTorch: the largest difference relative to the larger of
+# the score and the threshold, and the share of images on the same side of the threshold (made-up probes
+# included, so images far outside are checked as well as the validation images inside).
+UNFAMILIAR_TOLERANCES: dict[str, dict[str, float]] = {
+    "fp32": {"max_rel_diff": 1e-3, "flag_agreement": 1.0},
+    "fp16": {"max_rel_diff": 0.05, "flag_agreement": 0.95},
+    "int8": {"max_rel_diff": 0.25, "flag_agreement": 0.9},
+}
+N_PROBES = 8
+
+
+@dataclass(frozen=True)
+class UnfamiliarCheck:
+    """PyTorch's side of the unfamiliarity comparison: features and scores of the verification images (model
+    order), the probe images with their scores, and the threshold."""
+
+    probe: np.ndarray
+    features: np.ndarray
+    scores: np.ndarray
+    probe_scores: np.ndarray
+    threshold: float
+
+
+def probe_images(pre: Preprocessing) -> np.ndarray:
+    """``N_PROBES`` made-up images (uniform and grey noise, stripes, flat colours), preprocessed by ``pre``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    _, side, _ = pre.input_size
+    arrays = [rng.integers(0, 256, (side, side, 3)), np.repeat(rng.integers(0, 256, (side, side, 1)), 3, 2),
+              np.full((side, side, 3), 255), np.zeros((side, side, 3)), np.full((side, side, 3), (200, 30, 160)),
+              np.tile(np.arange(side)[None, :, None] * 255 // max(side - 1, 1), (side, 1, 3)),
+              np.tile(((np.arange(side) // 2) % 2 * 255)[:, None, None], (1, side, 3)),
+              rng.normal(128, 60, (side, side, 3)).clip(0, 255)]
+    return np.stack([pre(Image.fromarray(a.astype(np.uint8))) for a in arrays[:N_PROBES]]).astype(np.float32)
 
 
 def readable(files: list[tuple[Path, str]], limit: int) -> Iterator[tuple[Any, str]]:
@@ -53,13 +91,16 @@ def compare(reference: np.ndarray, got: np.ndarray) -> dict[str, float]:
 
 
 def verify(path: Path, torch_batch: np.ndarray, app_batch: np.ndarray, subset: str, skipped: int,
-           torch_probs: np.ndarray, precision: str, providers: list[str] | None) -> dict[str, Any]:
-    """The figures of one file against PyTorch's probabilities, with ``passed`` against ``TOLERANCES``.
+           torch_probs: np.ndarray, precision: str, providers: list[str] | None,
+           unfamiliar: UnfamiliarCheck | None = None) -> dict[str, Any]:
+    """The figures of one file against PyTorch's probabilities, with ``passed`` against ``TOLERANCES`` (and,
+    with ``unfamiliar``, ``UNFAMILIAR_TOLERANCES``).
 
     Args:
         torch_batch: the verification images through timm's eval transform (float32, N x 3 x H x W).
         app_batch: the same images through the app's own preprocessing.
         subset, skipped: where the images came from and how many could not be read (reported only).
+        unfamiliar: PyTorch's features and scores, to compare the file's ``features`` and ``unfamiliarity``.
     """
     session = open_session(path, providers)
 
@@ -83,8 +124,33 @@ def verify(path: Path, torch_batch: np.ndarray, app_batch: np.ndarray, subset: s
         "unreadable_skipped": skipped,
         "providers": list(session.get_providers()),
     }
+    if unfamiliar is not None:
+        figures["unfamiliarity"] = _unfamiliar_figures(session, torch_batch, app_batch, unfamiliar, precision)
     figures["passed"] = within_tolerance(figures)
     return figures
+
+
+def _unfamiliar_figures(session: Any, torch_batch: np.ndarray, app_batch: np.ndarray, check: UnfamiliarCheck,
+                        precision: str) -> dict[str, Any]:
+    """The file's features and scores against PyTorch's, on both batches and the probes."""
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [session.run(["features", "unfamiliarity"], {"input": batch[i: i + 32]})
+                 for i in range(0, len(batch), 32)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    (f_model, s_model), (f_app, s_app), (_, s_probe) = run(torch_batch), run(app_batch), run(check.probe)
+    want = np.concatenate([check.scores, check.scores, check.probe_scores]).astype(np.float64)
+    got = np.concatenate([s_model, s_app, s_probe]).astype(np.float64)
+    scale = np.maximum(np.abs(want), check.threshold)
+    feature_diff = max(float(np.abs(f_model - check.features).max()), float(np.abs(f_app - check.features).max()))
+    return {"tolerance": UNFAMILIAR_TOLERANCES[precision], "threshold": check.threshold,
+            "max_rel_diff": float(np.nan_to_num(np.abs(got - want) / scale, nan=np.inf).max()),
+            "flag_agreement": float(((got > check.threshold) == (want > check.threshold)).mean()),
+            "features_max_abs_diff": feature_diff,
+            "features_max_rel_diff": feature_diff / max(float(np.abs(check.features).max()), 1e-12),
+            "validation_flagged": float((check.scores > check.threshold).mean()),
+            "probes_flagged": float((check.probe_scores > check.threshold).mean()),
+            "n_images": len(want), "n_probes": len(check.probe)}
 
 
 def within_tolerance(figures: dict[str, Any]) -> bool:
@@ -94,7 +160,17 @@ def within_tolerance(figures: dict[str, Any]) -> bool:
     diff, agreement = figures.get("max_abs_diff"), figures.get("top1_agreement")
     if tol is None or diff is None or agreement is None:
         return False
-    return float(diff) <= tol.get("max_abs_diff", np.inf) and float(agreement) >= tol["top1_agreement"]
+    return (float(diff) <= tol.get("max_abs_diff", np.inf) and float(agreement) >= tol["top1_agreement"]
+            and _unfamiliar_within(figures))
+
+
+def _unfamiliar_within(figures: dict[str, Any]) -> bool:
+    """True without unfamiliarity figures (an export from before they existed); else today's limits."""
+    found = figures.get("unfamiliarity")
+    if found is None:
+        return True
+    tol = UNFAMILIAR_TOLERANCES[figures["precision"]]
+    return float(found["max_rel_diff"]) <= tol["max_rel_diff"] and float(found["flag_agreement"]) >= tol["flag_agreement"]
 
 
 def split_accuracy(run: LoadedRun, pre: Preprocessing, paths: dict[str, Path],
@@ -124,6 +200,11 @@ def split_accuracy(run: LoadedRun, pre: Preprocessing, paths: dict[str, Path],
 
 def summary(figures: dict[str, Any]) -> str:
     """The figures in one line, for a refusal message."""
-    return (f"max |dp| {figures['max_abs_diff']:.2e} (limit {figures['tolerance'].get('max_abs_diff', 'none')}), "
+    text = (f"max |dp| {figures['max_abs_diff']:.2e} (limit {figures['tolerance'].get('max_abs_diff', 'none')}), "
             f"top-1 agreement {figures['top1_agreement']:.3f} (limit {figures['tolerance']['top1_agreement']}) "
             f"on {figures['n_images']} {figures['images_from']} images")
+    found = figures.get("unfamiliarity")
+    if found is not None and not _unfamiliar_within(figures):
+        text += (f"; unfamiliarity off by {found['max_rel_diff']:.2e} (limit {found['tolerance']['max_rel_diff']}), "
+                 f"flag agreement {found['flag_agreement']:.3f} (limit {found['tolerance']['flag_agreement']})")
+    return text

@@ -34,8 +34,8 @@ def create_job(project_path: str | Path, out: str | Path, *, gpus: int = 1, node
     Raises:
         JobError: no data chosen, unusable data, or a non-empty output folder.
     """
-    from tl_desktop.core.data.scan import scan
-    from tl_desktop.core.data.split import make_split
+    from tl_desktop.core.data.split import split_source
+    from tl_desktop.core.errors import DataError
     from tl_desktop.core.project import project_file as projects
 
     project = projects.load(project_path)
@@ -43,13 +43,11 @@ def create_job(project_path: str | Path, out: str | Path, *, gpus: int = 1, node
     if out.exists() and any(out.iterdir()):
         raise JobError(f"{out} is not empty; choose a new folder for the job")
     request = project.train_config(out / RUN_FOLDER)
-    report = scan(request.csv or request.data)
-    if not report.usable:
-        raise JobError(report.unusable)
-    split = request.split
-    if split is None:
-        split = make_split(report, val_fraction=request.val_fraction, test_fraction=request.test_fraction,
-                           seed=request.seed, group_by=request.group_by).to_dict()
+    try:  # the project's review decisions applied, as the server's training applies them again
+        report, reviewed = split_source(request)
+    except DataError as exc:
+        raise JobError(str(exc)) from exc
+    split = reviewed.to_dict()
     files = [{"path": s.path, "label": s.label, "sha256": s.sha256, "subset": split["assignment"][s.path]}
              for s in report.samples if s.path in split["assignment"]]
     request = replace(request, csv=Path(request.csv).name if request.csv else None,

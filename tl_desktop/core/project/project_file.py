@@ -5,7 +5,9 @@ atomic (``fsutil.atomic_write_json``), so a crash leaves the previous project fi
 
 Schema history:
     1  pre-release: ``{"version": 1, "name", "data_dir", "runs": [run folder, ...], "settings": {...}}``
-    2  current: typed sections (``source``, ``scan``, ``split``, ``settings``, ``runs``) and ``schema_version``.
+    2  typed sections (``source``, ``scan``, ``split``, ``settings``, ``runs``) and ``schema_version``.
+    3  current: plus ``review``, the user's review decisions (``data.review.Review``: excluded, relabelled,
+       keep-together and kept files, paths relative to the data root); files of format 2 have none.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from typing import Any
 
 from tl_desktop.core import config as engine
 from tl_desktop.core.config import SplitOptions, TrainConfig, TrainOptions
+from tl_desktop.core.data.review import Review
 from tl_desktop.core.errors import DamagedFileError, ProjectError, os_error_line
 from tl_desktop.core.fsutil import atomic_write_json, read_json
 from tl_desktop.core.project.project_schema import check_project, check_version
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PROJECT_FILE = "project.json"
 MAX_PROJECT_BYTES = 1 << 30
 RUNS_FOLDER = "runs"
@@ -88,6 +91,7 @@ class Project:
     split: dict[str, Any] | None = None  # Split.to_dict()
     settings: TrainSettings = field(default_factory=TrainSettings)
     runs: list[RunEntry] = field(default_factory=list)
+    review: Review = field(default_factory=Review)  # decisions on the images; the next split applies them
     created: float = field(default_factory=time.time)
     modified: float = field(default_factory=time.time)
     schema_version: int = SCHEMA_VERSION
@@ -137,7 +141,9 @@ class Project:
             raise ProjectError("choose the images (Data step) before training")
         data, csv = (source.parent, source) if self.source.kind == "csv" else (source, None)
         split = {f.name: getattr(self.settings, f.name) for f in fields(SplitOptions)}
-        return engine.DataSource(data=str(data), csv=str(csv) if csv else None, split=self.split, **split)
+        review = self.review.to_dict() if len(self.review) else None
+        return engine.DataSource(data=str(data), csv=str(csv) if csv else None, split=self.split, review=review,
+                                 **split)
 
     def train_config(self, out: str | Path) -> TrainConfig:
         """The project's data, stored split and settings as a training request into ``out``."""
@@ -166,6 +172,7 @@ class Project:
             "split": self.split,
             "settings": asdict(self.settings),
             "runs": [asdict(r) for r in self.runs],
+            "review": self.review.to_dict(),
         }
 
     @classmethod
@@ -180,6 +187,7 @@ class Project:
             split=data.get("split"),
             settings=TrainSettings.from_dict(data.get("settings") or {}),
             runs=[RunEntry.from_dict(r) for r in data.get("runs") or []],
+            review=Review.from_dict(data.get("review")),
             created=float(data.get("created") or time.time()),
             modified=float(data.get("modified") or time.time()),
         )
@@ -204,7 +212,11 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_MIGRATIONS = {1: _migrate_1_to_2}
+def _migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "schema_version": 3, "review": None}  # no decisions yet
+
+
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def migrate(data: dict[str, Any], where: str = PROJECT_FILE) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from tl_desktop.core.config import SplitOptions, TrainOptions
 from tl_desktop.core.config import _matches as matches  # the one JSON-value-vs-type-hint check
+from tl_desktop.core.data.review import review_problem
 from tl_desktop.core.errors import ProjectError
 
 SOURCE_KINDS = ("folder", "csv")
@@ -57,6 +58,9 @@ def check_project(data: dict[str, Any], where: str = "project.json") -> None:
     _check_source(data.get("source"), where)
     _check_split(data.get("split"), where)
     _check_settings(data.get("settings"), where)
+    problem = review_problem(data.get("review"))  # bounded: sizes first, then every path and class name
+    if problem:
+        raise _refuse(where, problem)
     runs = data.get("runs")
     if runs is not None and not isinstance(runs, list):
         raise _refuse(where, f"'runs' is {_shown(runs)}, not a list")

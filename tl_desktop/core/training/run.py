@@ -177,13 +177,20 @@ def _train(config: TrainConfig, d, callback: Callable | None, cancel: CancelToke
 def _start(config: TrainConfig, callback: Callable | None = None) -> None:
     """Check the data, split it and write the run folder's config and manifest; the leakage check's verdict
     and its warnings go to ``callback`` as Notices."""
-    from tl_desktop.core.data.split import Split, check_minimum_per_class, leakage_check, split_source
+    from tl_desktop.core.data.split import (
+        Split,
+        check_minimum_per_class,
+        leakage_check,
+        split_source_reviewed,
+    )
 
     earlier = _earlier_run(config)
     out = Path(config.out)
     _prepare_out(out)
-    report, split = split_source(config)  # a TrainConfig is a DataSource
+    report, split, review = split_source_reviewed(config)  # a TrainConfig is a DataSource
     manifest = _manifest(report, split, earlier)
+    if review is not None:
+        manifest["review"] = review  # the decisions applied (the report's audit folder lists them)
     check_minimum_per_class(report, Split.from_dict(manifest["split"]))
     if callback is not None:
         for line in leakage_check(report, Split.from_dict(manifest["split"])).lines():
@@ -214,7 +221,7 @@ def _resolved(config: TrainConfig, strategy: str, class_names: list[str],
         source = f"continued from run {folder.name} ({run.weights_source})"
         continued = ContinuedFrom(str(folder.resolve()), list(run.class_names))
         image_size = image_size or run.input_size[-1]
-    options = {f.name: getattr(config, f.name) for f in fields(TrainConfig) if f.name not in ("init_from", "split")}
+    options = {f.name: getattr(config, f.name) for f in fields(TrainConfig) if f.name not in ("init_from", "split", "review")}
     return {**options, "strategy_requested": config.strategy, "strategy": strategy, "class_names": class_names,
             "weights": weights, "weights_source": source, "data_config": data_config(config.model, image_size),
             "init_from": continued, "lr": config.lr or DEFAULT_LR[strategy], "versions": library_versions()}

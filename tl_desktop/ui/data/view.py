@@ -20,11 +20,13 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop.core.events import Progress
+from tl_desktop.ui.data.quality import QualityPanel
 from tl_desktop.ui.data.scan_report import ScanReportView, fill_table, make_table
 from tl_desktop.ui.data.split_panel import SplitPanel
 from tl_desktop.ui.session import Session, drop_workers
 from tl_desktop.ui.widgets.common import hint, icon, label, title
 from tl_desktop.ui.widgets.errors import task_failed
+from tl_desktop.ui.widgets.image_viewer import facts_for_path, open_viewer
 from tl_desktop.ui.widgets.thumbnail_grid import ThumbnailGrid, tiles_for_samples
 from tl_desktop.workers import Worker, tasks
 
@@ -66,7 +68,9 @@ class DataView(QWidget):
         self.split_panel = SplitPanel()
         self.split_panel.requested.connect(self.make_split)
         self.grid = ThumbnailGrid()
+        self.grid.activated_path.connect(self.open_image)
         self.report = ScanReportView()
+        self.quality = QualityPanel(self.session)
         self._arrange()
 
     def _arrange(self) -> None:
@@ -83,6 +87,7 @@ class DataView(QWidget):
         right = QTabWidget()
         right.addTab(self.grid, "Images")
         right.addTab(self.report, "Scan report")
+        right.addTab(self.quality, "Data quality")
         self.tabs = right
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(left)
@@ -180,6 +185,10 @@ class DataView(QWidget):
         if self.session.split is None and report.usable:
             self.make_split(self._split_settings())
 
+    def open_image(self, path: str) -> None:
+        """The viewer on a thumbnail's file, with its class, part and group from the scan and split."""
+        open_viewer(self, path, facts_for_path(self.session.report, self.session.split, path))
+
     # --- splitting ----------------------------------------------------------------------------------
     def _split_settings(self) -> dict[str, Any]:
         s = self.session.project.settings
@@ -232,4 +241,5 @@ class DataView(QWidget):
             if worker is not None and worker.is_running():
                 worker.stop()
                 worker.wait()
+        self.quality.shutdown()
         self.grid.shutdown()

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from tl_desktop.core.evaluation.stored_result import NOT_SURE, ImageResult
 from tl_desktop.ui.evaluate.heatmap_panel import HeatmapPanel
 from tl_desktop.ui.widgets.common import label
+from tl_desktop.ui.widgets.image_viewer import KnownFacts, open_viewer
 from tl_desktop.ui.widgets.thumbnail_grid import ThumbnailGrid, Tile
 
 ALL_MISTAKES = "All mistakes"
 
 
 class ImagesPane(QWidget):
+    review_requested = Signal()  # "Review these images": the review gallery on the images shown
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.root = Path()
@@ -29,10 +32,17 @@ class ImagesPane(QWidget):
         self.gallery = ThumbnailGrid(size=88)
         self.heatmap = HeatmapPanel()
         self.gallery.selected_path.connect(lambda path: self.heatmap.show_image(path, self._answers.get(path)))
+        self.gallery.activated_path.connect(self.open_image)
         left = QWidget()
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(self.note)
+        self.review_button = QPushButton("Review these images…", enabled=False, toolTip=(
+            "Go through these images one by one: keep, relabel or exclude each from the next training"))
+        self.review_button.clicked.connect(self.review_requested)
+        top = QHBoxLayout()
+        top.addWidget(self.note, 1)
+        top.addWidget(self.review_button)
+        column.addLayout(top)
         column.addWidget(self.gallery, 1)
         heat_box = QGroupBox("Heatmap of the selected image (Grad-CAM)")
         QVBoxLayout(heat_box).addWidget(self.heatmap)
@@ -53,6 +63,7 @@ class ImagesPane(QWidget):
         self.shown = images
         self._answers = {str(self.root / image.path): image for image in images}
         self.note.setText(note)
+        self.review_button.setEnabled(bool(images))
         groups: dict[str, list[Tile]] = {}
         for image in images:
             name = single_group or f"{image.true} called {image.predicted}"
@@ -67,7 +78,13 @@ class ImagesPane(QWidget):
             what = f"{n} recognised correctly, most confident first."
         else:
             what = f"{n} that the model called {predicted}."
-        self.show_images(images, what + " Click one for its heatmap.", f"{true} → {predicted}")
+        self.show_images(images, what + " Click one for its heatmap, double-click it for a large view.", f"{true} → {predicted}")
+
+    def open_image(self, path: str) -> None:
+        """The viewer on a test image, with its true class and the model's answer."""
+        image = self._answers.get(path)
+        answer = f"{image.predicted} ({100 * image.confidence:.0f} %)" if image is not None else None
+        open_viewer(self, path, KnownFacts(image.true, "test", None, answer) if image is not None else None)
 
     def _tile(self, image: ImageResult) -> Tile:
         listing = "\n".join(f"  {name}: {100 * v:.1f} %"
@@ -82,6 +99,7 @@ class ImagesPane(QWidget):
     def clear(self) -> None:
         self.shown, self._answers = [], {}
         self.note.clear()
+        self.review_button.setEnabled(False)
         self.gallery.set_groups({})
         self.heatmap.set_run(None, [])
 

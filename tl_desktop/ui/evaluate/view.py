@@ -32,6 +32,7 @@ from tl_desktop.ui.evaluate.calibration_panel import CalibrationPanel
 from tl_desktop.ui.evaluate.images import ImagesPane
 from tl_desktop.ui.evaluate.overview_panel import TAB_TITLES, Headline, OverviewPanel, point_text
 from tl_desktop.ui.evaluate.threshold_panel import ThresholdPanel
+from tl_desktop.ui.review.gallery import open_review
 from tl_desktop.ui.session import Session, drop_workers
 from tl_desktop.ui.widgets.common import hint, label, title
 from tl_desktop.ui.widgets.errors import task_failed
@@ -72,6 +73,8 @@ class EvaluateView(QWidget):
         self.threshold = ThresholdPanel()
         self.calibration = CalibrationPanel()
         self.images = ImagesPane()
+        self.images.review_requested.connect(
+            lambda: open_review(self, session, self.images.shown, self.root, self.images.note.text()))
         self.tabs = QTabWidget()
         self._connect_panels()
         self._arrange()
