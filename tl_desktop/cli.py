@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare-models": ("transfer", "compare backbones on one split: accuracy with CI, time and size"),
     "label-budget": ("transfer", "test score versus images per class: would more labels pay off?"),
     "cache": ("cache", "show, limit or clear the prepared-image cache"),
+    "labels": ("labelling", "a project's labels given in the app: counts, or a path,label CSV of them"),
+    "simulate-labelling": ("labelling", "replay labelling with the labels hidden: accuracy per labels spent, "
+                                        "uncertainty vs random order"),
 }
 
 

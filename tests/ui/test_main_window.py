@@ -26,7 +26,7 @@ def test_first_start_offers_the_sample_and_locks_project_steps(window):
     assert window.welcome.sample_button.isVisible()
     enabled = {key: bool(window.steps.item(i).flags() & window.steps.item(i).flags().ItemIsEnabled)
                for i, (key, *_rest) in enumerate(STEPS)}
-    assert enabled == {"start": True, "data": False, "model": False, "train": False, "evaluate": False,
+    assert enabled == {"start": True, "data": False, "label": False, "model": False, "train": False, "evaluate": False,
                        "export": False, "predict": True}
 
 

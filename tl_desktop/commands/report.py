@@ -29,6 +29,10 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                         help="name files by SHA-256 only (when file names may contain patient data)")
     parser.add_argument("--no-heatmaps", action="store_true",
                         help="leave out example images (when images carry burned-in patient text)")
+    parser.add_argument("--model-card", metavar="FILE.json",
+                        help='the model card\'s intended use: {"intended_use": ..., "intended_users": ..., '
+                             '"out_of_scope": ..., "limitations": ...} (default: the project\'s, when the run '
+                             "belongs to one)")
 
 
 def _threshold(text: str | None) -> tuple[str, float | None]:
@@ -50,6 +54,9 @@ def run_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--threshold: '{args.threshold}' is not youden, sens>=X, spec>=X or a number") from exc
     try:
+        from tl_desktop.core.project.intended_use import load_file
+
+        card = load_file(args.model_card) if args.model_card else None  # refused before any evaluation
         require_finished(args.run_dir)
         check_run_images(args.run_dir, EVALUATED, allow_changed=args.allow_changed)  # before any evaluation
         if args.positive or args.threshold or args.abstain is not None:  # else write_report's current evaluation
@@ -58,7 +65,7 @@ def run_report(args: argparse.Namespace) -> int:
                               abstain_threshold=args.abstain)
         result = write_report(args.run_dir, args.out, onnx=args.onnx, hide_file_names=args.hide_file_names,
                               heatmaps=not args.no_heatmaps, transfer=args.transfer,
-                              allow_changed=args.allow_changed)
+                              allow_changed=args.allow_changed, model_card=card)
     except ValueError as exc:  # an unusable --threshold/--abstain value; the engine's errors reach cli.main
         raise UsageError(str(exc)) from exc
     print(f"report: {result.pdf}")

@@ -53,6 +53,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="?", help="another labelled folder to evaluate on (default: the test split)")
     parser.add_argument("--allow-changed", action="store_true",
                         help="evaluate on the images as they are now even where they changed since training")
+    parser.add_argument("--subgroups", metavar="A,B", help=(
+        "break the test figures down by CSV columns and/or non-identifying DICOM tags (PatientSex, PatientAge, "
+        "Manufacturer, ManufacturerModelName, BodyPartExamined, ViewPosition), e.g. PatientSex,PatientAge,site"))
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON document")
 
 
@@ -146,6 +149,16 @@ def _run(start, as_json: bool) -> int:
     return 0
 
 
+def _subgroups(run_dir: str, names: list[str]) -> dict[str, Any]:
+    """The stored evaluation (just made current) broken down by ``names``: ``clinical.json``'s ``subgroups``."""
+    from tl_desktop.core.evaluation.current import clinical_lock
+    from tl_desktop.core.evaluation.run_evaluation import set_subgroups
+
+    with clinical_lock(run_dir):
+        block = set_subgroups(run_dir, names)["subgroups"]
+    return {k: v for k, v in block.items() if k != "values"}  # the figures; per-image values stay in the file
+
+
 def _guarded(fn):
     """A diverged training (NaN loss) becomes UsageError (one line, exit 2); the engine's own errors
     (``UserFacingError``) and disk errors reach ``cli.main``, which prints them the same way."""
@@ -172,8 +185,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """The run's evaluation artefact's test figures (or those on another data set), and which checkpoint."""
     from tl_desktop.core.training.run import evaluate_run
 
+    names = [n.strip() for n in (getattr(args, "subgroups", None) or "").split(",") if n.strip()]
+    if names and args.data:
+        raise UsageError("--subgroups breaks down the run's own test images: leave out the data folder")
     metrics = _guarded(lambda: evaluate_run(args.run_dir, args.data, allow_changed=args.allow_changed))
+    if names:
+        metrics["subgroups"] = _subgroups(args.run_dir, names)
     print(json.dumps(metrics) if args.json else _summary(metrics))
+    if names and not args.json:
+        from tl_desktop.core.evaluation.subgroup_tables import table_lines
+
+        print("\n".join(table_lines(metrics["subgroups"])))
     label = (metrics.get("evaluation") or {}).get("label")
     if label and not args.json:
         print(f"evaluation of the {label} (computed {metrics['evaluation'].get('computed_utc')})")

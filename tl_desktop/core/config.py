@@ -46,12 +46,14 @@ class DataSource(SplitOptions):
     """The images and how they are split: ``data`` is the folder, ``csv`` an optional file/label list (its
     paths relative to ``data``), ``split`` a stored ``Split.to_dict()`` that, when given, wins over the
     seed, fractions and grouping, ``review`` the user's review decisions (``data.review.Review.to_dict()``:
-    excluded, relabelled and keep-together files) that the split applies."""
+    excluded, relabelled and keep-together files) that the split applies, ``labels`` the labels given in the
+    app (``data.labels.Labels.to_dict()``) that the scan applies."""
 
     data: str
     csv: str | None = None
     split: dict[str, Any] | None = field(default=None, repr=False)
     review: dict[str, Any] | None = field(default=None, repr=False)
+    labels: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def source(self) -> DataSource:

@@ -58,7 +58,8 @@ def require_finished(run_dir: Path | str) -> None:
 
 def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: list[Path | str] | None = None,
                  hide_file_names: bool = False, heatmaps: bool = True, transfer: Path | str | None = None,
-                 callback: Callable | None = None, cancel=None, allow_changed: bool = False) -> ReportResult:
+                 callback: Callable | None = None, cancel=None, allow_changed: bool = False,
+                 model_card: Any = None) -> ReportResult:
     """Write the report of a finished run into ``out`` (default ``RUN_DIR/report``).
 
     Args:
@@ -68,6 +69,8 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
         transfer: a ``transfer.json`` ("did transfer help?"); default ``RUN_DIR/transfer.json`` when present.
         allow_changed: report on the images as they are now where they changed since training; the report's
             summary then says so (the evaluation's first warning). Otherwise a changed image refuses the report.
+        model_card: the model card form (``core.project.intended_use.IntendedUse``); default the form of the
+            project the run belongs to (``PROJECT/runs/RUN``), else none (its questions shown as not answered).
 
     Raises:
         ReportError, RunError, ClinicalError: one readable line.
@@ -78,6 +81,9 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "report"
     require_finished(run_dir)
+    from tl_desktop.report.model_card import project_model_card
+
+    intended = model_card if model_card is not None else project_model_card(run_dir)
     config = runs.load_config(run_dir)
     clinical = current_clinical(run_dir, callback=callback, cancel=cancel, allow_changed=allow_changed)
     manifest = runs.load_manifest(run_dir)
@@ -93,7 +99,7 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
     out.mkdir(parents=True)
     try:
         result = _build(run_dir, out, config, manifest, clinical, onnx_files, transfer_file, hide_file_names,
-                        heatmaps)
+                        heatmaps, intended)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)  # a refused report leaves nothing behind
         raise
@@ -109,7 +115,7 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, *, onnx: li
 
 
 def _build(run_dir: Path, out: Path, config, manifest, clinical, onnx_files, transfer_file, hide_file_names,
-           heatmaps) -> list[str]:
+           heatmaps, intended=None) -> list[str]:
     """Write the audit folder, figures, HTML and PDF into ``out`` and check them for local paths."""
     from tl_desktop.core import runs
     from tl_desktop.core.fsutil import read_json
@@ -123,7 +129,13 @@ def _build(run_dir: Path, out: Path, config, manifest, clinical, onnx_files, tra
                    [_verification(p, clinical) for p in onnx_files])
     if heatmaps:
         data.heatmaps = _heatmaps(run_dir, clinical, name, MAX_HEATMAPS)
-    files = write_audit(run_dir, out, config, manifest, clinical, onnx_files, name, data.transfer)
+    from tl_desktop.report import checklist, model_card
+
+    card = model_card.build(data, intended, onnx_files)
+    items = checklist.build(data, card)
+    files = write_audit(run_dir, out, config, manifest, clinical, onnx_files, name, data.transfer,
+                        {"model_card.json": card, "checklist.json": checklist.to_json(items)})
+    data.card_pages = [model_card.section(card), checklist.section(items)]
     html = _html(data, files)
     _write_figures(out, data)
     from tl_desktop.core.fsutil import atomic_write_text
@@ -209,6 +221,7 @@ def _heatmaps(run_dir: Path, clinical: dict[str, Any], name, limit: int) -> list
 def _html(data, files: list[str]) -> str:
     from tl_desktop import __version__
     from tl_desktop.report import sections as s
+    from tl_desktop.report import subgroups
     from tl_desktop.report.document import document, page_break
     from tl_desktop.report.figures import image_png
 
@@ -217,9 +230,10 @@ def _html(data, files: list[str]) -> str:
     created = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     parts = [s.summary(data, created, __version__), s.data_section(data),  # page 1 grows with the classes
              page_break(), s.model_section(data), s.training_curves(data),
-             page_break(), s.results_section(data),
+             page_break(), s.results_section(data), subgroups.section(data),
              page_break(), s.curves_section(data), s.calibration_section(data),
              page_break(), s.heatmap_section(data), s.transfer_section(data),
+             *(part for page in data.card_pages for part in (page_break(), page)),  # model card, checklist
              page_break(), s.audit_section(data, files)]
     return document(f"Model report {data.run_dir.name}", [p for p in parts if p])
 

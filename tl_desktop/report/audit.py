@@ -75,7 +75,8 @@ _REASON_WORDS = {"near-duplicate": "near-duplicate", "label-error": "label error
 
 def _review_csv(review: dict[str, Any], name: Callable[[str], str]) -> str:
     """The review decisions the run applied (``manifest["review"]``): one row per excluded or relabelled file
-    and per file of a keep-together group; files named as in the rest of the audit folder."""
+    and per file of a keep-together group, and each file such a group moved to another part of a stored split;
+    files named as in the rest of the audit folder."""
     rows: list[list[Any]] = [["decision", "file", "reason", "other_file", "given_label", "new_label", "group"]]
     for item in review.get("excluded", []):
         other = name(item["of"]) if item.get("of") else ""
@@ -85,6 +86,9 @@ def _review_csv(review: dict[str, Any], name: Callable[[str], str]) -> str:
         rows.append(["relabelled", name(item["path"]), "label error", "", item["from"], item["to"], ""])
     for number, group in enumerate(review.get("together", []), start=1):
         rows.extend(["kept together", name(path), "", "", "", "", number] for path in group)
+    for item in review.get("moved", []):  # a keep-together group that spanned parts of a stored split
+        rows.append(["moved", name(item["path"]), f"from {item['from']} to {item['to']}, with its group", "", "",
+                     "", ""])
     return csv_text(rows)
 
 
@@ -100,8 +104,9 @@ def _renamed(data: Any, name: Callable[[str], str]) -> Any:
 
 def write_audit(run_dir: Path, out: Path, config: RunConfig, manifest: dict[str, Any],
                 clinical: dict[str, Any] | None, onnx_files: list[Path], name: Callable[[str], str],
-                transfer: dict[str, Any] | None = None) -> list[str]:
-    """Write ``out/audit``; returns the files written, relative to ``out``."""
+                transfer: dict[str, Any] | None = None, documents: dict[str, Any] | None = None) -> list[str]:
+    """Write ``out/audit``; returns the files written, relative to ``out``. ``documents``: more JSON files
+    (name -> content, e.g. the model card and checklist), listed in ``SHA256SUMS`` like the others."""
     audit = out / "audit"
     if audit.exists():
         shutil.rmtree(audit)
@@ -128,10 +133,16 @@ def write_audit(run_dir: Path, out: Path, config: RunConfig, manifest: dict[str,
         atomic_write_json(audit / "transfer.json", sanitise(transfer))
     if clinical is not None:
         atomic_write_json(audit / "clinical.json", _renamed(clinical, name))
+        from tl_desktop.report.subgroups import audit_json
+
+        if (breakdown := audit_json(clinical)) is not None:
+            atomic_write_json(audit / "subgroups.json", breakdown)
     if (run_dir / "history.csv").is_file():
         shutil.copyfile(run_dir / "history.csv", audit / "history.csv")
     for onnx_path in onnx_files:
         _copy_model(onnx_path, audit / "model")
+    for file, document in (documents or {}).items():
+        atomic_write_json(audit / file, sanitise(document))
     return _checksums(out, audit)
 
 

@@ -27,6 +27,7 @@ class RunData:
     onnx: list[dict[str, Any]] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)
     heatmaps: list[dict[str, Any]] = field(default_factory=list)
+    card_pages: list[str] = field(default_factory=list)  # model card and checklist (report/model_card.py)
 
 
 def _counts(manifest: dict[str, Any]) -> dict[str, Counter]:

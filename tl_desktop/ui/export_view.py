@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -30,6 +31,14 @@ from tl_desktop.workers import Worker, tasks
 
 FIGURE_COLUMNS = ["File", "Precision", "Largest probability difference", "Same top answer", "Limits", "Verdict",
                   "Size"]
+# What an exported file does with an image unlike the training images: the core's values
+# (``model_checks.UNFAMILIAR_ACTIONS``, as ``export --unfamiliar`` takes them) in plain words.
+UNFAMILIAR_CHOICES = (
+    ("flagged", "show the answer and mark the image as unfamiliar",
+     "The model still answers, and the answer carries a mark: this image is unlike the training images."),
+    ("not sure", "answer “not sure”",
+     "The model gives no class for such an image: it answers “not sure”, as for an uncertain image."),
+)
 
 
 class ExportView(QWidget):
@@ -47,6 +56,11 @@ class ExportView(QWidget):
             f"Half the size; for GPUs. {_limits_text('fp16')}"))
         self.int8 = QCheckBox("also a quantised file (INT8)", toolTip=(
             f"About a quarter of the size and faster on CPUs. {_limits_text('int8')}"))
+        self.unfamiliar = QComboBox(toolTip="What the exported file does with an image unlike every training "
+                                            "image (for example a photo given to an X-ray model)")
+        for value, text, tip in UNFAMILIAR_CHOICES:
+            self.unfamiliar.addItem(text, value)
+            self.unfamiliar.setItemData(self.unfamiliar.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.button = QPushButton(icon("export"), "Export and verify", toolTip="Write the ONNX file and check "
                                   "it gives the same answers as the trained model (Ctrl+E)")
         self.button.setProperty("role", "primary")
@@ -70,6 +84,7 @@ class ExportView(QWidget):
         form.addRow("File:", file_row)
         form.addRow("Extra files:", self.fp16)
         form.addRow("", self.int8)
+        form.addRow("Images unlike the training images:", self.unfamiliar)
         form.addRow("", self.button)
         results = QGroupBox("Verification: the exported file against the trained model")
         results_layout = QVBoxLayout(results)
@@ -122,7 +137,8 @@ class ExportView(QWidget):
         if run_dir is None or not self.out.text() or (self.worker and self.worker.is_running()):
             return
         self.worker = Worker(tasks.export_task, str(run_dir), self.out.text(), fp16=self.fp16.isChecked(),
-                             int8=self.int8.isChecked(), name="export")
+                             int8=self.int8.isChecked(), unfamiliar_action=self.unfamiliar.currentData(),
+                             name="export")
         self.worker.progressed.connect(self._on_progress)
         self.worker.finished.connect(self._on_exported)
         self.worker.errored.connect(lambda failure: task_failed(self, "export", failure))
@@ -187,7 +203,14 @@ def decision_text(meta: dict[str, str]) -> str:
     if not meta.get("temperature"):
         return ""
     return (f"\n{rule_sentence(meta)}.\nProbabilities calibrated with temperature "
-            f"{float(meta['temperature']):.2f}.")
+            f"{float(meta['temperature']):.2f}.{unfamiliar_text(meta)}")
+
+
+def unfamiliar_text(meta: dict[str, str]) -> str:
+    """What the exported file does with images unlike the training images, from its metadata ("" for a file
+    without the unfamiliarity output)."""
+    words = {value: text for value, text, _ in UNFAMILIAR_CHOICES}.get(meta.get("unfamiliar_action", ""))
+    return f"\nImages unlike the training images: {words}." if words else ""
 
 
 def _limits_text(precision: str) -> str:

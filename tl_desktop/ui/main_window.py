@@ -38,12 +38,19 @@ WARM_UP_DELAY_MS = 1500
 STEPS = [
     ("start", "Start", "app", False),
     ("data", "1  Data", "data", True),
+    ("label", "     Label", "label", True),  # shown while the project has labels given in the app
     ("model", "2  Model", "model", True),
     ("train", "3  Train", "train", True),
     ("evaluate", "4  Evaluate", "evaluate", True),
     ("export", "5  Export", "export", True),
     ("predict", "6  Predict", "predict", False),
 ]
+
+
+def step_shortcut(key: str) -> str:
+    """Ctrl+0 ... Ctrl+6 as the steps are numbered (the Label step below Data: Ctrl+L)."""
+    numbered = [k for k, *_rest in STEPS if k != "label"]
+    return "Ctrl+L" if key == "label" else f"Ctrl+{numbered.index(key)}"
 
 
 class MainWindow(QMainWindow):
@@ -60,6 +67,8 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_menus()
         self.session.project_changed.connect(self._on_project)
+        self.session.labels_changed.connect(self._show_label_step)
+        self.session.labelling_requested.connect(lambda: self._show_label_step() or self.show_step("label"))
         self.session.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.session.saved.connect(lambda f: self.statusBar().showMessage(f"Saved {f}", 3000))
         self._on_project(None)
@@ -77,6 +86,7 @@ class MainWindow(QMainWindow):
         from tl_desktop.ui.data.view import DataView
         from tl_desktop.ui.evaluate.view import EvaluateView
         from tl_desktop.ui.export_view import ExportView
+        from tl_desktop.ui.label.view import LabelView
         from tl_desktop.ui.model_view import ModelView
         from tl_desktop.ui.predict_view import PredictView
         from tl_desktop.ui.train.view import TrainView
@@ -89,7 +99,8 @@ class MainWindow(QMainWindow):
         self.welcome = welcome
         train = TrainView(self.session)
         train.run_finished.connect(lambda: self.show_step("evaluate"))
-        return {"start": welcome, "data": DataView(self.session), "model": ModelView(self.session), "train": train,
+        return {"start": welcome, "data": DataView(self.session), "label": LabelView(self.session),
+                "model": ModelView(self.session), "train": train,
                 "evaluate": EvaluateView(self.session), "export": ExportView(self.session),
                 "predict": PredictView(self.session)}
 
@@ -99,10 +110,10 @@ class MainWindow(QMainWindow):
         self.steps.setSpacing(4)
         self.steps.setFixedWidth(170)
         self.stack = QStackedWidget()
-        for n, (key, text, icon_name, _needs) in enumerate(STEPS):
+        for key, text, icon_name, _needs in STEPS:
             item = QListWidgetItem(icon(icon_name), text)
             item.setData(Qt.ItemDataRole.UserRole, key)
-            item.setToolTip(f"{text.strip(' 0123456789')} (Ctrl+{n})")
+            item.setToolTip(f"{text.strip(' 0123456789')} ({step_shortcut(key)})")
             self.steps.addItem(item)
             self.stack.addWidget(self.views[key])
         self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -151,9 +162,9 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
         steps = self.menuBar().addMenu("&Steps")
-        for n, (key, text, icon_name, _needs) in enumerate(STEPS):
+        for key, text, icon_name, _needs in STEPS:
             steps.addAction(self._action(text.strip(" 0123456789"), lambda _c=False, k=key: self.show_step(k),
-                                         f"Ctrl+{n}", icon_name))
+                                         step_shortcut(key), icon_name))
         tools = self.menuBar().addMenu("&Tools")
         tools.addAction(self._action("Did transfer &help?…", self.show_transfer_window, "Ctrl+T", "train",
                                      "Did the pretrained model help, which model, would more labels pay off?"))
@@ -186,7 +197,8 @@ class MainWindow(QMainWindow):
     # --- steps --------------------------------------------------------------------------------------
     def show_step(self, key: str) -> None:
         row = [s[0] for s in STEPS].index(key)
-        if self.steps.item(row).flags() & Qt.ItemFlag.ItemIsEnabled:
+        item = self.steps.item(row)
+        if item.flags() & Qt.ItemFlag.ItemIsEnabled and not item.isHidden():
             self.steps.setCurrentRow(row)
 
     def _on_project(self, project: proj.Project | None) -> None:
@@ -197,11 +209,17 @@ class MainWindow(QMainWindow):
             item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if enabled else flags & ~Qt.ItemFlag.ItemIsEnabled)
         for action in (self.save_action, self.server_action, self.import_action):
             action.setEnabled(project is not None)
+        self._show_label_step()
         self.setWindowTitle(f"{project.name} — tl-desktop" if project else "tl-desktop")
         self.welcome.refresh()
         if project is not None:
             self.statusBar().showMessage(f"Opened {project.folder}", 5000)
             self.show_step("data")
+
+    def _show_label_step(self) -> None:
+        """The Label step is in the sidebar while the open project has labels given in the app."""
+        project = self.session.project
+        self.steps.item([s[0] for s in STEPS].index("label")).setHidden(project is None or project.labels is None)
 
     # --- project actions ----------------------------------------------------------------------------
     def _switch(self, open_it: Callable[[], None]) -> None:

@@ -43,6 +43,8 @@ class Session(QObject):
     scan_changed = Signal(object)  # ScanReport | None
     split_changed = Signal(object)  # Split | None
     review_changed = Signal()  # the project's review decisions changed (saved already)
+    labels_changed = Signal()  # labelling in the app was set up or its classes changed (saved already)
+    labelling_requested = Signal()  # the user asked to label images (the main window opens the Label step)
     runs_changed = Signal()
     run_selected = Signal(str)  # absolute run folder
     saved = Signal(str)  # path of project.json
@@ -107,14 +109,16 @@ class Session(QObject):
         self.scan_changed.emit(report)
 
     def _restore_split(self, report: Any) -> None:
-        """Reuse the stored split when it still covers exactly the scanned files."""
+        """Reuse the stored split when it still covers exactly the scanned files (those the review excluded
+        may be missing from it)."""
         stored = self.project.split if self.project else None
         if not stored:
             return
         from tl_desktop.core.data.split import Split
 
         split = Split.from_dict(stored)
-        if set(split.assignment) == {s.path for s in report.samples}:
+        paths = {s.path for s in report.samples}
+        if paths - set(self.project.review.excluded) <= set(split.assignment) <= paths:
             self.split = split
             self.split_changed.emit(split)
         else:
@@ -122,10 +126,13 @@ class Session(QObject):
             self.split = None
             self.split_changed.emit(None)
 
-    def set_split(self, split: Any) -> None:
+    def set_split(self, split: Any, stored: Any = None) -> None:
+        """The current split (``split.Split``); the project keeps ``stored`` when given (``Divided.stored``:
+        the stored split with its excluded files), else ``split``."""
         self.split = split
         if self.project is not None:
-            self.project.split = split.to_dict() if split is not None else None
+            kept = stored if stored is not None else split
+            self.project.split = kept.to_dict() if kept is not None else None
             self.mark_dirty()
         self.split_changed.emit(split)
 
@@ -147,6 +154,15 @@ class Session(QObject):
         self.save()
         self.review_changed.emit()
         return True
+
+    def set_labels(self, labels: Any) -> None:
+        """Set up labelling in the app, or change its classes (``data.labels.Labels``; None: no labelling):
+        saved at once, then the views are told. Single decisions are saved with ``mark_dirty``."""
+        if self.project is None:
+            return
+        self.project.labels = labels
+        self.save()
+        self.labels_changed.emit()
 
     # --- runs ---------------------------------------------------------------------------------------
     def record_run(self, run_dir: str | Path, **summary: Any) -> None:

@@ -28,22 +28,30 @@ def _progress(callback, phase: str):
     return lambda done, total: callback(Progress(phase, int(done), int(total)))
 
 
-def scan_task(source: str, csv: str | None = None, *, callback, cancel: CancelToken):
-    """``data.scan`` with progress as Progress("scan", done, total) events."""
+def scan_task(source: str, csv: str | None = None, labels: dict[str, Any] | None = None, *, callback,
+              cancel: CancelToken):
+    """``data.scan`` with progress as Progress("scan", done, total) events; ``labels``: the project's labels
+    given in the app (``Labels.to_dict()``), applied by the scan."""
     from tl_desktop.core.data import scan as data
 
-    return data.scan(source, csv=csv, progress=_progress(callback, "scan"), cancel=cancel)
+    return data.scan(source, csv=csv, progress=_progress(callback, "scan"), cancel=cancel, labels=labels)
 
 
-def split_task(report, *, val_fraction: float, test_fraction: float, seed: int, group_by: str | None,
-               callback, cancel: CancelToken) -> tuple[Any, Any]:
-    """``data.make_split`` followed by the leakage check; returns (split, its LeakageCheck)."""
+def split_task(report, review: dict[str, Any] | None = None, stored: dict[str, Any] | None = None, *,
+               val_fraction: float, test_fraction: float, seed: int, group_by: str | None, callback,
+               cancel: CancelToken) -> tuple[Any, Any, bool]:
+    """``split.divide`` as training divides (the review decisions applied; by the ``stored`` split while it
+    still covers every kept file, else a new one), then the leakage check; returns (Divided, its
+    LeakageCheck, whether the stored split was used)."""
     from tl_desktop.core.data import split as splits
 
-    split = splits.make_split(report, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                            group_by=group_by)
+    settings = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed, "group_by": group_by}
+    divided = splits.divide(report, review, stored=stored, **settings)
+    used = stored is not None and splits.covers(divided.stored, divided.report)
+    if stored is not None and not used:
+        divided = splits.divide(report, review, **settings)
     cancel.raise_if_cancelled()
-    return split, splits.leakage_check(report, split)
+    return divided, splits.leakage_check(divided.report, divided.split), used
 
 
 def devices_task(*, callback, cancel: CancelToken) -> list[tuple[str, str]]:
@@ -140,11 +148,14 @@ def evaluation_task(run_dir: str, *, callback, cancel: CancelToken) -> tuple[Any
     return evaluation_state(run_dir, callback=callback, cancel=cancel), root
 
 
-def export_task(run_dir: str, out: str, *, fp16: bool, int8: bool, callback, cancel: CancelToken):
-    """``policy.export_run``: evaluate clinically when needed, then export (the CLI's export too)."""
+def export_task(run_dir: str, out: str, *, fp16: bool, int8: bool, unfamiliar_action: str = "flagged", callback,
+                cancel: CancelToken):
+    """``policy.export_run``: evaluate clinically when needed, then export (the CLI's export too);
+    ``unfamiliar_action`` ("flagged" or "not sure") is what the file does with images unlike the training ones."""
     from tl_desktop.core.export.policy import export_run
 
-    return export_run(run_dir, out, fp16=fp16, int8=int8, callback=callback, cancel=cancel)
+    return export_run(run_dir, out, fp16=fp16, int8=int8, callback=callback, cancel=cancel,
+                      unfamiliar_action=unfamiliar_action)
 
 
 def model_task(model_path: str, *, callback, cancel: CancelToken) -> list[str]:
@@ -277,3 +288,38 @@ def import_job_task(job_dir: str, project_path: str, *, callback, cancel: Cancel
     from tl_desktop.core.project import jobs
 
     return str(jobs.import_job(job_dir, project_path))
+
+
+# --- labelling in the app (the Label step) ---------------------------------------------------------------
+
+def label_features_task(paths: list[str], shas: list[str], image_size: int | None = None, *, callback,
+                        cancel: CancelToken):
+    """``labelling_simulation.embed_images``: the pretrained embeddings the labelling probe learns on."""
+    from tl_desktop.core.insight.labelling_simulation import embed_images
+
+    return embed_images(paths, shas, image_size=image_size, callback=callback, cancel=cancel)
+
+
+def label_fit_task(x, rows: list[int], y: list[str], curve: list[tuple[int, float]], seed: int, *, callback,
+                   cancel: CancelToken):
+    """``active.fit``: the probe refitted on the labels so far, with its cross-validated estimate."""
+    from tl_desktop.core.insight.active import fit
+
+    return fit(x, rows, y, curve, seed)
+
+
+def label_order_task(x, rows: list[int], k: int, proba, seed: int, *, callback, cancel: CancelToken) -> list[int]:
+    """``active.choose``: the next ``k`` of ``rows`` in the uncertainty order (k-means: too slow for the GUI)."""
+    from tl_desktop.core.insight.active import choose
+
+    return choose(x, rows, k, proba=proba, seed=seed)
+
+
+def export_labels_task(source: str, csv: str | None, labels: dict[str, Any], target: str, *, callback,
+                       cancel: CancelToken) -> int:
+    """Scan with the labels applied and write every labelled image as a ``path,label`` CSV; returns its rows."""
+    from tl_desktop.core.data import scan as data
+    from tl_desktop.core.data.labels import write_csv
+
+    report = data.scan(source, csv=csv, labels=labels, cancel=cancel)
+    return write_csv(report, target)

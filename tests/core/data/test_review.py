@@ -36,7 +36,7 @@ def test_excluded_files_leave_the_split_and_relabelled_ones_take_the_new_label(f
     assert report.counts == {"digit_0": 19, "digit_1": 18, "digit_2": 21, "unsure": 1}
     assert set(split.assignment) == set(labels)
     assert applied["counts"] == {"excluded": 1, "relabelled": 2, "together_groups": 0, "together_files": 0,
-                                 "not_found": 0}
+                                 "not_found": 0, "moved": 0}
     assert applied["excluded"] == [{"path": "digit_0/0_000.png", "reason": "near-duplicate",
                                     "of": "digit_0/0_001.png"}]
     assert {"path": "digit_1/1_005.png", "from": "digit_1", "to": "digit_2"} in applied["relabelled"]

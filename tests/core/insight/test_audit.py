@@ -210,6 +210,13 @@ def test_similarity_of_a_pair_is_symmetric_under_order(planted):
     assert np.all([0 < p.similarity <= 1 for p in report.near_duplicates])
 
 
+def _stack(t: np.ndarray) -> np.ndarray:
+    """A thumbnail as ``thumbnails`` stacks it: (2, 1, side, side), [as is, mirrored], no zoom."""
+    t = t - t.mean()
+    t = t / np.linalg.norm(t)
+    return np.stack([t[None], t[None, :, ::-1]])
+
+
 def test_pixels_must_confirm_an_embedding_match():
     from tl_desktop.core.data.scan import Sample
     from tl_desktop.core.insight.audit import PIXEL_THRESHOLD, near_duplicates, pixel_similarity
@@ -218,9 +225,7 @@ def test_pixels_must_confirm_an_embedding_match():
     vectors = np.tile(np.eye(4, dtype=np.float32)[0], (3, 1))  # three equal embeddings
     rng = np.random.default_rng(0)
     base = rng.normal(size=(24, 24)).astype(np.float32)
-    thumbs = np.stack([base, base[:, ::-1], rng.normal(size=(24, 24)).astype(np.float32)])
-    thumbs -= thumbs.mean(axis=(1, 2), keepdims=True)
-    thumbs /= np.linalg.norm(thumbs, axis=(1, 2), keepdims=True)
+    thumbs = np.stack([_stack(base), _stack(base[:, ::-1]), _stack(rng.normal(size=(24, 24)).astype(np.float32))])
     assert pixel_similarity(thumbs[0], thumbs[1]) == pytest.approx(1.0, abs=1e-5)  # a mirror image
     assert abs(pixel_similarity(thumbs[0], thumbs[2])) < 0.5
     unconfirmed = near_duplicates(samples, vectors, vectors)
@@ -230,8 +235,74 @@ def test_pixels_must_confirm_an_embedding_match():
     assert confirmed[0].pixel_similarity >= PIXEL_THRESHOLD
 
 
+def test_thumbnails_are_two_dimensional_and_line_up_crops(home, tmp_path):
+    """Same row profile, different picture: not confirmed; an 8 % centre crop of a photo: confirmed."""
+    from tl_desktop.core.insight.audit import PIXEL_THRESHOLD, pixel_similarity, thumbnails
+
+    rng = np.random.default_rng(1)
+    blocks = rng.uniform(0, 255, (12, 12))
+    shuffled = np.stack([rng.permutation(row) for row in blocks])  # each row's blocks in another order
+    noisy, shuffled = (np.kron(b, np.ones((8, 8))).astype(np.uint8) for b in (blocks, shuffled))
+    photo = _photo("chelsea", 128).convert("RGB")
+    files = {"a.png": Image.fromarray(noisy), "b.png": Image.fromarray(shuffled), "photo.png": photo,
+             "photo_crop8.png": _crop(photo, 0.08)}
+    for name, im in files.items():
+        im.convert("RGB").save(tmp_path / name)
+    t = thumbnails([tmp_path / name for name in files])
+    assert t.shape[:2] == (4, 2) and t.shape[-2:] == (24, 24)
+    assert pixel_similarity(t[0], t[1]) < 0.5
+    assert pixel_similarity(t[2], t[3]) >= PIXEL_THRESHOLD
+    assert pixel_similarity(t[2], t[3]) > pixel_similarity(t[2, :, :1], t[3, :, :1])  # the zooms are what lines it up
+
+
+def test_box_matrix_matches_pil_box_on_whole_ratios():
+    from tl_desktop.core.insight.audit import _box_matrix
+
+    grey = np.random.default_rng(0).uniform(0, 255, (96, 96)).astype(np.float32)
+    box = _box_matrix(96, 24)
+    expected = np.asarray(Image.fromarray(grey, mode="F").resize((24, 24), Image.Resampling.BOX))
+    np.testing.assert_allclose(box @ grey @ box.T, expected, atol=1e-3)
+
+
 def test_found_near_pairs_were_confirmed_by_the_pixels(planted):
     from tl_desktop.core.insight.audit import PIXEL_THRESHOLD
 
     near = [p for p in planted[0].near_duplicates if p.kind == "near"]
     assert near and all(p.pixel_similarity is not None and p.pixel_similarity >= PIXEL_THRESHOLD for p in near)
+
+
+def test_probe_in_principal_components_on_large_sets_keeps_groups_and_finds_flipped_labels():
+    """From PCA_FROM images the probe works in fold-fitted principal components; flipped labels still stand out
+    and a group never straddles the held-out fold."""
+    from tl_desktop.core.insight import label_issues as li
+
+    rng = np.random.default_rng(0)
+    n, classes = li.PCA_FROM, 3
+    labels = np.arange(n) % classes
+    centres = rng.normal(size=(classes, li.PCA_DIMS + 64))
+    vectors = centres[labels] + rng.normal(scale=2.0, size=(n, li.PCA_DIMS + 64))
+    flipped = rng.choice(n, 20, replace=False)
+    given = labels.copy()
+    given[flipped] = (labels[flipped] + 1) % classes
+    groups = np.arange(n) // 2  # pairs of images: one patient each
+    probs = li.out_of_fold_probabilities(vectors, given, 5, groups)
+    assert np.isfinite(probs).all()
+    own = probs[np.arange(n), given]
+    assert set(np.argsort(own)[:20]) == set(flipped.tolist())
+    for train, held in li._folds(given, groups, 5, 0):
+        assert not set(groups[train]) & set(groups[held])
+
+
+@pytest.mark.parametrize("shape", [(109, 109, 3), (109, 150, 3), (60, 120, 3)])
+def test_grey_crop_is_the_evaluation_crop_in_grey(shape):
+    import torch
+
+    from tl_desktop.core.data.datasets import CentreCrop
+    from tl_desktop.core.insight.audit import _centre_crop, _grey
+
+    image = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+    mirrored = np.ascontiguousarray(image[:, ::-1])
+    expected = CentreCrop(96)(torch.from_numpy(image)).numpy().mean(axis=0)
+    expected_mirrored = CentreCrop(96)(torch.from_numpy(mirrored)).numpy().mean(axis=0)
+    np.testing.assert_allclose(_centre_crop(_grey(image), 96), expected, atol=1e-3)
+    np.testing.assert_allclose(_centre_crop(_grey(image)[:, ::-1], 96), expected_mirrored, atol=1e-3)

@@ -46,9 +46,9 @@ def test_the_next_split_uses_the_projects_decisions(tmp_path):
 def test_a_format_2_project_migrates_with_no_decisions(tmp_path):
     (tmp_path / "project.json").write_text(json.dumps({"schema_version": 2, "name": "old", "runs": []}))
     p = proj.load(tmp_path)
-    assert p.schema_version == 3 and len(p.review) == 0
+    assert p.schema_version == 4 and len(p.review) == 0
     proj.save(p)
-    assert json.loads((tmp_path / "project.json").read_text())["schema_version"] == 3
+    assert json.loads((tmp_path / "project.json").read_text())["schema_version"] == 4
 
 
 @pytest.mark.parametrize(("review", "words"), [

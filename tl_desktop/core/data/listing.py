@@ -35,6 +35,7 @@ from pathlib import Path
 
 from tl_desktop.core.errors import DataError
 from tl_desktop.core.events import CancelToken, ScanFinding
+from tl_desktop.core.fsutil import csv_cell
 
 __all__ = ["Entry", "Listing", "walk_folder", "read_csv", "SYSTEM_NAMES"]
 
@@ -94,8 +95,8 @@ def _outside_finding(count: int, first: str, what: str) -> ScanFinding:
 class _Walk:
     """One walk of a class-folder data set (see the module docstring for the rules)."""
 
-    def __init__(self, root: Path, cancel: CancelToken | None):
-        self.root, self.root_s, self.cancel = root, str(root), cancel
+    def __init__(self, root: Path, cancel: CancelToken | None, loose: bool = False):
+        self.root, self.root_s, self.cancel, self.loose = root, str(root), cancel, loose
         self.entries: list[Entry] = []
         self.walked: dict[str, str] = {}  # real folder -> its listed path
         self.links: list[Path] = []       # folder links, followed after the real folders
@@ -150,7 +151,7 @@ class _Walk:
         entry = Entry(path, rel, label, real=real, linked=linked)
         if _hidden(parts):
             entry.reason = "not an image (hidden or system file)"
-        elif label is None:
+        elif label is None and not self.loose:
             entry.reason = "not in a class folder (put each image in a folder named after its class)"
         elif own_link:
             entry.reason = self._file_link_reason(path, real, label)
@@ -217,9 +218,18 @@ def _count_once(entries: list[Entry], why: str) -> None:
         first[entry.real] = keep
 
 
-def walk_folder(root: Path, cancel: CancelToken | None = None) -> Listing:
-    """Every file below ``root`` (resolved); the first folder level names the class."""
-    return _Walk(root, cancel).run()
+def walk_folder(root: Path, cancel: CancelToken | None = None, to_label: str | None = None) -> Listing:
+    """Every file below ``root`` (resolved); the first folder level names the class.
+
+    ``to_label`` (a ``labels.LAYOUTS`` value) lists images to be labelled in the app as entries without a
+    label: ``"as-listed"`` the files directly in ``root``, ``"images"`` every file (folder names are not
+    classes then).
+    """
+    listing = _Walk(root, cancel, loose=to_label is not None).run()
+    if to_label == "images":
+        for entry in listing.entries:
+            entry.label = None
+    return listing
 
 
 # --- the CSV listing ------------------------------------------------------------------------------------
@@ -259,8 +269,9 @@ def _csv_columns(header: list[str], name: str) -> dict[str, int]:
     return cols
 
 
-def read_csv(csv_path: Path, root: Path) -> Listing:
-    """One entry per non-blank data row; rows that cannot be used carry their reason.
+def read_csv(csv_path: Path, root: Path, to_label: bool = False) -> Listing:
+    """One entry per non-blank data row; rows that cannot be used carry their reason. With ``to_label``, a
+    row with an empty label is an image to be labelled in the app (an entry without a label), not a fault.
 
     Raises:
         DataError: the CSV cannot be read, is empty, is not valid CSV or has no ``path,label`` header.
@@ -281,7 +292,7 @@ def read_csv(csv_path: Path, root: Path) -> Listing:
         cells = {k: (row[i].strip() if i < len(row) else "") for k, i in cols.items()}
         if any(cells.values()):
             lines[len(entries)] = line
-            entries.append(_csv_entry(cells, line, root, csv_path.name))
+            entries.append(_csv_entry(cells, line, root, csv_path.name, to_label))
     conflicts = _csv_repeats(entries, lines)
     outside = [(lines[i], e) for i, e in enumerate(entries)
                if e.reason is None and e.real and not _within(str(root), e.real)]
@@ -290,12 +301,13 @@ def read_csv(csv_path: Path, root: Path) -> Listing:
     return Listing(entries, findings, conflicts)
 
 
-def _csv_entry(cells: dict[str, str], line: int, root: Path, name: str) -> Entry:
-    raw, label, group = cells.get("path", ""), cells.get("label", ""), cells.get("group") or None
-    if not raw or not label:
+def _csv_entry(cells: dict[str, str], line: int, root: Path, name: str, to_label: bool = False) -> Entry:
+    raw, label = csv_cell(cells.get("path", "")), csv_cell(cells.get("label", ""))
+    group = cells.get("group") or None
+    if not raw or not (label or to_label):
         return Entry(root / name, f"{name}:{line}", None, reason=f"CSV line {line}: empty path or label")
     path = Path(os.path.normpath(root / raw.replace("\\", "/")))
-    entry = Entry(path, _posix_rel(path, root), _nfc(label), group, real=os.path.realpath(path))
+    entry = Entry(path, _posix_rel(path, root), _nfc(label) if label else None, group, real=os.path.realpath(path))
     if not path.is_file():
         entry.reason = "listed in the CSV but the file does not exist"
         entry.real = None

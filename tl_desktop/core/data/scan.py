@@ -19,7 +19,9 @@ from tl_desktop.core.data.decode import (
     DEFAULT_MIN_SIDE,
 )
 from tl_desktop.core.data.identity import by_pixels_only, identical_images
+from tl_desktop.core.data.labels import Labels
 from tl_desktop.core.data.listing import Entry, read_csv, walk_folder
+from tl_desktop.core.data.prepared import MAX_ASPECT
 from tl_desktop.core.data.scancache import CachedResult, Progress, examine_files
 from tl_desktop.core.errors import DataError
 from tl_desktop.core.events import CancelToken, ScanFinding
@@ -64,6 +66,7 @@ class ScanReport:
     files_seen: int
     source: str  # the scanned folder or CSV file (absolute)
     identical_pixels: list[list[str]] = field(default_factory=list)  # of duplicates+conflicts: found by pixels
+    unlabelled: list[Sample] = field(default_factory=list)  # images to label in the app (label ""; data/labels.py)
 
     def identical_text(self) -> str:
         """One sentence on identical images: how many groups, how many only the pixels showed."""
@@ -91,6 +94,7 @@ class ScanReport:
         fields = {k: v for k, v in d.items() if k != "usable"}
         fields["samples"] = [Sample(**s) for s in d["samples"]]
         fields["skipped"] = [SkippedFile(**s) for s in d["skipped"]]
+        fields["unlabelled"] = [Sample(**s) for s in d.get("unlabelled") or []]
         fields["warnings"] = [ScanFinding.from_json(w) for w in d["warnings"]]  # plain sentences before v2
         return cls(**fields)
 
@@ -129,14 +133,24 @@ def _to_samples(
     for i, entry in enumerate(entries):
         result = results.get(i)
         reason = entry.reason or (result.error if result else "could not be examined")
-        if reason is None and result and min(result.width, result.height) < min_side:
-            reason = f"too small: {result.width} x {result.height} px (each side needs at least {min_side} px)"
+        if reason is None and result:
+            reason = _size_problem(result.width, result.height, min_side)
         if reason is not None or result is None or result.sha256 is None:
             skipped.append(SkippedFile(entry.rel, reason or "unreadable"))
         else:
-            samples.append(Sample(entry.rel, str(entry.label), result.sha256, result.width, result.height,
+            samples.append(Sample(entry.rel, entry.label or "", result.sha256, result.width, result.height,
                                   entry.group, result.pixel_sha256))
     return samples, skipped
+
+
+def _size_problem(width: int, height: int, min_side: int) -> str | None:
+    """Why an image of this size cannot be trained on (too small, or more elongated than the prepared-image
+    resize takes: ``prepared.MAX_ASPECT``), or None."""
+    if min(width, height) < min_side:
+        return f"too small: {width} x {height} px (each side needs at least {min_side} px)"
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        return f"too elongated: {width} x {height} px (at most 1:{MAX_ASPECT}; crop it to the region of interest)"
+    return None
 
 
 def _content_groups(samples: list[Sample]) -> tuple[list[list[str]], list[list[str]], list[list[str]], dict[str, str]]:
@@ -175,10 +189,15 @@ def _warnings(counts: dict[str, int], empty_classes: list[str]) -> list[ScanFind
     return out
 
 
-def _unusable(counts: dict[str, int], entries: list[Entry], root: Path, csv_path: Path | None) -> str | None:
+def _unusable(counts: dict[str, int], entries: list[Entry], root: Path, csv_path: Path | None,
+             labelling: bool = False) -> str | None:
     where = csv_path.name if csv_path else str(root)
     if not entries:
-        return f"no files found in {where}" + ("" if csv_path else ": it needs one folder per class")
+        return f"no files found in {where}" + ("" if csv_path or labelling else ": it needs one folder per class")
+    if labelling and len(counts) < 2:
+        return (f"{sum(counts.values())} image{'s' if sum(counts.values()) != 1 else ''} labelled, in "
+                f"{len(counts)} class{'es' if len(counts) != 1 else ''}: label images of at least 2 classes "
+                "(the Label step) to train")
     if not csv_path and all(e.label is None for e in entries):
         return f"no class folders in {where}: put the images in one sub-folder per class"
     if not counts:
@@ -201,6 +220,7 @@ def scan(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     cache: bool = True,
+    labels: Labels | dict[str, Any] | None = None,
 ) -> ScanReport:
     """Examine every file of a data set and report what can be used.
 
@@ -212,28 +232,40 @@ def scan(
         progress: called as ``progress(done, total)`` from the calling thread.
         cancel: checked between files; raises ``Cancelled`` when set.
         cache: reuse and store per-file results in the user cache folder.
+        labels: labels given in the app (``labels.Labels`` or its dict): its layout says which files are to
+            label, its labels win over the folders' or the CSV's; the files still without one are listed in
+            ``ScanReport.unlabelled``.
 
     Raises:
         DataError: the folder or CSV does not exist, or the CSV has no valid header.
         Cancelled: the token was set.
     """
     root, csv_path = _resolve_source(source, csv)
-    listing = read_csv(csv_path, root) if csv_path else walk_folder(root, cancel)
+    if isinstance(labels, dict):
+        labels = Labels.from_dict(labels)
+    layout = labels.layout if labels is not None else None
+    listing = read_csv(csv_path, root, layout is not None) if csv_path else walk_folder(root, cancel, layout)
     entries = listing.entries
+    for entry in entries if labels is not None else ():
+        if entry.reason is None and entry.rel in labels.assigned:
+            entry.label = labels.assigned[entry.rel]
     todo = {i: e.path for i, e in enumerate(entries) if e.reason is None}
     results = examine_files(todo, max_pixels=max_pixels, progress=progress, cancel=cancel, cache=cache)
     samples, skipped = _to_samples(entries, results, min_side)
+    unlabelled = [s for s in samples if not s.label]
+    samples = [s for s in samples if s.label]
     duplicates, conflicts, by_pixels, reasons = _content_groups(samples)
     skipped += [SkippedFile(s.path, reasons[s.path]) for s in samples if s.path in reasons]
     samples = [s for s in samples if s.path not in reasons]
     counts = dict(sorted(Counter(s.label for s in samples).items()))
-    folders = {e.label for e in entries if e.label is not None and not csv_path}
+    given = labels.assigned if labels is not None else {}
+    folders = {e.label for e in entries if e.label is not None and not csv_path and e.rel not in given}
     empty = sorted(folders - set(counts))
     return ScanReport(
         root=str(root), samples=samples, skipped=sorted(skipped, key=lambda s: s.path), classes=list(counts),
         counts=counts, duplicates=duplicates, conflicts=conflicts + listing.conflicts,
         warnings=_warnings(counts, empty) + listing.findings,
-        unusable=_unusable(counts, entries, root, csv_path), files_seen=len(entries),
-        source=str(csv_path or root), identical_pixels=by_pixels,
+        unusable=_unusable(counts, entries, root, csv_path, labels is not None), files_seen=len(entries),
+        source=str(csv_path or root), identical_pixels=by_pixels, unlabelled=unlabelled,
     )
 

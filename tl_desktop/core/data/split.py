@@ -195,38 +195,84 @@ def make_split(
 
 
 def split_source(source: DataSource) -> tuple[ScanReport, Split]:
-    """Scan a data source and divide it: its stored split when it has one, else a new seeded one; the
-    source's review decisions (``review.Review``) applied. See ``split_source_reviewed``."""
+    """Scan a data source and divide it (``divide``): its review decisions applied, by its stored split when
+    it has one, else by a new seeded one. See ``split_source_reviewed``."""
     report, split, _ = split_source_reviewed(source)
     return report, split
 
 
 def split_source_reviewed(source: DataSource) -> tuple[ScanReport, Split, dict[str, Any] | None]:
-    """``split_source`` plus the record of the review decisions it applied (None: the source has none).
-
-    The one way training, the transfer check, the label budget and jobs get their images and parts. Excluded
-    files leave the scan and the split, relabelled ones take their new label, and each keep-together group
-    lands in one part: in a new split through its components, in a stored one by moving the group (and its
-    patients' files) to the part most of them are in (ties: test, then validation).
+    """``split_source`` plus the record of the review decisions it applied (None: the source has none): the
+    one way training, the transfer check, the label budget and jobs get their images and parts (``divide``).
 
     Raises:
         DataError: the images are unusable, the split settings are, or the review is damaged.
     """
     from tl_desktop.core.data.scan import scan
 
-    report = scan(source.data, csv=source.csv)
+    divided = divide(scan(source.data, csv=source.csv, labels=source.labels), source.review, stored=source.split,
+                     val_fraction=source.val_fraction, test_fraction=source.test_fraction, seed=source.seed,
+                     group_by=source.group_by)
+    return divided.report, divided.split, divided.applied
+
+
+@dataclass(frozen=True)
+class Divided:
+    """A scan divided as training divides it (``divide``). Attributes:
+        report: the scan with the review decisions applied.
+        split: the parts of ``report``'s files, as training, the Data step's table and the audit use them.
+        applied: what the decisions changed (``review.apply_review``'s record plus ``moved``: the files a
+            keep-together group moved in a stored split, ``{"path", "from", "to"}``); None without decisions.
+        stored: what the project keeps as its split: ``split`` when it is new; else the stored split with the
+            moves made, excluded files still in their parts (taking an exclusion back puts a file back there).
+    """
+
+    report: ScanReport
+    split: Split
+    applied: dict[str, Any] | None
+    stored: Split
+
+
+def divide(
+    report: ScanReport, review: Review | dict[str, Any] | None = None, *,
+    stored: Split | dict[str, Any] | None = None, val_fraction: float = 0.15, test_fraction: float = 0.15,
+    seed: int = 0, group_by: str | None = None,
+) -> Divided:
+    """The scan with its review decisions applied (``review.apply_review``) and divided: by the ``stored``
+    split (``Split.to_dict()``) when given, else by a new seeded ``make_split``.
+
+    Excluded files leave the scan and the split, relabelled ones take their new label, and each keep-together
+    group lands in one part: in a new split through its components, in a stored one by moving the group (and
+    its patients' files) to the part most of them are in (ties: test, then validation).
+
+    Raises:
+        DataError: the images are unusable, the split settings are, or the review is damaged.
+    """
     if not report.usable:
         raise DataError(str(report.unusable))
-    applied = None
-    if source.review:
-        report, applied = apply_review(report, Review.from_dict(source.review))
+    reviewed, applied = report, None
+    if review:
+        reviewed, applied = apply_review(report, review if isinstance(review, Review) else Review.from_dict(review))
     together = applied["together"] if applied else []
-    if source.split:
-        split = _keep_together(_restricted(Split.from_dict(source.split), report), report, together)
+    if stored is None:
+        split = kept = make_split(reviewed, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                                  group_by=group_by, together=together)
+        moved: list[dict[str, str]] = []
     else:
-        split = make_split(report, val_fraction=source.val_fraction, test_fraction=source.test_fraction,
-                           seed=source.seed, group_by=source.group_by, together=together)
-    return report, split, applied
+        base = stored if isinstance(stored, Split) else Split.from_dict(stored)
+        kept = _keep_together(base, report, together)
+        split = _restricted(kept, reviewed)
+        moved = [{"path": p, "from": base.assignment[p], "to": part} for p, part in split.assignment.items()
+                 if base.assignment[p] != part]
+    if applied is not None:
+        applied = {**applied, "moved": moved, "counts": {**applied["counts"], "moved": len(moved)}}
+    return Divided(reviewed, split, applied, kept)
+
+
+def covers(split: Split, report: ScanReport) -> bool:
+    """Whether ``split`` gives a part to every file of ``report`` (a reviewed scan): a file it lacks (added
+    later, or taken back from the excluded ones) would be left out of training."""
+    return all(s.path in split.assignment for s in report.samples)
 
 
 def _restricted(split: Split, report: ScanReport) -> Split:
@@ -240,6 +286,8 @@ def _restricted(split: Split, report: ScanReport) -> Split:
 
 
 def _keep_together(split: Split, report: ScanReport, together: Sequence[Sequence[str]]) -> Split:
+    """The stored split with each keep-together component (``merge_together`` of its groups) moved whole to
+    the part most of its files of ``report`` are in (ties: test, then validation, then training)."""
     if not together:
         return split
     samples = [s for s in report.samples if s.path in split.assignment]

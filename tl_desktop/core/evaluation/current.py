@@ -91,12 +91,33 @@ def current_clinical(run_dir: Path | str, *, which: str = "best", callback: Call
             return stored
         if changed:
             return _on_current_files(run_dir, which, changed, callback, cancel)
+        keep = subgroup_attributes(stored)  # the breakdown the user chose is carried over to the new checkpoint
         if stored is not None and callback is not None:
             chosen = stored.get("decision_source") == "user"
             callback(Notice(f"{reason}: evaluating it again" + (
                 "; the operating point you chose was for the earlier checkpoint and is not carried over: choose "
                 "it again in Evaluate" if chosen else "")))
-        return run_evaluation.evaluate_clinical(run_dir, which=which, callback=callback, cancel=cancel)
+        return run_evaluation.evaluate_clinical(run_dir, which=which, subgroups=keep, callback=callback,
+                                                cancel=cancel)
+
+
+def subgroup_attributes(stored: dict[str, Any] | None) -> list[str]:
+    """The subgroup attributes of a stored evaluation, carried over when it is computed again."""
+    from tl_desktop.core.evaluation.subgroups import stored_attributes
+
+    return stored_attributes(stored)
+
+
+def set_subgroups(run_dir: Path | str, attributes: list[str], *, which: str = "best",
+                  callback: Callable | None = None, cancel: CancelToken | None = None) -> dict[str, Any]:
+    """``run_evaluation.set_subgroups`` on the current evaluation (computed first when stale), under the lock.
+
+    Raises:
+        ClinicalError, RunIntegrityError, RunError: as ``current_clinical`` and ``set_subgroups``.
+    """
+    with clinical_lock(run_dir):
+        current_clinical(run_dir, which=which, callback=callback, cancel=cancel)
+        return run_evaluation.set_subgroups(run_dir, attributes, which=which)
 
 
 def _on_current_files(run_dir: Path | str, which: str, changed: list, callback: Callable | None,
@@ -105,7 +126,8 @@ def _on_current_files(run_dir: Path | str, which: str, changed: list, callback: 
     from tl_desktop.core.data.integrity import describe
     from tl_desktop.core.fsutil import atomic_write_json
 
-    result = run_evaluation.evaluate_clinical(run_dir, which=which, callback=callback, cancel=cancel)
+    result = run_evaluation.evaluate_clinical(run_dir, which=which, callback=callback, cancel=cancel,
+                                              subgroups=subgroup_attributes(run_evaluation.load_clinical(run_dir, which)))
     mark = f"{describe(changed)}: evaluated on the images as they are now, not those it was tested with"
     result["changed_files"] = [{"path": p.path, "kind": p.kind} for p in changed]
     result["warnings"] = [mark, *result.get("warnings", [])]

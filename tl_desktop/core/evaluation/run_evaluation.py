@@ -17,7 +17,7 @@ user chose. The best checkpoint's artefact is ``clinical.json``, the last one's 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from tl_desktop.core.config import RunConfig
 from tl_desktop.core.errors import ClinicalError
 from tl_desktop.core.evaluation import decision
 from tl_desktop.core.evaluation import statistics as clinical
+from tl_desktop.core.evaluation import subgroups as subgroup_figures
 from tl_desktop.core.events import CancelToken, Notice, Progress
 from tl_desktop.core.fsutil import atomic_write_json, read_json
 from tl_desktop.core.models import run_model
@@ -111,7 +112,8 @@ def evaluate_clinical(run_dir: Path | str, *, which: str = "best", positive_clas
                       threshold_method: str | None = None,
                       target: float | None = None, abstain_threshold: float | None = None,
                       abstain_accuracy: float | None = None, n_boot: int = 1000, seed: int = 0, n_bins: int = 10,
-                      callback: Callable | None = None, cancel: CancelToken | None = None) -> dict[str, Any]:
+                      subgroups: Sequence[str] = (), callback: Callable | None = None,
+                      cancel: CancelToken | None = None) -> dict[str, Any]:
     """Compute the clinical evaluation of a finished run and write ``clinical.json``.
 
     Args:
@@ -124,6 +126,9 @@ def evaluate_clinical(run_dir: Path | str, *, which: str = "best", positive_clas
         abstain_threshold: answer "not sure" below this top probability; or ``abstain_accuracy``: the lowest
             threshold whose answered validation cases reach that accuracy.
         n_boot, seed: bootstrap resamples and seed of the AUC intervals.
+        subgroups: attributes of the test images to break the figures down by (``subgroups``), stored as
+            ``result["subgroups"]``; one that cannot be used leaves a warning, not an error (it is carried over
+            from an earlier evaluation: ``set_subgroups`` is where a user's choice is refused).
 
     Raises:
         ClinicalError: no test images, an unknown class, a threshold without a class of interest for more
@@ -162,6 +167,12 @@ def evaluate_clinical(run_dir: Path | str, *, which: str = "best", positive_clas
                                             groups=_test_groups(loaded, preds["test"]))
     _decide(result, loaded.config.train_counts, positive_class, threshold_method, target, abstain_threshold,
             abstain_accuracy)
+    if subgroups:
+        try:
+            chosen = subgroup_figures.attribute_values(run_dir, subgroups, preds["test"]["paths"])
+            subgroup_figures.attach(result, chosen, _test_groups(loaded, preds["test"]))
+        except ClinicalError as exc:  # the evaluation stands; only the breakdown is missing, and it says why
+            warnings.append(f"subgroups not computed: {exc}")
     _interval_warnings(result)
     atomic_write_json(path, result)
     for message in result["warnings"]:
@@ -258,6 +269,37 @@ def set_decision(run_dir: Path | str, *, threshold: float | None = None, positiv
     elif positive_class is not None or threshold is not None:
         decision.set_point(result, _user_point(result, positive_class, threshold), decision.USER)
     decision.refresh_figures(result)
+    subgroup_figures.refresh(result, _stored_groups(run_dir, result))
+    atomic_write_json(clinical_path(run_dir, which), result)
+    return result
+
+
+def _stored_groups(run_dir: Path | str, result: dict[str, Any]) -> Any:
+    """The patient of each stored test image when the run's split was grouped (None otherwise)."""
+    split = runs.load_manifest(Path(run_dir)).get("split") or {}
+    return clinical.case_groups(result["predictions"]["test"]["paths"], split.get("groups"))
+
+
+def set_subgroups(run_dir: Path | str, attributes: Sequence[str], *, which: str = "best",
+                  callback: Callable | None = None, cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Break the stored evaluation's test figures down by ``attributes`` (none: remove the breakdown).
+
+    The values are read for the evaluated test images (CSV columns, non-identifying DICOM tags) and stored with
+    their figures in ``clinical.json`` under ``subgroups``, next to the checkpoint they belong to; the logits
+    are not computed again. ``callback`` and ``cancel`` are accepted for the window's worker and not used.
+
+    Raises:
+        ClinicalError: the run has no evaluation, or an attribute is unknown, refused or identifying.
+    """
+    result = load_clinical(run_dir, which)
+    if result is None:
+        raise ClinicalError("run the clinical evaluation first")
+    if attributes:
+        paths = result["predictions"]["test"]["paths"]
+        chosen = subgroup_figures.attribute_values(run_dir, list(attributes), paths)
+        subgroup_figures.attach(result, chosen, _stored_groups(run_dir, result))
+    else:
+        result.pop("subgroups", None)
     atomic_write_json(clinical_path(run_dir, which), result)
     return result
 

@@ -6,8 +6,12 @@ atomic (``fsutil.atomic_write_json``), so a crash leaves the previous project fi
 Schema history:
     1  pre-release: ``{"version": 1, "name", "data_dir", "runs": [run folder, ...], "settings": {...}}``
     2  typed sections (``source``, ``scan``, ``split``, ``settings``, ``runs``) and ``schema_version``.
-    3  current: plus ``review``, the user's review decisions (``data.review.Review``: excluded, relabelled,
+    3  plus ``review``, the user's review decisions (``data.review.Review``: excluded, relabelled,
        keep-together and kept files, paths relative to the data root); files of format 2 have none.
+    4  current: plus ``labels``, labels given in the app (``data.labels.Labels``: layout, classes, labelled
+       and not-sure files), or null when the folders or the CSV give every label. An optional
+       ``model_card`` (``intended_use.IntendedUse``: what the model is for, in the user's words) may be absent:
+       files without it load as having none, so it needed no new format number.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from typing import Any
 
 from tl_desktop.core import config as engine
 from tl_desktop.core.config import SplitOptions, TrainConfig, TrainOptions
+from tl_desktop.core.data.labels import Labels
 from tl_desktop.core.data.review import Review
 from tl_desktop.core.errors import DamagedFileError, ProjectError, os_error_line
 from tl_desktop.core.fsutil import atomic_write_json, read_json
+from tl_desktop.core.project.intended_use import IntendedUse
 from tl_desktop.core.project.project_schema import check_project, check_version
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PROJECT_FILE = "project.json"
 MAX_PROJECT_BYTES = 1 << 30
 RUNS_FOLDER = "runs"
@@ -92,6 +98,9 @@ class Project:
     settings: TrainSettings = field(default_factory=TrainSettings)
     runs: list[RunEntry] = field(default_factory=list)
     review: Review = field(default_factory=Review)  # decisions on the images; the next split applies them
+    labels: Labels | None = None  # labels given in the app; None: the folders or the CSV give them all
+    subgroups: list[str] = field(default_factory=list)  # attributes Evaluate breaks the test figures down by
+    model_card: IntendedUse | None = None  # the model card form; None: never filled in
     created: float = field(default_factory=time.time)
     modified: float = field(default_factory=time.time)
     schema_version: int = SCHEMA_VERSION
@@ -142,7 +151,9 @@ class Project:
         data, csv = (source.parent, source) if self.source.kind == "csv" else (source, None)
         split = {f.name: getattr(self.settings, f.name) for f in fields(SplitOptions)}
         review = self.review.to_dict() if len(self.review) else None
+        labels = self.labels.to_dict() if self.labels is not None else None
         return engine.DataSource(data=str(data), csv=str(csv) if csv else None, split=self.split, review=review,
+                                 labels=labels,
                                  **split)
 
     def train_config(self, out: str | Path) -> TrainConfig:
@@ -173,6 +184,9 @@ class Project:
             "settings": asdict(self.settings),
             "runs": [asdict(r) for r in self.runs],
             "review": self.review.to_dict(),
+            "labels": self.labels.to_dict() if self.labels is not None else None,
+            "subgroups": list(self.subgroups),
+            "model_card": self.model_card.to_dict() if self.model_card is not None else None,
         }
 
     @classmethod
@@ -188,6 +202,9 @@ class Project:
             settings=TrainSettings.from_dict(data.get("settings") or {}),
             runs=[RunEntry.from_dict(r) for r in data.get("runs") or []],
             review=Review.from_dict(data.get("review")),
+            labels=Labels.from_dict(data["labels"]) if data.get("labels") is not None else None,
+            subgroups=[str(a) for a in data.get("subgroups") or [] if isinstance(a, str)],
+            model_card=IntendedUse.from_dict(data["model_card"]) if data.get("model_card") is not None else None,
             created=float(data.get("created") or time.time()),
             modified=float(data.get("modified") or time.time()),
         )
@@ -216,7 +233,11 @@ def _migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 3, "review": None}  # no decisions yet
 
 
-_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+def _migrate_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "schema_version": 4, "labels": None}  # every label from the folders or the CSV
+
+
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
 
 
 def migrate(data: dict[str, Any], where: str = PROJECT_FILE) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from typing import Any
 
 from tl_desktop.core.config import SplitOptions, TrainOptions
 from tl_desktop.core.config import _matches as matches  # the one JSON-value-vs-type-hint check
+from tl_desktop.core.data.labels import labels_problem
 from tl_desktop.core.data.review import review_problem
 from tl_desktop.core.errors import ProjectError
+from tl_desktop.core.project.intended_use import problem as model_card_problem
 
 SOURCE_KINDS = ("folder", "csv")
 _TOP: dict[str, Any] = {"name": str | None, "created": float | None, "modified": float | None,
@@ -59,6 +61,10 @@ def check_project(data: dict[str, Any], where: str = "project.json") -> None:
     _check_split(data.get("split"), where)
     _check_settings(data.get("settings"), where)
     problem = review_problem(data.get("review"))  # bounded: sizes first, then every path and class name
+    if problem is None and data.get("labels") is not None:
+        problem = labels_problem(data["labels"])
+    if problem is None and data.get("model_card") is not None:  # optional: absent in files before it existed
+        problem = model_card_problem(data["model_card"])
     if problem:
         raise _refuse(where, problem)
     runs = data.get("runs")

@@ -191,6 +191,11 @@ def _start(config: TrainConfig, callback: Callable | None = None) -> None:
     manifest = _manifest(report, split, earlier)
     if review is not None:
         manifest["review"] = review  # the decisions applied (the report's audit folder lists them)
+    if config.labels is not None:  # labels given in the app (data/labels.py): how many of the files took one
+        given = config.labels.get("assigned") or {}
+        manifest["labels_in_app"] = {"layout": config.labels.get("layout"),
+                                     "files": sum(s.path in given for s in report.samples),
+                                     "unlabelled_left_out": len(report.unlabelled)}
     check_minimum_per_class(report, Split.from_dict(manifest["split"]))
     if callback is not None:
         for line in leakage_check(report, Split.from_dict(manifest["split"])).lines():
@@ -221,7 +226,7 @@ def _resolved(config: TrainConfig, strategy: str, class_names: list[str],
         source = f"continued from run {folder.name} ({run.weights_source})"
         continued = ContinuedFrom(str(folder.resolve()), list(run.class_names))
         image_size = image_size or run.input_size[-1]
-    options = {f.name: getattr(config, f.name) for f in fields(TrainConfig) if f.name not in ("init_from", "split", "review")}
+    options = {f.name: getattr(config, f.name) for f in fields(TrainConfig) if f.name not in ("init_from", "split", "review", "labels")}
     return {**options, "strategy_requested": config.strategy, "strategy": strategy, "class_names": class_names,
             "weights": weights, "weights_source": source, "data_config": data_config(config.model, image_size),
             "init_from": continued, "lr": config.lr or DEFAULT_LR[strategy], "versions": library_versions()}

@@ -57,6 +57,7 @@ class SplitPanel(QGroupBox):
         self.button = QPushButton("Make split", toolTip="Divide the images into training, validation and test.")
         self.button.clicked.connect(self._request)
         self.counts = make_table(["Class", "Training", "Validation", "Test"], "Images per class in each part")
+        self.reviewed = label("", "hint", wrap=True)
         self.leak = label("", wrap=True)
         self._layout()
         self._on_group_changed()
@@ -82,6 +83,7 @@ class SplitPanel(QGroupBox):
         box.addLayout(form)
         box.addWidget(self.button)
         box.addWidget(self.counts, 1)
+        box.addWidget(self.reviewed)
         box.addWidget(self.leak)
 
     def _on_group_changed(self) -> None:
@@ -109,8 +111,12 @@ class SplitPanel(QGroupBox):
         self.requested.emit({"val_fraction": self.val.value(), "test_fraction": self.test.value(),
                              "seed": self.seed.value(), "group_by": self.group_by()})
 
-    def show_split(self, report: Any | None, split: Any | None, check: LeakageCheck | None = None) -> None:
-        """Counts per class and part, and the leakage verdict (``check`` from split.leakage_check; None: not checked)."""
+    def show_split(self, report: Any | None, split: Any | None, check: LeakageCheck | None = None,
+                   applied: dict[str, Any] | None = None) -> None:
+        """Counts per class and part, the review decisions they include (``applied``: ``split.Divided.applied``)
+        and the leakage verdict (``check`` from split.leakage_check; None: not checked)."""
+        self.reviewed.setText(reviewed_text(applied))
+        self.reviewed.setVisible(bool(self.reviewed.text()))
         if report is None or split is None:
             fill_table(self.counts, [])
             self.leak.setText("No split yet: press “Make split”." if report is not None else "")
@@ -138,3 +144,19 @@ class SplitPanel(QGroupBox):
         self.leak.setProperty("role", role)
         self.leak.style().unpolish(self.leak)
         self.leak.style().polish(self.leak)
+
+
+def reviewed_text(applied: dict[str, Any] | None) -> str:
+    """The review decisions a split includes, in one line ("" when none changed it)."""
+    counts = (applied or {}).get("counts") or {}
+
+    def images(n: int) -> str:
+        return f"{n:,} image{'s' if n != 1 else ''}"
+
+    parts = [text for n, text in (
+        (counts.get("excluded", 0), f"{images(counts.get('excluded', 0))} left out"),
+        (counts.get("relabelled", 0), f"{images(counts.get('relabelled', 0))} relabelled"),
+        (counts.get("together_files", 0), f"{images(counts.get('together_files', 0))} kept together"),
+        (counts.get("moved", 0), f"{images(counts.get('moved', 0))} moved to another part to stay together"),
+    ) if n]
+    return f"Your review decisions are included: {', '.join(parts)}." if parts else ""

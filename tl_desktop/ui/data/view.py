@@ -23,6 +23,7 @@ from tl_desktop.core.events import Progress
 from tl_desktop.ui.data.quality import QualityPanel
 from tl_desktop.ui.data.scan_report import ScanReportView, fill_table, make_table
 from tl_desktop.ui.data.split_panel import SplitPanel
+from tl_desktop.ui.label.start import LabelEntry
 from tl_desktop.ui.session import Session, drop_workers
 from tl_desktop.ui.widgets.common import hint, icon, label, title
 from tl_desktop.ui.widgets.errors import task_failed
@@ -41,11 +42,14 @@ class DataView(QWidget):
         self.session = session
         self.scan_worker: Worker | None = None
         self.split_worker: Worker | None = None
+        self._refresh_pending = False  # a review decision came while a split was being made
         self.setAcceptDrops(True)
         self._build()
         session.project_changed.connect(self._on_project)
         session.scan_changed.connect(self._on_scan)
         session.split_changed.connect(self._on_split_restored)
+        session.review_changed.connect(self.refresh_split)
+        session.labels_changed.connect(lambda: self.isVisible() and self.scan())
 
     # --- layout -------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -71,6 +75,8 @@ class DataView(QWidget):
         self.grid.activated_path.connect(self.open_image)
         self.report = ScanReportView()
         self.quality = QualityPanel(self.session)
+        self.label_entry = LabelEntry(self.session)  # "These images have no labels yet" / "Label in the app"
+        self._scanned_labels: dict[str, Any] | None = None  # the labels the last scan applied
         self._arrange()
 
     def _arrange(self) -> None:
@@ -98,6 +104,7 @@ class DataView(QWidget):
         box.addWidget(hint("Choose a folder with one sub-folder per class (for example normal/ and effusion/), or "
                            "a CSV file listing images and labels. You can also drop a folder here."))
         box.addWidget(self.source)
+        box.addWidget(self.label_entry)
         box.addLayout(buttons)
         box.addWidget(body, 1)
 
@@ -143,7 +150,8 @@ class DataView(QWidget):
             return
         folder, csv = (str(source.parent), str(source)) if project.source.kind == "csv" else (str(source), None)
         self.source.setText(f"Images: {source}")
-        self.scan_worker = Worker(tasks.scan_task, folder, csv, name="scan")
+        labels = self._scanned_labels = project.labels.to_dict() if project.labels is not None else None
+        self.scan_worker = Worker(tasks.scan_task, folder, csv, labels, name="scan")
         self.scan_worker.progressed.connect(self._on_scan_progress)
         self.scan_worker.finished.connect(self.session.set_scan)
         self.scan_worker.errored.connect(lambda failure: task_failed(self, "scan", failure))
@@ -167,23 +175,37 @@ class DataView(QWidget):
 
     def _on_scan_ended(self) -> None:
         self._set_busy(False)
+        project, shape = self.session.project, lambda d: d and (d["layout"], d["classes"])
+        now = project.labels.to_dict() if project is not None and project.labels is not None else None
+        if self.scan_worker is not None and shape(now) != shape(self._scanned_labels):
+            self.scan()  # labelling was set up (or its classes changed) while this scan ran
 
     def _on_scan(self, report: Any) -> None:
         self.report.show_report(report)
+        self.label_entry.show_scan(report)
         if report is None:
             fill_table(self.classes, [])
             self.grid.set_groups({})
             return
-        rows = [[c, report.counts.get(c, 0)] for c in report.classes]
-        rows.append(["All classes", len(report.samples)])
-        fill_table(self.classes, rows)
+        self._fill_classes(report)
         self.grid.set_groups(tiles_for_samples(report))
         if report.unusable:
             self.tabs.setCurrentWidget(self.report)
         self.session.message.emit(f"Scan finished: {len(report.samples):,} images in {len(report.classes)} "
                                   f"classes, {len(report.skipped):,} skipped.")
-        if self.session.split is None and report.usable:
-            self.make_split(self._split_settings())
+        if report.usable:
+            self.refresh_split()
+
+    def _fill_classes(self, report: Any, reviewed: Any = None) -> None:
+        """Images per class: the scan's, or with the review decisions applied (what training uses) and the
+        scan's count beside a class they changed."""
+        shown = reviewed if reviewed is not None else report
+        classes = list(dict.fromkeys([*shown.classes, *report.classes]))
+        rows = []
+        for name, n, found in [(c, shown.counts.get(c, 0), report.counts.get(c, 0)) for c in classes] + [
+                ("All classes", len(shown.samples), len(report.samples))]:
+            rows.append([name, n if n == found else f"{n}  (scan found {found}; your review changed it)"])
+        fill_table(self.classes, rows)
 
     def open_image(self, path: str) -> None:
         """The viewer on a thumbnail's file, with its class, part and group from the scan and split."""
@@ -196,23 +218,52 @@ class DataView(QWidget):
                 "group_by": s.group_by}
 
     def make_split(self, settings: dict[str, Any]) -> None:
-        report = self.session.report
+        """A new split with ``settings`` (the panel's "Make split"), the review decisions applied."""
+        report, project = self.session.report, self.session.project
         if report is None or not report.usable or (self.split_worker and self.split_worker.is_running()):
             return
-        project = self.session.project
         for key, value in settings.items():
             setattr(project.settings, key, value)
-        self.split_worker = Worker(tasks.split_task, report, name="split", **settings)
-        self.split_worker.finished.connect(self._on_split_made)
+        self._start_split(settings, None)
+
+    def refresh_split(self) -> None:
+        """Divide the scan again as training will (``tasks.split_task``): after a scan or a review decision,
+        by the current stored split (a new one when there is none)."""
+        if self.session.project is None:
+            return
+        if self.split_worker is not None and self.split_worker.is_running():
+            self._refresh_pending = True
+            return
+        stored = self.session.project.split if self.session.split is not None else None
+        self._start_split(self._split_settings(), stored)
+
+    def _start_split(self, settings: dict[str, Any], stored: dict[str, Any] | None) -> None:
+        report, project = self.session.report, self.session.project
+        if report is None or not report.usable or (self.split_worker and self.split_worker.is_running()):
+            return
+        review = project.review.to_dict() if len(project.review) else None
+        self.split_worker = Worker(tasks.split_task, report, review, stored, name="split", **settings)
+        self.split_worker.finished.connect(lambda result: self._on_split_made(result, stored is not None))
         self.split_worker.errored.connect(lambda failure: task_failed(self, "split", failure))
         self.split_panel.button.setEnabled(False)
-        self.split_worker.ended.connect(lambda: self.split_panel.button.setEnabled(True))
+        self.split_worker.ended.connect(self._on_split_ended)
         self.split_worker.start()
 
-    def _on_split_made(self, result: tuple[Any, Any]) -> None:  # (Split, LeakageCheck)
-        split, check = result
-        self.session.set_split(split)
-        self.split_panel.show_split(self.session.report, split, check)
+    def _on_split_ended(self) -> None:
+        self.split_panel.button.setEnabled(True)
+        if self._refresh_pending:
+            self._refresh_pending = False
+            self.refresh_split()
+
+    def _on_split_made(self, result: tuple[Any, Any, bool], asked_stored: bool) -> None:
+        divided, check, used = result  # (split.Divided, LeakageCheck, whether the stored split was used)
+        self.session.set_split(divided.split, divided.stored)
+        self.split_panel.show_split(divided.report, divided.split, check, divided.applied)
+        if self.session.report is not None:
+            self._fill_classes(self.session.report, divided.report)
+        if asked_stored and not used:
+            self.session.message.emit("Some images had no part in the stored split (added, or no longer "
+                                      "excluded): the split was made again.")
 
     def _on_split_restored(self, split: Any) -> None:
         self.split_panel.show_split(self.session.report, split, None)
@@ -223,6 +274,7 @@ class DataView(QWidget):
         would land in this project), the scan report, classes, images and split panel are emptied."""
         drop_workers(self.scan_worker, self.split_worker)
         self.scan_worker = self.split_worker = None
+        self._refresh_pending = False
         self._set_busy(False)
         self.session.report = None
         self._on_scan(None)
@@ -234,6 +286,14 @@ class DataView(QWidget):
         source = project.source_path()
         self.source.setText(f"Images: {source}" if source else "No images chosen yet.")
         if source is not None:
+            self.scan()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        """Back from the Label step: scan again when labels were given since the last scan."""
+        super().showEvent(event)
+        project = self.session.project
+        labels = project.labels.to_dict() if project is not None and project.labels is not None else None
+        if labels != self._scanned_labels and self.session.report is not None:
             self.scan()
 
     def shutdown(self) -> None:

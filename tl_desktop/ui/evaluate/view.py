@@ -31,7 +31,9 @@ from tl_desktop.core.events import Notice, Progress
 from tl_desktop.ui.evaluate.calibration_panel import CalibrationPanel
 from tl_desktop.ui.evaluate.images import ImagesPane
 from tl_desktop.ui.evaluate.overview_panel import TAB_TITLES, Headline, OverviewPanel, point_text
+from tl_desktop.ui.evaluate.subgroups_panel import SubgroupsPanel
 from tl_desktop.ui.evaluate.threshold_panel import ThresholdPanel
+from tl_desktop.ui.model_card import edit_model_card
 from tl_desktop.ui.review.gallery import open_review
 from tl_desktop.ui.session import Session, drop_workers
 from tl_desktop.ui.widgets.common import hint, label, title
@@ -64,6 +66,10 @@ class EvaluateView(QWidget):
         self.report_button = QPushButton("Write report…", enabled=False, toolTip=(
             "Write an audit-ready report of this run: PDF, HTML and an audit folder with the file manifest"))
         self.report_button.clicked.connect(self.choose_report_folder)
+        self.card_button = QPushButton("Model card…", enabled=session.project is not None, toolTip=(
+            "What the model is for, who would use it and what it is not for: goes into the report's model card"))
+        self.card_button.clicked.connect(lambda: edit_model_card(self, session))
+        session.project_changed.connect(lambda p: self.card_button.setEnabled(p is not None))
         self.report_note = label("", "hint")
         self.report_note.setOpenExternalLinks(True)
         self.last_report: Any = None
@@ -73,6 +79,9 @@ class EvaluateView(QWidget):
         self.threshold = ThresholdPanel()
         self.calibration = CalibrationPanel()
         self.images = ImagesPane()
+        self.subgroups = SubgroupsPanel()
+        self.subgroups.computed.connect(self._on_subgroups)
+        self.subgroups.chosen.connect(self._keep_subgroups)
         self.images.review_requested.connect(
             lambda: open_review(self, session, self.images.shown, self.root, self.images.note.text()))
         self.tabs = QTabWidget()
@@ -96,11 +105,13 @@ class EvaluateView(QWidget):
         figures = QHBoxLayout()
         figures.addWidget(self.headline, 1)
         figures.addWidget(self.report_note)
+        figures.addWidget(self.card_button)
         figures.addWidget(self.report_button)
         self.tabs.addTab(self.overview, "Overview")
         self.tabs.addTab(self.threshold, TAB_TITLES[False])
         self.tabs.addTab(self.calibration, "Calibration and “not sure”")
         self.tabs.addTab(self.images, "Images and heatmaps")
+        self.tabs.addTab(self.subgroups, "Subgroups")
         box = QVBoxLayout(self)
         box.addWidget(title("4. How good is the model?"))
         box.addWidget(hint("All figures are measured on the test images, which the model never saw during "
@@ -237,6 +248,18 @@ class EvaluateView(QWidget):
         self._show_stored(data)
         self.refresh()
         self.show_mistakes()
+        project = self.session.project
+        self.subgroups.set_run(self.run_dir, data, list(project.subgroups) if project is not None else None)
+
+    def _on_subgroups(self, data: dict[str, Any]) -> None:
+        """The breakdown was stored in the evaluation: the shown artefact is that one now."""
+        if self.clinical is not None:
+            self.clinical.data = data
+
+    def _keep_subgroups(self, names: list[str]) -> None:
+        if self.session.project is not None and self.session.project.subgroups != names:
+            self.session.project.subgroups = list(names)
+            self.session.mark_dirty()
 
     def _show_warnings(self, warnings: list[str]) -> None:
         """The core's notes on the figures: the first in full, all of them in the tooltip."""
@@ -342,6 +365,7 @@ class EvaluateView(QWidget):
                 self.decision = self.clinical.stored_decision()
                 self._show_panels(data)
             self._show_stored(data)
+            self.subgroups.show_block(data.get("subgroups"))  # refreshed at the new decision rule by the core
             self.session.message.emit("Stored for export: " + self.threshold.stored.text())
 
     def _show_stored(self, data: dict[str, Any]) -> None:
@@ -413,6 +437,7 @@ class EvaluateView(QWidget):
         self.images.clear()
         self.threshold.clear()
         self.calibration.clear()
+        self.subgroups.clear()
 
     def shutdown(self) -> None:
         for worker in self.workers.values():
@@ -420,6 +445,7 @@ class EvaluateView(QWidget):
                 worker.stop()
                 worker.wait()
         self.images.shutdown()
+        self.subgroups.shutdown()
 
 
 def _identity(state: EvaluationState) -> tuple[Any, ...]:
