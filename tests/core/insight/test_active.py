@@ -110,6 +110,8 @@ def test_the_estimate_says_when_labels_stop_paying_off(digits):
     assert early.answer == "likely" and "still pay off" in early.sentence
     rough = active.fit(x, order[:20], y[order[:20]], [(10, 0.9)]).estimate
     assert rough.answer == "unknown" and "rough estimate from 20 labels" in rough.sentence  # no verdict on noise
+    assert active.answer([(35, 0.9)]) == ("unknown", "Whether more labels still pay off shows after the next few "
+                                                     "labels.")  # reopened: one estimate, no gain yet
     none = active.fit(x, order[:3], y[order[:3]]).estimate
     assert none.accuracy is None and "at least 2" in none.sentence
 

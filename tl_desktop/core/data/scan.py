@@ -199,7 +199,8 @@ def _unusable(counts: dict[str, int], entries: list[Entry], root: Path, csv_path
                 f"{len(counts)} class{'es' if len(counts) != 1 else ''}: label images of at least 2 classes "
                 "(the Label step) to train")
     if not csv_path and all(e.label is None for e in entries):
-        return f"no class folders in {where}: put the images in one sub-folder per class"
+        return (f"no class folders in {where}: put the images in one sub-folder per class, or label them in the "
+                "app (Data step: Label in the app)")
     if not counts:
         return f"no usable images in {where} (see the skipped files)"
     if len(counts) > MAX_CLASSES:

@@ -156,10 +156,12 @@ def answer(curve: Sequence[tuple[int, float]]) -> tuple[str, str]:
     """Do more labels still pay off? The gain from about half the labels to now (the label-budget rule),
     judged only from ``MIN_FOR_ANSWER`` labels on: below that a cross-validated figure moves by tens of
     points from one label to the next, and a fall is as likely as a rise."""
-    if len(curve) < 2 or curve[-1][0] < MIN_FOR_ANSWER:
-        n = curve[-1][0] if curve else 0
+    n = curve[-1][0] if curve else 0
+    if n < MIN_FOR_ANSWER:
         return "unknown", (f"A rough estimate from {n} labels; from {MIN_FOR_ANSWER} on it also says whether "
                            "more labels still pay off.")
+    if len(curve) < 2:  # e.g. the first estimate after the project was opened again
+        return "unknown", "Whether more labels still pay off shows after the next few labels."
     n, now = curve[-1]
     half = min(curve[:-1], key=lambda p: abs(p[0] - n / 2))
     if half[0] > 0.75 * n or half[0] < MIN_FOR_ANSWER / 2:

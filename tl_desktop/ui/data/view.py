@@ -10,9 +10,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -99,7 +101,13 @@ class DataView(QWidget):
         body.addWidget(left)
         body.addWidget(right)
         body.setSizes([380, 620])
-        box = QVBoxLayout(self)
+        page = QWidget()  # scrolls when the screen is smaller than the step (1366x768 with the label line)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll.setWidget(page)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        box = QVBoxLayout(page)
         box.addWidget(title("1. Your images"))
         box.addWidget(hint("Choose a folder with one sub-folder per class (for example normal/ and effusion/), or "
                            "a CSV file listing images and labels. You can also drop a folder here."))

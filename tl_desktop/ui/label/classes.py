@@ -6,6 +6,8 @@ order of the list is the order of the labelling buttons (keys 1-9).
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -33,8 +35,9 @@ class ClassEditor(QWidget):
         self.removed = 0  # labels dropped with removed classes
         self.list = QListWidget(toolTip="The classes, in the order of the labelling buttons (keys 1-9)")
         self.list.currentTextChanged.connect(lambda text: self.name.setText(text))
-        self.name = QLineEdit(placeholderText="Class name, e.g. normal", toolTip="The name of a class")
-        self.name.returnPressed.connect(self.add)
+        self.name = QLineEdit(placeholderText="Class name, e.g. normal", toolTip="The name of a class "
+                              "(Enter adds it)")
+        self.name.installEventFilter(self)  # Enter adds the class and goes no further (not the dialog's OK)
         self.add_button = QPushButton("Add", toolTip="Add the class named in the field")
         self.add_button.clicked.connect(self.add)
         self.rename_button = QPushButton("Rename", toolTip="Give the selected class the name in the field "
@@ -54,6 +57,16 @@ class ClassEditor(QWidget):
         box.addLayout(row)
         box.addWidget(self.problem)
         self._refill()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        """Enter with a name in the field adds the class and goes no further: it must not also press the
+        dialog's default button (that started labelling after the first or second name). With the field
+        empty, Enter is the dialog's as usual (Start labelling / OK)."""
+        if (watched is self.name and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.name.text().strip()):
+            self.add()
+            return True
+        return super().eventFilter(watched, event)
 
     def _refill(self, current: str | None = None) -> None:
         self.list.clear()

@@ -161,13 +161,15 @@ class LabelPicture(QWidget):
         self.reset.clicked.connect(self.reset_window)
         bar = QHBoxLayout()
         bar.addWidget(self.caption, 1)
-        bar.addWidget(self.window_text)
-        bar.addWidget(self.reset)
         bar.addWidget(fit)
+        windowing = QHBoxLayout()  # its own line (DICOM / 16-bit only): beside the caption it was cut at 1024 px
+        windowing.addWidget(self.window_text, 1)
+        windowing.addWidget(self.reset)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.stack, 1)
         box.addLayout(bar)
+        box.addLayout(windowing)
 
     def show_path(self, path: str | None, caption: str = "") -> None:
         """Show ``path`` (absolute; None: nothing left to show, ``caption`` says why)."""
@@ -232,10 +234,12 @@ class LabelPicture(QWidget):
         found = self.decoded
         window = self.window or (found.default_window if found is not None else None)
         windowed = found is not None and found.windower is not None and window is not None
-        self.window_text.setText(f"Window C {window[0]:,.0f} / W {window[1]:,.0f}" if windowed else "")
+        self.window_text.setText(f"Window C {window[0]:,.0f} / W {window[1]:,.0f}  (right-drag or Ctrl+drag to change)"
+                                 if windowed else "")
+        self.window_text.setVisible(windowed)
         self.window_text.setToolTip("Brightness (centre) and contrast (width): drag on the image with the right "
                                     "mouse button, or Ctrl + left button" if windowed else "")
-        self.reset.setVisible(self.window is not None)
+        self.reset.setVisible(windowed and self.window is not None)  # a PNG has no window to reset
 
     def shutdown(self) -> None:
         self.preloader.shutdown()

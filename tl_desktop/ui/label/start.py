@@ -63,7 +63,8 @@ class LabelEntry(QWidget):
             return
         labels = project.labels
         if labels is not None:
-            left = len(report.unlabelled) if report is not None else 0
+            unsure = set(labels.not_sure)  # the scan lists them as unlabelled; the Label step counts them apart
+            left = sum(s.path not in unsure for s in report.unlabelled) if report is not None else 0
             self.text.setText(f"Labelling in the app: {len(labels.assigned):,} labelled, {left:,} still to label, "
                               f"{len(labels.not_sure):,} not sure.")
             self.button.setText("Go on labelling")

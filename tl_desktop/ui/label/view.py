@@ -298,6 +298,8 @@ class LabelView(QWidget):
                     "the images)" if n else "Select images (click, Ctrl+click, Shift+click, Ctrl+A).")
         if self.loop.vectors is None:
             return "No proposal yet: the model is still reading the images."
+        if sum(n >= MIN_PER_CLASS for n in self.loop.progress()["per_class"].values()) >= 2:
+            return "No proposal yet: the quick model is learning from your labels…"  # the refit is on its way
         return f"No proposal yet: label at least {MIN_PER_CLASS} images of two classes."
 
     def _show_empty(self, text: str) -> None:
