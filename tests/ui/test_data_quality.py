@@ -4,6 +4,7 @@ project file, Undo takes them back, and the next split applies them; screenshots
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,6 @@ from PySide6.QtWidgets import QLabel
 from tests.helpers import write_digits_folder
 from tl_desktop.core.data.split import split_source
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ORIGINAL, COPY = "digit_0/0_000.png", "digit_0/0_000_resaved.jpg"
 SWAPPED = "digit_1/1_002.png"  # a real digit 1 that will be put in digit_2's folder
 
@@ -148,12 +148,22 @@ def test_screenshots_of_the_quality_panel_and_the_gallery(data_view, qtbot):
     qtbot.mouseClick(panel.pairs.cards[1].left_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: all(p.pixmap() is not None and not p.pixmap().isNull()
                                 for p in panel.pairs._pictures[ORIGINAL]), timeout=10_000)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    assert data_view.grab().save(str(SHOTS / "data-quality.png"))
+    qtbot.waitUntil(lambda: data_view.split_worker is None or not data_view.split_worker.is_running(),
+                    timeout=30_000)  # the split and class tables show the decision
+    assert "your review changed it" in data_view.classes.item(data_view.classes.rowCount() - 1, 1).text()
+    shots = Path(os.environ.get("TL_SCREENSHOTS") or tmp_shots(data_view))
+    assert data_view.grab().save(str(shots / "data-quality.png"))
     panel.tabs.setCurrentWidget(panel.gallery)
     qtbot.waitUntil(lambda: panel.gallery.picture.pixmap() is not None
                     and not panel.gallery.picture.pixmap().isNull(), timeout=10_000)
-    assert data_view.grab().save(str(SHOTS / "review-gallery.png"))
+    assert data_view.grab().save(str(shots / "review-gallery.png"))
+
+
+def tmp_shots(view) -> Path:
+    """Where the pictures go when TL_SCREENSHOTS (docs/screenshots, to renew the docs) is not set."""
+    folder = Path(view.session.project.folder) / "shots"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def test_review_these_images_from_a_confusion_cell(qtbot, tmp_path):
