@@ -96,9 +96,21 @@ def test_pairs_keep_together_undo_and_exclude_reach_the_project_and_the_next_spl
     assert "0_000_resaved.jpg\ntest images" in texts(card)
     assert not any("inflates" in t for t in texts(panel.pairs.cards[1]))
     assert "2 near-duplicate pairs" in panel.state.text() and "1 of them in two parts" in panel.state.text()
+    line = data_view.split_panel.leak  # the split's own verdict names what the quality check found
+
+    def crossing() -> int:
+        parts = data_view.session.split.assignment
+        return sum(parts[c.pair.left] != parts[c.pair.right] for c in panel.pairs.cards)
+
+    before = crossing()
+    assert before >= 1
+    assert f"⚠ The data-quality check found {before} near-duplicate pair" in line.text(), line.text()
 
     qtbot.mouseClick(card.together_button, Qt.MouseButton.LeftButton)
     assert _project_review(data_view)["together"] == [[ORIGINAL, COPY]]
+    qtbot.waitUntil(lambda: crossing() == before - 1, timeout=30_000)  # the new split keeps them together
+    assert (f"⚠ The data-quality check found {before - 1} " in line.text() if before > 1
+            else "data-quality check" not in line.text())
     assert card.status.text() == "Decided: kept together in one part of the split."
     assert panel.decided.text().startswith("1 decision; they apply from the next training")
     _, split = split_source(data_view.session.project.data_source())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from tl_desktop.core.events import Progress
@@ -35,11 +36,14 @@ def audit_task(source: Any, split: Any, *, callback, cancel) -> Any:
 class QualityPanel(QWidget):
     """"Check data quality", its progress, and the three review tabs."""
 
+    found_changed = Signal()  # a check finished (or was cleared): ``found`` holds its near-duplicate pairs
+
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.worker: Worker | None = None
         self.root = Path()
+        self.found: list[tuple[str, str]] = []  # the last check's near-duplicate pairs (relative paths)
         self.check_button = QPushButton("Check data quality", toolTip=(
             "Look for near-copies of one image (also across training and test) and for images whose label the "
             "other images contradict; nothing is changed until you decide"))
@@ -110,6 +114,8 @@ class QualityPanel(QWidget):
     def show_result(self, result: Any) -> None:
         """Fill the tabs from an audit report (or its ``to_dict()``)."""
         pairs, issues = rows_of(result, self.root)
+        self.found = [(p.left, p.right) for p in pairs]
+        self.found_changed.emit()
         self.pairs.set_pairs(pairs, self.root)
         self.gallery.set_rows(issues, self.root)
         crossing = sum(p.crosses_splits for p in pairs)
@@ -131,6 +137,8 @@ class QualityPanel(QWidget):
         self.worker = None
         self._set_busy(False)
         self.state.setText("Not checked yet.")
+        self.found = []
+        self.found_changed.emit()
         self.pairs.set_pairs([], Path())
         self.gallery.set_rows([], Path())
         self._show_decided()

@@ -59,6 +59,8 @@ class SplitPanel(QGroupBox):
         self.counts = make_table(["Class", "Training", "Validation", "Test"], "Images per class in each part")
         self.reviewed = label("", "hint", wrap=True)
         self.leak = label("", wrap=True)
+        self._verdict = ("", "hint")  # the leakage check's lines and style role
+        self.audit_note = ""  # near-duplicate pairs the data-quality check found across this split's parts
         self._layout()
         self._on_group_changed()
 
@@ -119,8 +121,8 @@ class SplitPanel(QGroupBox):
         self.reviewed.setVisible(bool(self.reviewed.text()))
         if report is None or split is None:
             fill_table(self.counts, [])
-            self.leak.setText("No split yet: press “Make split”." if report is not None else "")
-            self.leak.setProperty("role", "hint")
+            self._verdict = ("No split yet: press “Make split”." if report is not None else "", "hint")
+            self._render_leak()
             return
         table = {c: dict.fromkeys(SUBSETS, 0) for c in report.classes}
         for sample in report.samples:
@@ -132,6 +134,22 @@ class SplitPanel(QGroupBox):
         fill_table(self.counts, rows)
         self._show_leakage(check)
 
+    def show_audit_crossings(self, count: int) -> None:
+        """A line under the leakage verdict: near-duplicate pairs (data-quality check) in two parts."""
+        self.audit_note = (f"⚠ The data-quality check found {count:,} near-duplicate pair{'s' if count != 1 else ''} "
+                           f"in two parts of this split: decide on {'them' if count != 1 else 'it'} in the Data "
+                           "quality tab (keep together or exclude one)." if count else "")
+        self._render_leak()
+
+    def _render_leak(self) -> None:
+        text, role = self._verdict
+        if self.audit_note:
+            text, role = "\n".join(t for t in (text, self.audit_note) if t), "badge-warn"
+        self.leak.setText(text)
+        self.leak.setProperty("role", role)
+        self.leak.style().unpolish(self.leak)
+        self.leak.style().polish(self.leak)
+
     def _show_leakage(self, check: LeakageCheck | None) -> None:
         if check is None:
             text, role = "Split restored from the project.", "hint"
@@ -140,10 +158,8 @@ class SplitPanel(QGroupBox):
             mark = "⚠" if check.leaks else "✔"
             text = "\n".join([f"{mark} {check.verdict()}", *(f"• {n}" for n in notes[:8])])
             role = "badge-warn" if check.leaks or notes else "badge-ok"
-        self.leak.setText(text)
-        self.leak.setProperty("role", role)
-        self.leak.style().unpolish(self.leak)
-        self.leak.style().polish(self.leak)
+        self._verdict = (text, role)
+        self._render_leak()
 
 
 def reviewed_text(applied: dict[str, Any] | None) -> str:

@@ -77,6 +77,7 @@ class DataView(QWidget):
         self.grid.activated_path.connect(self.open_image)
         self.report = ScanReportView()
         self.quality = QualityPanel(self.session)
+        self.quality.found_changed.connect(self._show_audit_crossings)
         self.label_entry = LabelEntry(self.session)  # "These images have no labels yet" / "Label in the app"
         self._scanned_labels: dict[str, Any] | None = None  # the labels the last scan applied
         self._arrange()
@@ -269,9 +270,18 @@ class DataView(QWidget):
         self.split_panel.show_split(divided.report, divided.split, check, divided.applied)
         if self.session.report is not None:
             self._fill_classes(self.session.report, divided.report)
+        self._show_audit_crossings()
         if asked_stored and not used:
             self.session.message.emit("Some images had no part in the stored split (added, or no longer "
                                       "excluded): the split was made again.")
+
+    def _show_audit_crossings(self) -> None:
+        """The split's leakage line names the near-duplicate pairs the data-quality check found that still sit
+        in two parts of this split (its own check covers identical files and pixels only)."""
+        split = self.session.split
+        parts = split.assignment if split is not None else {}
+        crossing = sum(1 for a, b in self.quality.found if a in parts and b in parts and parts[a] != parts[b])
+        self.split_panel.show_audit_crossings(crossing)
 
     def _on_split_restored(self, split: Any) -> None:
         self.split_panel.show_split(self.session.report, split, None)
