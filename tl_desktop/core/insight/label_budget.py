@@ -69,11 +69,14 @@ def one_thread():
 
 
 def fit_probe(x: np.ndarray, y: Sequence[str], seed: int = 0) -> Any:
-    """The probe: logistic regression (C=1) on the embeddings (the curve's and the labelling loop's)."""
+    """The probe: logistic regression (C=1) on the embeddings (the curve's and the labelling loop's). Fitted on
+    float64: with float32 rows scikit-learn's lbfgs loss runs outside BLAS, 16 times slower here (400 x 1,280:
+    3.4 s against 0.21 s, the same 48 iterations)."""
     from sklearn.linear_model import LogisticRegression
 
     with one_thread():
-        return LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(x, np.asarray(y))
+        return LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(np.asarray(x, dtype=np.float64),
+                                                                            np.asarray(y))
 
 
 def _fit_score(x_train, y_train, x_test, y_test, seed: int) -> float:
