@@ -26,6 +26,14 @@ def digits_dir(tmp_path_factory):
     return write_digits_folder(tmp_path_factory.mktemp("digits"), classes=(0, 1, 2), per_class=30, size=32)
 
 
+@pytest.fixture(scope="session")
+def findings_run(tmp_path_factory):
+    """A tiny trained multi-label run (``tests/multilabel_run.py``), shared by the session's tests."""
+    from tests.multilabel_run import trained_run
+
+    return trained_run(tmp_path_factory)
+
+
 @pytest.fixture(autouse=True)
 def _no_dangling_qthreads(request):
     """A GUI test that leaves a worker thread (or thumbnail loads) running fails (after napari)."""

@@ -113,3 +113,46 @@ def write_mixed_folder(root: Path) -> dict[str, str | None]:
     put("person/Thumbs.db", "hidden").write_bytes(b"\xd0\xcf\x11\xe0")
     put("stray.png", "class folder").write_bytes((root / "person/coffee.png").read_bytes()[:100])
     return expected
+
+
+FINDINGS = ("seven", "zero")  # the labels of write_findings_csv: a handwritten 0 on the left, a 7 on the right
+
+
+def write_findings_csv(root: Path, n: int = 60, size: int = 32, seed: int = 0, columns: bool = False,
+                       name: str = "findings.csv") -> Path:
+    """A multi-label set of real digits composed into one image: a handwritten 0 (scikit-learn's digits) in
+    the left half is finding "zero", a 7 in the right half finding "seven"; each present or absent on its own
+    (a quarter of the images show both, a quarter neither). Two images per patient (``group`` column).
+
+    The CSV lists ``path,label,group`` with the labels separated by ``;`` (empty: no finding), or, with
+    ``columns``, ``path,group,seven,zero`` as 0/1 columns. Returns the CSV's path.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    zeros, sevens = digits.images[digits.target == 0], digits.images[digits.target == 7]
+    rng = np.random.default_rng(seed)
+    folder = root / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    half = size // 2
+    rows = []
+    for i in range(n):
+        zero, seven = bool(i % 2), bool((i // 2) % 2)
+        canvas = rng.normal(30, 12, (size, size)).clip(0, 255)
+        for present, pool, left in ((zero, zeros, 0), (seven, sevens, half)):
+            if present:
+                digit = Image.fromarray((pool[(i * 7 + seed) % len(pool)] / 16 * 255).astype(np.uint8))
+                patch = np.asarray(digit.resize((half, half), Image.BILINEAR), dtype=float)
+                top = int(rng.integers(0, size - half + 1))
+                canvas[top:top + half, left:left + half] = np.maximum(canvas[top:top + half, left:left + half], patch)
+        file = folder / f"img_{i:03d}.png"
+        Image.fromarray(canvas.astype(np.uint8), mode="L").save(file)
+        found = [f for f, on in (("seven", seven), ("zero", zero)) if on]
+        rows.append((f"images/{file.name}", found, f"patient{i // 2:03d}"))
+    csv = root / name
+    if columns:
+        lines = ["path,group,seven,zero"] + [f"{p},{g},{int('seven' in f)},{int('zero' in f)}" for p, f, g in rows]
+    else:
+        lines = ["path,label,group"] + [f"{p},{';'.join(f)},{g}" for p, f, g in rows]
+    csv.write_text("\n".join(lines) + "\n")
+    return csv

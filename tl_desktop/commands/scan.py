@@ -17,6 +17,8 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("data", help="folder with one sub-folder per class, or a CSV file")
     parser.add_argument("--csv", help="CSV with the header path,label[,group]; paths relative to the CSV")
+    parser.add_argument("--label-columns", metavar="A,B",
+                        help="multi-label: the CSV's 0/1 columns, one per finding (comma-separated)")
     parser.add_argument("--json", action="store_true", help="print the full report as one JSON document")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"skip images with more pixels, without decoding them (default {DEFAULT_MAX_PIXELS:,})")
@@ -36,14 +38,20 @@ def _section(out: TextIO, title: str, lines: list[str]) -> None:
 
 
 def print_summary(report, out: TextIO | None = None) -> None:
-    """A plain-text summary: classes, skipped files, duplicates, conflicts and warnings."""
+    """A plain-text summary: classes (a multi-label set: findings and what they say together), skipped files,
+    duplicates, conflicts and warnings."""
     out = out or sys.stdout
     print(f"Scanned {report.source}: {report.files_seen} files, {len(report.samples)} usable images, "
           f"{len(report.skipped)} skipped", file=out)
     width = max((len(c) for c in report.classes), default=5)
-    print("\nClasses:", file=out)
+    print("\nFindings (images per finding):" if report.is_multilabel else "\nClasses:", file=out)
     for label, n in report.counts.items():
         print(f"  {label:<{width}}  {n:>6}", file=out)
+    lines = report.multilabel_lines()
+    if lines:
+        print("", file=out)
+        for line in lines:
+            print(line, file=out)
     _section(out, "Skipped files", [f"{s.path}: {s.reason}" for s in report.skipped])
     print(f"\n{report.identical_text()}", file=out)
     _section(out, "Identical images within a class (same bytes or same pixels; kept together in one split)",
@@ -53,12 +61,13 @@ def print_summary(report, out: TextIO | None = None) -> None:
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    from tl_desktop.commands.train import label_columns
     from tl_desktop.core.data.scan import scan
 
     if args.max_pixels <= 0 or args.min_side < 1:
         raise UsageError("--max-pixels and --min-side must be positive")
     report = scan(args.data, csv=args.csv, max_pixels=args.max_pixels, min_side=args.min_side,
-                  cache=not args.no_cache)
+                  cache=not args.no_cache, label_columns=label_columns(args))
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")

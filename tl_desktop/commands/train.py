@@ -17,7 +17,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
     strategies = ["auto", "linear-probe", "fine-tune", "full", "scratch"]
     parser.add_argument("data", help="folder with one sub-folder per class (or the CSV's folder with --csv)")
-    parser.add_argument("--csv", help="CSV with path,label[,group] rows, paths relative to the CSV")
+    parser.add_argument("--csv", help="CSV with path,label[,group] rows, paths relative to the CSV (a label "
+                        "column of a;b values is a multi-label task: several findings per image, empty = none)")
+    parser.add_argument("--label-columns", metavar="A,B", help="multi-label: the CSV's 0/1 columns, one per finding")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="backbone name (see 'tl-desktop models')")
     parser.add_argument("--strategy", default="auto", choices=strategies)
     parser.add_argument("--epochs", type=int, default=10)
@@ -108,12 +110,34 @@ def _config_from(args: argparse.Namespace):
         allow_flip=args.allow_flip, allow_rotate=args.allow_rotate, label_smoothing=args.label_smoothing,
         balance=args.balance, patience=args.patience, device=args.device, workers=args.workers, seed=args.seed,
         val_fraction=args.val_split, test_fraction=args.test_split, group_by=args.group_by, csv=args.csv,
-        weights_file=args.weights_file, init_from=args.init_from)
+        weights_file=args.weights_file, init_from=args.init_from, label_columns=label_columns(args))
+
+
+def label_columns(args: argparse.Namespace) -> list[str] | None:
+    """The ``--label-columns`` names (comma-separated), or None.
+
+    Raises:
+        UsageError: empty names, repeated names, or no --csv.
+    """
+    text = getattr(args, "label_columns", None)
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if not all(names) or len({n.lower() for n in names}) != len(names):
+        raise UsageError(f"--label-columns takes distinct column names separated by commas (got '{text}')")
+    if not getattr(args, "csv", None) and not str(getattr(args, "data", "")).lower().endswith(".csv"):
+        raise UsageError("--label-columns names columns of a CSV: give the CSV with --csv")
+    return names
 
 
 def _summary(metrics: dict[str, Any]) -> str:
     if not metrics or not metrics.get("n"):
         return "test: no test images (test split is empty)"
+    if metrics.get("task") == "multi-label":
+        from tl_desktop.core.evaluation.multilabel_run import summary_text
+
+        return "\n".join([f"test ({metrics['n']} images, {len(metrics['class_names'])} findings):",
+                          *summary_text(metrics)])
     auc = metrics["roc_auc"].get("macro")
     auc_text = f", ROC-AUC {auc:.3f}" if auc is not None else ""
     lines = [f"test: accuracy {metrics['accuracy']:.3f}, balanced accuracy {metrics['balanced_accuracy']:.3f}"

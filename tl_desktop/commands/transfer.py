@@ -15,6 +15,8 @@ from tl_desktop.commands import UsageError
 def _common(parser: argparse.ArgumentParser, *, out_required: bool) -> None:
     parser.add_argument("data", help="folder with one sub-folder per class (or the CSV's folder with --csv)")
     parser.add_argument("--csv", help="CSV with path,label[,group] rows, paths relative to the CSV")
+    parser.add_argument("--label-columns", metavar="A,B",
+                        help="multi-label: the CSV's 0/1 columns, one per finding (comma-separated)")
     parser.add_argument("--group-by", help="keep groups together: csv | dicom:PatientID | regex:PATTERN")
     parser.add_argument("--image-size", type=int, help="input size in px (default: the model's own)")
     parser.add_argument("--seed", type=int, default=0, help="split and training seed")
@@ -57,10 +59,13 @@ def add_label_budget_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _source(args: argparse.Namespace):
-    """The data source of the common flags (DATA, --csv, --group-by, --seed); default split fractions."""
+    """The data source of the common flags (DATA, --csv, --label-columns, --group-by, --seed); default split
+    fractions."""
+    from tl_desktop.commands.train import label_columns
     from tl_desktop.core.config import DataSource
 
-    return DataSource(data=args.data, csv=args.csv, group_by=args.group_by, seed=args.seed)
+    return DataSource(data=args.data, csv=args.csv, group_by=args.group_by, seed=args.seed,
+                      label_columns=label_columns(args))
 
 
 def _out(args: argparse.Namespace, stem: str) -> Path:
@@ -117,6 +122,12 @@ def _ci(score: dict[str, float]) -> str:
     return f"{100 * score['value']:5.1f}  [{100 * score['low']:5.1f}, {100 * score['high']:5.1f}]"
 
 
+def _auc_ci(score: dict[str, float] | None) -> str:
+    if score is None:
+        return "-"
+    return f"{score['value']:5.3f}  [{score['low']:5.3f}, {score['high']:5.3f}]"
+
+
 def run_transfer_check(args: argparse.Namespace) -> int:
     from tl_desktop.core.insight.transfer import transfer_check
 
@@ -132,13 +143,19 @@ def run_transfer_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0
-    print(f"\n{'model':<14} {'test bal. acc % [95% CI]':<26} {'best val %':>10} {'epochs to target':>17} "
-          f"{'s to target':>12}")
+    multi = report.task == "multi-label"
+    score, best = ("test mean AUC [95% CI]", "best val AUC") if multi else ("test bal. acc % [95% CI]", "best val %")
+    width = 12 if multi else 10
+    print(f"\n{'model':<14} {score:<26} {best:>{width}} {'epochs to target':>17} {'s to target':>12}")
     for name, arm in report.arms.items():
         epochs = "-" if name == "thumbnail" else (str(arm.epochs_to_target) if arm.epochs_to_target else "never")
         secs = f"{arm.seconds_to_target:.1f}" if arm.seconds_to_target is not None else "-"
-        print(f"{name:<14} {_ci(arm.test_balanced_accuracy):<26} {100 * arm.best_val_balanced_accuracy:>10.1f} "
-              f"{epochs:>17} {secs:>12}")
+        test, val = ((_auc_ci(arm.test_macro_auc), f"{arm.selection_score():.3f}") if multi else
+                     (_ci(arm.test_balanced_accuracy), f"{100 * arm.best_val_balanced_accuracy:.1f}"))
+        print(f"{name:<14} {test:<26} {val:>{width}} {epochs:>17} {secs:>12}")
+    if multi:
+        print("Multi-label: mean AUC over findings (1 = perfect, 0.5 = chance); the target of 'epochs to target' is "
+              "a validation balanced accuracy, the mean over findings with each called present at p >= 0.5.")
     print()
     print(report.summary)
     print(f"\nsaved: {out / 'transfer.json'}")

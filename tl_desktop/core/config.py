@@ -47,13 +47,15 @@ class DataSource(SplitOptions):
     paths relative to ``data``), ``split`` a stored ``Split.to_dict()`` that, when given, wins over the
     seed, fractions and grouping, ``review`` the user's review decisions (``data.review.Review.to_dict()``:
     excluded, relabelled and keep-together files) that the split applies, ``labels`` the labels given in the
-    app (``data.labels.Labels.to_dict()``) that the scan applies."""
+    app (``data.labels.Labels.to_dict()``) that the scan applies, ``label_columns`` the CSV's 0/1 columns
+    that make it a multi-label task (a label column of ``a;b`` values is one without them)."""
 
     data: str
     csv: str | None = None
     split: dict[str, Any] | None = field(default=None, repr=False)
     review: dict[str, Any] | None = field(default=None, repr=False)
     labels: dict[str, Any] | None = field(default=None, repr=False)
+    label_columns: list[str] | None = None  # one 0/1 column of the CSV per label: a multi-label task
 
     @property
     def source(self) -> DataSource:
@@ -137,6 +139,7 @@ class RunConfig(TrainOptions, DataSource):
     train_counts: dict[str, int] = field(default_factory=dict)
     skipped_files: int = 0
     temperature: float | None = None
+    task: str = "single-label"     # "multi-label": several findings per image, sigmoid outputs (data/multilabel.py)
     schema_version: int = SCHEMA_VERSION
 
     @property

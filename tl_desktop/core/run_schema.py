@@ -74,10 +74,14 @@ def check_manifest(data: Any, path: Path) -> dict[str, Any]:
 def _file_problem(index: int, entry: Any, classes: set[str]) -> str | None:
     if not isinstance(entry, dict):
         return f"file entry {index} is {_shown(entry)}, not an object"
+    findings = entry.get("findings")
     for key in ("path", "label", "sha256"):
-        if not isinstance(entry.get(key), str) or not entry[key]:
+        if not isinstance(entry.get(key), str) or not (entry[key] or (key == "label" and findings is not None)):
             return f"file entry {index} has no valid '{key}' ({_shown(entry.get(key))})"
-    if entry["label"] not in classes:
+    if findings is not None:
+        if not isinstance(findings, list) or not all(isinstance(f, str) and f in classes for f in findings):
+            return f"file entry {index} has the findings {_shown(findings)}, which are not all among the labels"
+    elif entry["label"] not in classes:
         return f"file entry {index} has the label {_shown(entry['label'])}, which is not one of the classes"
     if entry.get("subset") not in SUBSETS:
         return f"file entry {index} has the subset {_shown(entry.get('subset'))}, not train, val or test"

@@ -128,12 +128,14 @@ def earlier_history(run_dir: Path) -> tuple[str, list[dict[str, float]]] | None:
 PREDICTIONS_FILE = "test_predictions.csv"
 
 
-def write_predictions(run_dir: Path, paths: list[str], true: list[str], probs, class_names: list[str]) -> None:
-    """Every test image's true class, predicted class and class probabilities (``test_predictions.csv``)."""
+def write_predictions(run_dir: Path, paths: list[str], true: list[str], probs, class_names: list[str],
+                      predicted: list[str] | None = None) -> None:
+    """Every test image's true class, predicted class and class probabilities (``test_predictions.csv``);
+    ``predicted`` where the answer is not the most probable class (a multi-label run's findings, ``a;b``)."""
     table = [["path", "true", "predicted", *[f"p_{name}" for name in class_names]]]
-    for path, label, row in zip(paths, true, probs, strict=True):
-        best = max(range(len(class_names)), key=lambda i: row[i])
-        table.append([path, label, class_names[best], *[f"{float(p):.7f}" for p in row]])
+    for k, (path, label, row) in enumerate(zip(paths, true, probs, strict=True)):
+        best = class_names[max(range(len(class_names)), key=lambda i: row[i])] if predicted is None else predicted[k]
+        table.append([path, label, best, *[f"{float(p):.7f}" for p in row]])
     atomic_write_text(Path(run_dir) / PREDICTIONS_FILE, csv_text(table))
 
 

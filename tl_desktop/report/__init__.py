@@ -127,14 +127,18 @@ def _build(run_dir: Path, out: Path, config, manifest, clinical, onnx_files, tra
                    runs.read_history(run_dir), environment(config, run_dir), name,
                    read_json(transfer_file) if transfer_file.is_file() else None,
                    [_verification(p, clinical) for p in onnx_files])
-    if heatmaps:
+    from tl_desktop.report import checklist, findings, model_card
+
+    multilabel = findings.is_multilabel(clinical)
+    if heatmaps and not multilabel:  # a multi-label report says why it has none (findings.NO_HEATMAPS)
         data.heatmaps = _heatmaps(run_dir, clinical, name, MAX_HEATMAPS)
-    from tl_desktop.report import checklist, model_card
 
     card = model_card.build(data, intended, onnx_files)
     items = checklist.build(data, card)
-    files = write_audit(run_dir, out, config, manifest, clinical, onnx_files, name, data.transfer,
-                        {"model_card.json": card, "checklist.json": checklist.to_json(items)})
+    documents = {"model_card.json": card, "checklist.json": checklist.to_json(items)}
+    if multilabel:
+        documents["findings.json"] = findings.audit_json(clinical)
+    files = write_audit(run_dir, out, config, manifest, clinical, onnx_files, name, data.transfer, documents)
     data.card_pages = [model_card.section(card), checklist.section(items)]
     html = _html(data, files)
     _write_figures(out, data)
@@ -220,14 +224,21 @@ def _heatmaps(run_dir: Path, clinical: dict[str, Any], name, limit: int) -> list
 
 def _html(data, files: list[str]) -> str:
     from tl_desktop import __version__
+    from tl_desktop.report import findings, subgroups
     from tl_desktop.report import sections as s
-    from tl_desktop.report import subgroups
     from tl_desktop.report.document import document, page_break
     from tl_desktop.report.figures import image_png
 
     for h in data.heatmaps:
         data.figures[h["file"]] = image_png(h["image"])
     created = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    if findings.is_multilabel(data.clinical):  # no confusion matrix, class of interest or calibration
+        parts = [findings.summary(data, created, __version__),
+                 page_break(), findings.data_section(data), s.model_section(data), s.training_curves(data),
+                 page_break(), findings.curves_section(data), s.transfer_section(data),
+                 *(part for page in data.card_pages for part in (page_break(), page)),
+                 page_break(), s.audit_section(data, files)]
+        return document(f"Model report {data.run_dir.name}", [p for p in parts if p])
     parts = [s.summary(data, created, __version__), s.data_section(data),  # page 1 grows with the classes
              page_break(), s.model_section(data), s.training_curves(data),
              page_break(), s.results_section(data), subgroups.section(data),

@@ -83,8 +83,14 @@ def _source(d: RunData, card: dict[str, Any]) -> Item:
 
 
 def _classes(d: RunData, card: dict[str, Any]) -> Item:
+    n = len(card["data"]["classes"])
+    what = f"multi-label: {n} findings" if _multilabel(card) else f"{n} classes"
     return _item("DATA-2", "Outcome classes and images per class and part", True,
-                 f"{len(card['data']['classes'])} classes; Data section and Model card; audit/split.json", "")
+                 f"{what}; Data section and Model card; audit/split.json", "")
+
+
+def _multilabel(card: dict[str, Any]) -> bool:
+    return card["evaluation"].get("task") == "multi-label"
 
 
 def _labels(d: RunData, card: dict[str, Any]) -> Item:
@@ -169,12 +175,19 @@ def _size(d: RunData, card: dict[str, Any]) -> Item:
 
 
 def _calibration(d: RunData, card: dict[str, Any]) -> Item:
+    if _multilabel(card):
+        return _item("EVAL-4", "Calibration", OPEN, "not measured for a multi-label run",
+                     "Check by hand how well each finding's probabilities match how often it is present.")
     cal = card["evaluation"]["calibration"]
     return _item("EVAL-4", "Calibration", cal["ece_after"] is not None,
                  "ECE before/after temperature scaling; Calibration section", "Not enough test images to measure it.")
 
 
 def _operating_point(d: RunData, card: dict[str, Any]) -> Item:
+    if _multilabel(card):
+        thresholds = ", ".join(f"{k} {v:.3f}" for k, v in card["evaluation"]["thresholds"].items())
+        return _item("EVAL-5", "Operating point chosen on validation", DONE,
+                     f"one threshold per finding, chosen on the validation images: {thresholds}", "")
     dec = card["evaluation"]["decision"]
     if dec is None:
         return _item("EVAL-5", "Operating point chosen on validation", OPEN, "none: the most probable class answers",
@@ -186,6 +199,12 @@ def _operating_point(d: RunData, card: dict[str, Any]) -> Item:
 
 
 def _errors(d: RunData, card: dict[str, Any]) -> Item:
+    if _multilabel(card):
+        return _item("EVAL-6", "Error analysis and explanations", PARTLY,
+                     "per-finding sensitivity, specificity and PPV; the images with a wrong finding in "
+                     "audit/metrics.json (misclassified)",
+                     "Look at the wrong images and each finding's heatmap in the Evaluate step (Mistakes and "
+                     "heatmaps).")
     return _item("EVAL-6", "Error analysis and explanations", bool(d.heatmaps),
                  "confusion matrix, Grad-CAM of right and wrong images" if d.heatmaps else "confusion matrix only",
                  "Include the example heatmaps (leave out only when images carry patient text) and look at the "

@@ -17,6 +17,7 @@ from typing import Any
 from tl_desktop.core.evaluation.stored_result import class_figures
 from tl_desktop.core.fsutil import read_json
 from tl_desktop.core.project.intended_use import IntendedUse
+from tl_desktop.report import findings
 from tl_desktop.report.audit import sanitise
 from tl_desktop.report.document import esc, page_break, pct, table, with_ci
 from tl_desktop.report.sections import RunData, _counts, _num, _rule, _share
@@ -50,7 +51,10 @@ def project_model_card(run_dir: Path) -> IntendedUse | None:
 def build(d: RunData, intended: IntendedUse | None, onnx_files: list[Path]) -> dict[str, Any]:
     """The model card of a run as a JSON-ready dict (local folders reduced to their names)."""
     intended = intended or IntendedUse()
+    names = list(d.clinical["class_names"])
     card = {"format": FORMAT, "run": d.run_dir.name,
+            "task": findings.task_words(names) if findings.is_multilabel(d.clinical) else
+            f"single-label: {len(names)} classes, one per image",
             "intended": {**intended.to_dict(), "filled_in": not intended.empty},
             "data": _data(d), "training": _training(d), "evaluation": _evaluation(d),
             "unfamiliar": _unfamiliar(onnx_files), "subgroups": subgroups(d.clinical)}
@@ -61,10 +65,12 @@ def build(d: RunData, intended: IntendedUse | None, onnx_files: list[Path]) -> d
 # --- data --------------------------------------------------------------------------------------------------
 
 def _data(d: RunData) -> dict[str, Any]:
-    counts = _counts(d.manifest)
+    """The data part; a multi-label run counts the images with each finding (and the images per part)."""
+    multilabel = findings.is_multilabel(d.clinical)
+    counts = findings.finding_counts(d.manifest) if multilabel else _counts(d.manifest)
     review = d.manifest.get("review") if isinstance(d.manifest.get("review"), dict) else None
     in_app = d.manifest.get("labels_in_app") if isinstance(d.manifest.get("labels_in_app"), dict) else None
-    return {"source": "CSV list of files and labels" if d.config.csv else "folder of class folders",
+    return {"source": "CSV list of files and labels" if _from_csv(d) else "folder of class folders",
             "classes": list(d.manifest["classes"]),
             "images": {s: {c: counts.get(s, Counter())[c] for c in d.manifest["classes"]} for s in SUBSETS},
             "total": len(d.manifest["files"]), "skipped_files": d.config.skipped_files,
@@ -72,11 +78,18 @@ def _data(d: RunData) -> dict[str, Any]:
             "grouping": d.manifest["split"].get("group_by"), "grouping_words": _grouping(d),
             "split": {k: d.manifest["split"].get(k) for k in ("seed", "val_fraction", "test_fraction")},
             "review_decisions": review.get("counts") if review else None,
-            "leakage": leakage(d.manifest)}
+            "leakage": leakage(d.manifest),
+            "images_per_part": {s: sum(f["subset"] == s for f in d.manifest["files"]) for s in SUBSETS},
+            "no_finding": {s: counts.get(s, Counter())[findings.NONE] for s in SUBSETS} if multilabel else None}
+
+
+def _from_csv(d: RunData) -> bool:
+    """Labels from a CSV: one named with ``csv``, or a CSV file given as the data (how a multi-label set comes)."""
+    return bool(d.config.csv) or str(d.config.data).lower().endswith(".csv")
 
 
 def _label_source(d: RunData, in_app: dict[str, Any] | None) -> str:
-    given = "the CSV's label column" if d.config.csv else "the names of the class folders"
+    given = "the CSV's label column" if _from_csv(d) else "the names of the class folders"
     if in_app:
         return f"{given}, and {in_app.get('files', 0)} images labelled in the app"
     return given
@@ -121,6 +134,8 @@ def _training(d: RunData) -> dict[str, Any]:
 
 
 def _evaluation(d: RunData) -> dict[str, Any]:
+    if findings.is_multilabel(d.clinical):
+        return findings.card_evaluation(d)
     c, m = d.clinical, d.metrics
     right = sum(m["confusion_matrix"][i][i] for i in range(len(c["class_names"])))
     cal = (c.get("calibration") or {}).get("test") or {}
@@ -242,9 +257,13 @@ def section(card: dict[str, Any]) -> str:
     """The model card page(s) of the report."""
     return ("<h2>Model card</h2><p class='muted'>What this model is for (in the words of its makers), what it "
             "was trained and tested on, and what to keep in mind. Also in <i>audit/model_card.json</i>.</p>" +
+            (f"<p><b>Task:</b> {esc(card['task'])}.</p>" if card["evaluation"].get("task") == "multi-label" else "") +
             _intended_html(card["intended"]) + _limitations_html(card["limitations"]) + _data_html(card["data"]) +
-            _training_html(card["training"]) + page_break() + _evaluation_html(card["evaluation"]) +
-            _subgroups_html(card.get("subgroups")))
+            _training_html(card["training"]) + page_break() +
+            (findings.card_evaluation_html(card["evaluation"]) if card["evaluation"].get("task") == "multi-label"
+             else _evaluation_html(card["evaluation"])) +
+            (f"<h3>Subgroups</h3><p>{esc(findings.NO_SUBGROUPS)}</p>" if card["evaluation"].get("task") ==
+             "multi-label" else _subgroups_html(card.get("subgroups"))))
 
 
 def _limitations_html(items: list[dict[str, str]]) -> str:
@@ -268,14 +287,19 @@ def _intended_html(intended: dict[str, Any]) -> str:
 
 def _data_html(data: dict[str, Any]) -> str:
     rows = [[esc(c), *(data["images"][s][c] for s in SUBSETS)] for c in data["classes"]]
-    rows.append(["<b>All</b>", *(sum(data["images"][s].values()) for s in SUBSETS)])
+    if data.get("no_finding"):  # multi-label: images with each finding, then those with none
+        rows.append([findings.NONE, *(data["no_finding"][s] for s in SUBSETS)])
+        rows.append(["<b>All images</b>", *(data["images_per_part"][s] for s in SUBSETS)])
+    else:
+        rows.append(["<b>All</b>", *(sum(data["images"][s].values()) for s in SUBSETS)])
     review = data["review_decisions"]
     words = ", ".join(f"{n} {esc(k)}" for k, n in review.items() if n) if isinstance(review, dict) else ""
     skipped = f", {data['skipped_files']} unreadable files left out" if data["skipped_files"] else ""
     return ("<h3>Data</h3>" + f"<p>Source: {esc(data['source'])}; {data['total']} images used{skipped}. Labels "
             f"from {esc(data['label_source'])}. Patient grouping: {esc(data['grouping_words'])}. Review decisions "
             f"applied: {words or 'none'}.</p>" +
-            table(["Class", "Training", "Validation", "Test"], rows, [220, 130, 130, 130], raw=True))
+            table(["Finding" if data.get("no_finding") else "Class", "Training", "Validation", "Test"], rows,
+                  [220, 130, 130, 130], raw=True))
 
 
 def _training_html(t: dict[str, Any]) -> str:

@@ -37,9 +37,18 @@ from tl_desktop.core.errors import DataError
 from tl_desktop.core.events import CancelToken, ScanFinding
 from tl_desktop.core.fsutil import csv_cell
 
-__all__ = ["Entry", "Listing", "walk_folder", "read_csv", "SYSTEM_NAMES"]
+__all__ = ["Entry", "Listing", "MultiLabel", "walk_folder", "read_csv", "SYSTEM_NAMES", "SEPARATOR", "split_labels"]
 
 SYSTEM_NAMES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db", "__macosx", "$recycle.bin"})
+SEPARATOR = ";"  # between the labels of one image in a multi-label CSV's label column
+_TRUE, _FALSE = frozenset({"1", "1.0", "true", "yes"}), frozenset({"0", "0.0", "false", "no"})
+_RESERVED = frozenset({"path", "label", "group"})
+MAX_LABEL_LENGTH = 200  # longer label names are refused: they end up in file names, tables and ONNX metadata
+
+
+def split_labels(text: str) -> tuple[str, ...]:
+    """The distinct labels of a multi-label cell (``a;b``), sorted; empty for an empty cell (no finding)."""
+    return tuple(sorted({_nfc(part.strip()) for part in text.split(SEPARATOR) if part.strip()}))
 
 
 @dataclass
@@ -53,6 +62,7 @@ class Entry:
     reason: str | None = None
     real: str | None = None  # the resolved path (None: nothing to examine)
     linked: bool = False     # reached through a link (its own or a folder's)
+    findings: tuple[str, ...] | None = None  # a multi-label listing's labels of the file (empty: no finding)
 
 
 @dataclass
@@ -62,6 +72,20 @@ class Listing:
     entries: list[Entry]
     findings: list[ScanFinding] = field(default_factory=list)
     conflicts: list[list[str]] = field(default_factory=list)
+    multilabel: MultiLabel | None = None  # how a CSV gave several labels per file; None: one label per file
+
+
+@dataclass(frozen=True)
+class MultiLabel:
+    """How a CSV lists several labels (findings) per image: ``columns`` (one 0/1 column per label, in the
+    header's order), or None: the label column holds the labels separated by ``;`` (empty: no finding)."""
+
+    columns: tuple[str, ...] | None = None
+
+    def words(self) -> str:
+        if self.columns is None:
+            return f"several labels per image, separated by '{SEPARATOR}' in the label column (empty: no finding)"
+        return f"one 0/1 column per label ({', '.join(self.columns)})"
 
 
 def _posix_rel(path: Path | str, root: Path) -> str:
@@ -262,16 +286,57 @@ def _read_text(path: Path) -> str:
 
 
 def _csv_columns(header: list[str], name: str) -> dict[str, int]:
-    cols = {h.strip().lower(): i for i, h in enumerate(header)}
-    if "path" not in cols or "label" not in cols:
+    cols: dict[str, int] = {}
+    for i, h in enumerate(header):
+        cols.setdefault(h.strip().lower(), i)
+    if "path" not in cols:
         found = ",".join(h.strip() for h in header)[:80] or "nothing"
         raise DataError(f"{name}: the first row must be the header 'path,label[,group]' (found '{found}')")
     return cols
 
 
-def read_csv(csv_path: Path, root: Path, to_label: bool = False) -> Listing:
+def _label_columns(header: list[str], rows: list[list[str]], cols: dict[str, int], name: str,
+                   wanted: list[str] | tuple[str, ...] | None) -> MultiLabel | None:
+    """The multi-label reading of a CSV: the 0/1 columns asked for (``wanted``), or, with no label column, every
+    other column whose values are all 0 or 1; the ``;``-separated label column when a value holds a ``;``;
+    None: one label per image.
+
+    Raises:
+        DataError: a wanted column is missing, or there is neither a label column nor a 0/1 column.
+    """
+    names = {h.strip().lower(): h.strip() for h in header}
+    if wanted:
+        missing = [c for c in wanted if c.strip().lower() not in cols]
+        if missing:
+            raise DataError(f"{name} has no column '{missing[0]}' (its columns: {', '.join(names.values())[:120]})")
+        return MultiLabel(tuple(names[c.strip().lower()] for c in wanted))
+    if "label" in cols:
+        index = cols["label"]
+        several = any(index < len(row) and SEPARATOR in row[index] for row in rows)
+        return MultiLabel() if several else None
+    binary = [names[key] for key, i in sorted(cols.items(), key=lambda kv: kv[1])
+              if key not in _RESERVED and key and _all_binary(rows, i)]
+    if not binary:
+        found = ",".join(h.strip() for h in header)[:80] or "nothing"
+        raise DataError(f"{name}: the first row must be the header 'path,label[,group]', or name one 0/1 column per "
+                        f"label (found '{found}')")
+    return MultiLabel(tuple(binary))
+
+
+def _all_binary(rows: list[list[str]], index: int) -> bool:
+    values = {row[index].strip().lower() for row in rows if index < len(row) and row[index].strip()}
+    return bool(values) and values <= (_TRUE | _FALSE)
+
+
+def read_csv(csv_path: Path, root: Path, to_label: bool = False,
+             label_columns: list[str] | tuple[str, ...] | None = None) -> Listing:
     """One entry per non-blank data row; rows that cannot be used carry their reason. With ``to_label``, a
     row with an empty label is an image to be labelled in the app (an entry without a label), not a fault.
+
+    Several labels per image (``Listing.multilabel``): ``label_columns`` names one 0/1 column per label; without
+    it, a label column whose values hold ``;`` lists each image's labels, and a CSV without a label column
+    takes its 0/1 columns as labels. Each entry's ``findings`` are then its labels (empty: no finding) and its
+    ``label`` those joined by ``;``.
 
     Raises:
         DataError: the CSV cannot be read, is empty, is not valid CSV or has no ``path,label`` header.
@@ -286,32 +351,74 @@ def read_csv(csv_path: Path, root: Path, to_label: bool = False) -> Listing:
     if not rows:
         raise DataError(f"{csv_path.name} is empty: it needs the header 'path,label[,group]' and one row per image")
     cols = _csv_columns(rows[0], csv_path.name)
+    multi = None if to_label and not label_columns else _label_columns(rows[0], rows[1:], cols, csv_path.name,
+                                                                        label_columns)
+    if multi is None and "label" not in cols:
+        found = ",".join(h.strip() for h in rows[0])[:80]
+        raise DataError(f"{csv_path.name}: the first row must be the header 'path,label[,group]' (found '{found}')")
+    read = _Row(csv_path.name, root, to_label, multi, {c: cols[c.lower()] for c in (multi.columns or ())}
+                if multi else {})
     entries: list[Entry] = []
     lines: dict[int, int] = {}  # entry index -> CSV line
     for line, row in enumerate(rows[1:], start=2):
         cells = {k: (row[i].strip() if i < len(row) else "") for k, i in cols.items()}
         if any(cells.values()):
             lines[len(entries)] = line
-            entries.append(_csv_entry(cells, line, root, csv_path.name, to_label))
+            entries.append(read.entry(cells, row, line))
     conflicts = _csv_repeats(entries, lines)
     outside = [(lines[i], e) for i, e in enumerate(entries)
                if e.reason is None and e.real and not _within(str(root), e.real)]
     findings = [_outside_finding(len(outside), f"line {outside[0][0]}, '{outside[0][1].rel}'",
                                  f"listed in {csv_path.name} are outside its folder")] if outside else []
-    return Listing(entries, findings, conflicts)
+    return Listing(entries, findings, conflicts, multi)
 
 
-def _csv_entry(cells: dict[str, str], line: int, root: Path, name: str, to_label: bool = False) -> Entry:
-    raw, label = csv_cell(cells.get("path", "")), csv_cell(cells.get("label", ""))
-    group = cells.get("group") or None
-    if not raw or not (label or to_label):
-        return Entry(root / name, f"{name}:{line}", None, reason=f"CSV line {line}: empty path or label")
-    path = Path(os.path.normpath(root / raw.replace("\\", "/")))
-    entry = Entry(path, _posix_rel(path, root), _nfc(label) if label else None, group, real=os.path.realpath(path))
-    if not path.is_file():
-        entry.reason = "listed in the CSV but the file does not exist"
-        entry.real = None
-    return entry
+@dataclass(frozen=True)
+class _Row:
+    """How one CSV row becomes an entry (the CSV's name and folder, and its label reading)."""
+
+    name: str
+    root: Path
+    to_label: bool
+    multi: MultiLabel | None
+    columns: dict[str, int]  # a 0/1 label column -> its index
+
+    def entry(self, cells: dict[str, str], row: list[str], line: int) -> Entry:
+        raw = csv_cell(cells.get("path", ""))
+        label, findings, problem = self._labels(cells, row, line)
+        group = cells.get("group") or None
+        if not raw or problem or not (label or self.to_label or self.multi):
+            why = problem or f"CSV line {line}: empty path or label"
+            return Entry(self.root / self.name, f"{self.name}:{line}", None, reason=why)
+        path = Path(os.path.normpath(self.root / raw.replace("\\", "/")))
+        entry = Entry(path, _posix_rel(path, self.root), _nfc(label) if label else None, group,
+                      real=os.path.realpath(path), findings=findings)
+        if not path.is_file():
+            entry.reason = "listed in the CSV but the file does not exist"
+            entry.real = None
+        return entry
+
+    def _labels(self, cells: dict[str, str], row: list[str], line: int) -> tuple[str, tuple[str, ...] | None,
+                                                                                 str | None]:
+        """(label, findings or None, why the row cannot be used or None)."""
+        if self.multi is None:
+            return csv_cell(cells.get("label", "")), None, None
+        if self.multi.columns is None:
+            findings = split_labels(csv_cell(cells.get("label", "")))
+        else:
+            present = []
+            for column, i in self.columns.items():
+                value = row[i].strip().lower() if i < len(row) else ""
+                if value not in _TRUE | _FALSE:
+                    shown = value[:20] or "empty"
+                    return "", None, f"CSV line {line}: column '{column}' is {shown!r}, not 0 or 1"
+                if value in _TRUE:
+                    present.append(_nfc(column))
+            findings = tuple(sorted(present))
+        long = next((f for f in findings if len(f) > MAX_LABEL_LENGTH), None)
+        if long:
+            return "", None, f"CSV line {line}: a label is longer than {MAX_LABEL_LENGTH} characters"
+        return SEPARATOR.join(findings), findings, None
 
 
 def _csv_repeats(entries: list[Entry], lines: dict[int, int]) -> list[list[str]]:

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tl_desktop.core.data import multilabel
 from tl_desktop.core.errors import DataError
 
 REASONS = ("near-duplicate", "label-error", "user")
@@ -241,13 +242,15 @@ def apply_review(report: Any, review: Review) -> tuple[Any, dict[str, Any]]:
     """
     present = {s.path: s for s in report.samples}
     dropped = [p for p in review.excluded if p in present]
-    samples = [s if s.path not in review.relabelled else replace(s, label=review.relabelled[s.path])
+    samples = [s if s.path not in review.relabelled else replace(s, **multilabel.relabelled(s, review.relabelled[s.path]))
                for s in report.samples if s.path not in review.excluded]
     kept = {s.path for s in samples}
     relabelled = [(p, present[p].label, new) for p, new in review.relabelled.items()
                   if p in kept and present[p].label != new]
     together = [g for g in ([p for p in group if p in kept] for group in review.together) if len(g) > 1]
-    counts = Counter(s.label for s in samples)
+    counts = Counter(multilabel.count_labels(samples))
+    if getattr(report, "is_multilabel", False):
+        counts = Counter({c: counts.get(c, 0) for c in report.classes} | dict(counts))
 
     def within(groups: list[list[str]]) -> list[list[str]]:
         return [g for g in ([p for p in group if p in kept] for group in groups) if len(g) > 1]

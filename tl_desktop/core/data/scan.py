@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tl_desktop.core.data import multilabel
 from tl_desktop.core.data.decode import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_SIDE,
@@ -44,6 +45,7 @@ class Sample:
     height: int
     group: str | None = None  # the CSV's group column, or None
     pixel_sha256: str | None = None  # digest of the decoded pixels (data/pixelhash.py); None: JPEG, older scan
+    findings: list[str] | None = None  # multi-label: the labels present, sorted ([]: no finding); see multilabel
 
 
 @dataclass
@@ -67,6 +69,18 @@ class ScanReport:
     source: str  # the scanned folder or CSV file (absolute)
     identical_pixels: list[list[str]] = field(default_factory=list)  # of duplicates+conflicts: found by pixels
     unlabelled: list[Sample] = field(default_factory=list)  # images to label in the app (label ""; data/labels.py)
+    task: str = "single-label"  # or "multi-label": ``classes`` are then findings, ``counts`` images per finding
+    multilabel: dict[str, Any] | None = None  # a multi-label scan's ``multilabel.summary``
+
+    @property
+    def is_multilabel(self) -> bool:
+        return self.task == "multi-label"
+
+    def multilabel_lines(self) -> list[str]:
+        """The sentences on a multi-label set (findings, frequencies, no finding, co-occurrence); none otherwise."""
+        if not self.is_multilabel or self.multilabel is None:
+            return []
+        return multilabel.summary_lines(self.multilabel, self.counts, len(self.samples))
 
     def identical_text(self) -> str:
         """One sentence on identical images: how many groups, how many only the pixels showed."""
@@ -139,7 +153,8 @@ def _to_samples(
             skipped.append(SkippedFile(entry.rel, reason or "unreadable"))
         else:
             samples.append(Sample(entry.rel, entry.label or "", result.sha256, result.width, result.height,
-                                  entry.group, result.pixel_sha256))
+                                  entry.group, result.pixel_sha256,
+                                  None if entry.findings is None else list(entry.findings)))
     return samples, skipped
 
 
@@ -172,6 +187,19 @@ def _content_groups(samples: list[Sample]) -> tuple[list[list[str]], list[list[s
     return duplicates, conflicts, by_pixels, reasons
 
 
+def _multilabel_warnings(counts: dict[str, int], n_images: int) -> list[ScanFinding]:
+    out = []
+    for label, n in counts.items():
+        if n < MIN_CLASS_IMAGES:
+            out.append(ScanFinding("few-images", f"finding '{label}' is present in only {n} usable image"
+                                   f"{'s' if n != 1 else ''}; at least {MIN_CLASS_IMAGES} are needed for a "
+                                   "meaningful split (20+ is better)", label))
+        elif n == n_images:
+            out.append(ScanFinding("few-images", f"finding '{label}' is present in every image: the model cannot "
+                                   "learn to tell it apart; add images without it", label))
+    return out
+
+
 def _warnings(counts: dict[str, int], empty_classes: list[str]) -> list[ScanFinding]:
     out = [ScanFinding("empty-class", f"class folder '{c}' has no usable images", c) for c in empty_classes]
     for label, n in counts.items():
@@ -190,8 +218,10 @@ def _warnings(counts: dict[str, int], empty_classes: list[str]) -> list[ScanFind
 
 
 def _unusable(counts: dict[str, int], entries: list[Entry], root: Path, csv_path: Path | None,
-             labelling: bool = False) -> str | None:
+             labelling: bool = False, multi: bool = False) -> str | None:
     where = csv_path.name if csv_path else str(root)
+    if multi and entries:
+        return _multilabel_unusable(counts, where)
     if not entries:
         return f"no files found in {where}" + ("" if csv_path or labelling else ": it needs one folder per class")
     if labelling and len(counts) < 2:
@@ -212,6 +242,15 @@ def _unusable(counts: dict[str, int], entries: list[Entry], root: Path, csv_path
     return None
 
 
+def _multilabel_unusable(counts: dict[str, int], where: str) -> str | None:
+    present = {k: n for k, n in counts.items() if n}
+    if not present:
+        return f"no usable image of {where} shows any finding: a multi-label set needs images with each finding"
+    if len(counts) > MAX_CLASSES:
+        return f"{len(counts):,} findings are listed; at most {MAX_CLASSES:,} are supported (check the label column)"
+    return None
+
+
 def scan(
     source: str | Path,
     *,
@@ -222,6 +261,7 @@ def scan(
     cancel: CancelToken | None = None,
     cache: bool = True,
     labels: Labels | dict[str, Any] | None = None,
+    label_columns: list[str] | tuple[str, ...] | None = None,
 ) -> ScanReport:
     """Examine every file of a data set and report what can be used.
 
@@ -236,6 +276,8 @@ def scan(
         labels: labels given in the app (``labels.Labels`` or its dict): its layout says which files are to
             label, its labels win over the folders' or the CSV's; the files still without one are listed in
             ``ScanReport.unlabelled``.
+        label_columns: one 0/1 column per label of the CSV: a multi-label set (``listing.read_csv``, which
+            also takes a ``;``-separated label column, or a CSV of 0/1 columns only, as multi-label).
 
     Raises:
         DataError: the folder or CSV does not exist, or the CSV has no valid header.
@@ -245,7 +287,11 @@ def scan(
     if isinstance(labels, dict):
         labels = Labels.from_dict(labels)
     layout = labels.layout if labels is not None else None
-    listing = read_csv(csv_path, root, layout is not None) if csv_path else walk_folder(root, cancel, layout)
+    if label_columns and not csv_path:
+        raise DataError("label columns need a CSV file that lists the images (give --csv)")
+    listing = read_csv(csv_path, root, layout is not None, label_columns) if csv_path else \
+        walk_folder(root, cancel, layout)
+    multi = listing.multilabel is not None
     entries = listing.entries
     for entry in entries if labels is not None else ():
         if entry.reason is None and entry.rel in labels.assigned:
@@ -253,20 +299,26 @@ def scan(
     todo = {i: e.path for i, e in enumerate(entries) if e.reason is None}
     results = examine_files(todo, max_pixels=max_pixels, progress=progress, cancel=cancel, cache=cache)
     samples, skipped = _to_samples(entries, results, min_side)
-    unlabelled = [s for s in samples if not s.label]
-    samples = [s for s in samples if s.label]
+    unlabelled = [s for s in samples if not s.label and s.findings is None]
+    samples = [s for s in samples if s.label or s.findings is not None]
     duplicates, conflicts, by_pixels, reasons = _content_groups(samples)
     skipped += [SkippedFile(s.path, reasons[s.path]) for s in samples if s.path in reasons]
     samples = [s for s in samples if s.path not in reasons]
     counts = dict(sorted(Counter(s.label for s in samples).items()))
+    if multi:
+        listed = listing.multilabel.columns or ()
+        counts = {**{c: 0 for c in sorted(listed)}, **multilabel.count_labels(samples)}
+        counts = dict(sorted(counts.items()))
     given = labels.assigned if labels is not None else {}
     folders = {e.label for e in entries if e.label is not None and not csv_path and e.rel not in given}
     empty = sorted(folders - set(counts))
     return ScanReport(
         root=str(root), samples=samples, skipped=sorted(skipped, key=lambda s: s.path), classes=list(counts),
         counts=counts, duplicates=duplicates, conflicts=conflicts + listing.conflicts,
-        warnings=_warnings(counts, empty) + listing.findings,
-        unusable=_unusable(counts, entries, root, csv_path, labels is not None), files_seen=len(entries),
+        warnings=(_multilabel_warnings(counts, len(samples)) if multi else _warnings(counts, empty)) + listing.findings,
+        unusable=_unusable(counts, entries, root, csv_path, labels is not None, multi), files_seen=len(entries),
         source=str(csv_path or root), identical_pixels=by_pixels, unlabelled=unlabelled,
+        task="multi-label" if multi else "single-label",
+        multilabel=multilabel.summary(samples, list(counts), listing.multilabel.words()) if multi else None,
     )
 

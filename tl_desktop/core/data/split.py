@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tl_desktop.core.config import DataSource
+from tl_desktop.core.data import multilabel
 from tl_desktop.core.data.decode import read_dicom_value
 from tl_desktop.core.data.identity import by_pixels_only, components, identical_images
 from tl_desktop.core.data.review import Review, apply_review, merge_together
@@ -54,7 +55,7 @@ class Split:
         if report is None:
             tally = Counter(self.assignment.values())
             return {s: tally.get(s, 0) for s in SUBSETS}
-        return {s: dict(sorted(Counter(x.label for x in self.samples(report, s)).items())) for s in SUBSETS}
+        return {s: multilabel.count_labels(self.samples(report, s)) for s in SUBSETS}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,6 +172,10 @@ def make_split(
     seeded random order and each goes to the subset whose per-class quota it fills best, so quotas are met
     exactly when every component is one file.
 
+    A multi-label set is split by iterative stratification (Sechidis, Tsoumakas and Vlahavas, 2011) over the
+    same components: each label (and the images without a finding) has its own quota, and the components
+    holding the rarest labels are placed first, while every part still wants them.
+
     Raises:
         DataError: unusable report, bad fractions or bad ``group_by``.
     """
@@ -179,13 +184,16 @@ def make_split(
     if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
         raise DataError("validation and test fractions must be >= 0 and add up to less than 1")
     groups = group_values(report, group_by)
-    targets = _targets(report.counts, val_fraction, test_fraction)
+    strata = Counter(label for s in report.samples for label in multilabel.strata_of(s))
+    targets = _targets(dict(strata), val_fraction, test_fraction)
     components = _components(report.samples, merge_together(groups, together))
     random.Random(seed).shuffle(components)
+    if report.is_multilabel:  # iterative stratification: the rarest labels first (a stable sort keeps the seed)
+        components.sort(key=lambda comp: min(strata[label] for s in comp for label in multilabel.strata_of(s)))
     have: dict[str, Counter] = {s: Counter() for s in SUBSETS}
     assignment: dict[str, str] = {}
     for comp in components:
-        add = Counter(s.label for s in comp)
+        add = Counter(label for s in comp for label in multilabel.strata_of(s))
         subset = max(("test", "val", "train"), key=lambda s: _score(targets[s], have[s], add))
         have[subset].update(add)
         assignment.update({s.path: subset for s in comp})
@@ -210,7 +218,8 @@ def split_source_reviewed(source: DataSource) -> tuple[ScanReport, Split, dict[s
     """
     from tl_desktop.core.data.scan import scan
 
-    divided = divide(scan(source.data, csv=source.csv, labels=source.labels), source.review, stored=source.split,
+    divided = divide(scan(source.data, csv=source.csv, labels=source.labels, label_columns=source.label_columns),
+                     source.review, stored=source.split,
                      val_fraction=source.val_fraction, test_fraction=source.test_fraction, seed=source.seed,
                      group_by=source.group_by)
     return divided.report, divided.split, divided.applied
@@ -378,7 +387,7 @@ def _grouping_words(group_by: str | None) -> str:
 
 def small_test_classes(report: ScanReport, split: Split) -> list[SplitFinding]:
     """A "small-test-class" warning for each class with fewer than ``MIN_TEST_IMAGES`` test images."""
-    test = Counter(s.label for s in split.samples(report, "test"))
+    test = multilabel.count_labels(split.samples(report, "test"))
     if not test:
         return [SplitFinding("small-test-class", "the test part is empty: the model cannot be evaluated on images "
                              "it never saw (choose a test share above 0)")]
@@ -434,8 +443,11 @@ def check_minimum_per_class(report: ScanReport, split: Split) -> None:
     """
     counts = split.counts(report)
     needed = [s for s in SUBSETS if s != "test" or split.test_fraction > 0]
-    labels = sorted({s.label for s in report.samples if s.path in split.assignment})
+    labels = sorted(report.classes if report.is_multilabel else
+                    {s.label for s in report.samples if s.path in split.assignment})
     short = [label for label in labels if any(not counts[s].get(label) for s in needed)]
+    if report.is_multilabel:
+        _check_negatives(report, split, needed)
     if not short:
         return
 
@@ -446,5 +458,24 @@ def check_minimum_per_class(report: ScanReport, split: Split) -> None:
     which = "class has" if len(short) == 1 else "classes have"
     words = [f"one {_SUBSET_WORDS[s]}" for s in needed]
     parts = ", ".join(words[:-1]) + f" and {words[-1]}"
+    if report.is_multilabel:
+        which = "finding is" if len(short) == 1 else "findings are"
+        raise DataError(f"{len(short):,} {which} on too few images to split: {names}; every finding needs at "
+                        f"least {parts} image showing it: add images (20+ per finding is better) or leave it out")
     raise DataError(f"{len(short):,} {which} too few images to split: {names}; every class needs at least "
                     f"{parts} image: add images (3 per class at least, 20+ is better) or leave such classes out")
+
+
+def _check_negatives(report: ScanReport, split: Split, needed: list[str]) -> None:
+    """A multi-label finding present on every validation (or training, test) image leaves nothing to tell it
+    apart from: refused like a finding with no images.
+
+    Raises:
+        DataError: one line naming the finding and the part.
+    """
+    for subset in needed:
+        samples = split.samples(report, subset)
+        for label in report.classes:
+            if samples and all(label in multilabel.labels_of(s) for s in samples):
+                raise DataError(f"finding '{label}' is present on every {_SUBSET_WORDS[subset]} image: the model "
+                                "cannot learn or be checked on telling it apart; add images without it")

@@ -26,7 +26,7 @@ import numpy as np
 from tl_desktop.core import runs
 from tl_desktop.core.config import RunConfig
 from tl_desktop.core.errors import ClinicalError
-from tl_desktop.core.evaluation import decision
+from tl_desktop.core.evaluation import decision, multilabel_run
 from tl_desktop.core.evaluation import statistics as clinical
 from tl_desktop.core.evaluation import subgroups as subgroup_figures
 from tl_desktop.core.events import CancelToken, Notice, Progress
@@ -83,12 +83,14 @@ def run_logits(loaded: run_model.LoadedRun, subsets: tuple[str, ...] = ("val", "
     emit = callback or (lambda event: None)
     cancel = cancel or CancelToken()
     index = {name: i for i, name in enumerate(loaded.class_names)}
+    multi = loaded.config.task == multilabel_run.TASK
     out = {}
     for subset in subsets:
         rows = [f for f in loaded.manifest["files"] if f["subset"] == subset]
         emit(Progress(f"predicting {subset}", 0, len(rows)))
+        targets = multilabel_run.targets(rows, loaded.class_names) if multi else [index[f["label"]] for f in rows]
         logits, labels = predict_files(loaded.model, loaded.data_config, [loaded.root / f["path"] for f in rows],
-                                       [index[f["label"]] for f in rows], callback=emit, cancel=cancel)
+                                       targets, callback=emit, cancel=cancel)
         emit(Progress(f"predicting {subset}", len(rows), len(rows)))
         out[subset] = {"paths": [f["path"] for f in rows], "labels": labels.astype(int).tolist(),
                        "logits": np.round(logits.astype(np.float64), 6).tolist()}
@@ -152,6 +154,12 @@ def evaluate_clinical(run_dir: Path | str, *, which: str = "best", positive_clas
         raise ClinicalError(f"the {which} checkpoint changed while it was evaluated (is the run training?); "
                             "evaluate again when training has ended")
     warnings: list[str] = []
+    if loaded.config.task == multilabel_run.TASK:
+        result = _multilabel_result(loaded, preds, checkpoint, n_boot, seed, warnings)
+        atomic_write_json(path, result)
+        for message in result["warnings"]:
+            emit(Notice(message))
+        return result
     temperature = _temperature(preds["val"], warnings)
     result = {
         "format": FORMAT, "class_names": names, "task": decision.task_of(names), "n": {s: len(p["labels"]) for s, p in preds.items()},
@@ -177,6 +185,25 @@ def evaluate_clinical(run_dir: Path | str, *, which: str = "best", positive_clas
     atomic_write_json(path, result)
     for message in result["warnings"]:
         emit(Notice(message))
+    return result
+
+
+def _multilabel_result(loaded, preds: dict[str, Any], checkpoint: dict[str, Any], n_boot: int, seed: int,
+                       warnings: list[str]) -> dict[str, Any]:
+    """The evaluation of a multi-label run (``multilabel_run``): per-finding thresholds from validation, test
+    figures at them; no temperature, no single operating point (each finding has its own), no subgroups."""
+    result = {
+        "format": FORMAT, "class_names": loaded.class_names, "task": multilabel_run.TASK,
+        "n": {s: len(p["labels"]) for s, p in preds.items()}, "checkpoint": checkpoint,
+        "test_manifest_sha256": test_manifest_hash(loaded.manifest),
+        "computed_utc": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "temperature": 1.0, "bootstrap": {"n_boot": n_boot, "seed": seed, "level": 0.95, "method": "percentile"},
+        "predictions": preds, "decision_source": None, "abstain_threshold": None,
+    }
+    parts = multilabel_run.figures_of(result, _test_groups(loaded, preds["test"]))
+    result["bootstrap"]["method"] = parts["multilabel"].get("bootstrap_method") or "percentile"
+    result.update({k: v for k, v in parts.items() if k != "warnings"})
+    result["warnings"] = warnings + parts["warnings"]
     return result
 
 
@@ -294,6 +321,9 @@ def set_subgroups(run_dir: Path | str, attributes: Sequence[str], *, which: str 
     result = load_clinical(run_dir, which)
     if result is None:
         raise ClinicalError("run the clinical evaluation first")
+    if attributes and result.get("task") == multilabel_run.TASK:
+        raise ClinicalError("subgroup figures are computed for single-label runs only; this run has several "
+                            "findings per image")
     if attributes:
         paths = result["predictions"]["test"]["paths"]
         chosen = subgroup_figures.attribute_values(run_dir, list(attributes), paths)

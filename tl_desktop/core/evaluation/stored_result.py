@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tl_desktop.core.evaluation import multilabel_run
 from tl_desktop.core.evaluation import statistics as clinical
 from tl_desktop.core.evaluation.decision import USER, operating_point
 from tl_desktop.core.evaluation.metrics import classification_metrics, misclassified
@@ -95,7 +96,16 @@ class ClinicalResult:
 
     @property
     def multiclass(self) -> bool:
-        return len(self.names) > 2
+        return len(self.names) > 2 and not self.multilabel
+
+    @property
+    def multilabel(self) -> bool:
+        """Several findings per image: sigmoid probabilities, a threshold per finding (``multilabel_run``)."""
+        return self.data.get("task") == multilabel_run.TASK
+
+    def findings_text(self, subset: str = "test") -> list[str]:
+        """A multi-label evaluation's findings per image at its thresholds (``a;b``)."""
+        return multilabel_run.findings_text(self.data, subset)
 
     @property
     def source(self) -> str | None:
@@ -127,7 +137,12 @@ class ClinicalResult:
         return dict(self.data.get("checkpoint") or {})
 
     def summary(self, subset: str = "test") -> dict[str, Any]:
-        """See the module function ``summary``."""
+        """See the module function ``summary`` (a multi-label evaluation: ``multilabel_run.summary``)."""
+        if self.multilabel:
+            out = multilabel_run.summary(self.data, subset)
+            out["evaluation"] = {"checkpoint": self.checkpoint, "label": self.checkpoint_label(),
+                                 "computed_utc": self.data.get("computed_utc"), "subset": subset}
+            return out
         y, p = self.probs(subset)
         out = classification_metrics(y, p, self.names)
         paths = self.data["predictions"][subset]["paths"]
@@ -139,6 +154,8 @@ class ClinicalResult:
     # --- per image ----------------------------------------------------------------------------------
     def probs(self, subset: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """(labels, temperature-scaled probabilities) of a subset."""
+        if subset not in self._cache and self.multilabel:
+            self._cache[subset] = multilabel_run.arrays(self.data["predictions"][subset], len(self.names))
         if subset not in self._cache:
             preds = self.data["predictions"][subset]
             y = np.asarray(preds["labels"], dtype=int)

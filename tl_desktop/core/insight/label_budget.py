@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tl_desktop.core.config import DataSource
+from tl_desktop.core.errors import TransferError
 from tl_desktop.core.events import CancelToken, Notice, Progress
 from tl_desktop.core.fsutil import atomic_write_json
 
@@ -27,6 +28,16 @@ ANSWER_RULE = ("From the last doubling of images per class (half of all training
                "them): a gain of at least 2 points of mean test balanced accuracy means labelling more is likely "
                "to pay off; 0.5 to 2 points, it may pay off a little; less, the curve has flattened and more "
                "labels of the same kind are unlikely to help much.")
+
+# answer -> the conclusion in one clause, for a status line ("Finished: labelling more images ...")
+ANSWER_SUMMARY = {"likely": "labelling more images is likely to pay off",
+                  "maybe": "labelling more images may pay off a little",
+                  "unlikely": "labelling more images of the same kind is unlikely to help much"}
+
+
+def answer_summary(answer: str) -> str:
+    """The conclusion of a curve's ``answer`` (likely / maybe / unlikely) as one clause of plain words."""
+    return ANSWER_SUMMARY.get(answer, f"labelling more images: {answer}")
 
 
 @dataclass
@@ -160,6 +171,9 @@ def label_budget_curve(source: DataSource, *, model: str, shots=DEFAULT_SHOTS, r
     emit = callback or (lambda event: None)
     seed = source.seed
     report, split = split_source(source)
+    if report.is_multilabel:
+        raise TransferError("the label-budget curve supports single-label sets only (one class per image); these "
+                            "images are a multi-label set (several findings per image)")
     net = create_model(model, len(report.classes), weights="pretrained")
     cfg = data_config(net, image_size)
     subsets = {s: split.samples(report, s) for s in ("train", "test")}
@@ -170,8 +184,8 @@ def label_budget_curve(source: DataSource, *, model: str, shots=DEFAULT_SHOTS, r
         emit(Progress(f"embedding {name}", 0, len(samples)))
         features[name], info = extract(net, cfg, [report.abspath(s) for s in samples],
                                        [s.sha256 for s in samples], callback=callback, cancel=cancel)
-        emit(Notice(f"Features of {len(samples)} {name} images: {info['cached']} from cache, "
-                    f"{info['computed']} computed"))
+        emit(Notice(f"Image features ready for {len(samples)} {name} images: {info['computed']} computed by the "
+                    f"pretrained network, {info['cached']} reused from the cache"))
     y_train = np.array([s.label for s in subsets["train"]])
     y_test = np.array([s.label for s in subsets["test"]])
     points = curve_from_embeddings(features["train"], y_train, features["test"], y_test, shots, repeats, seed,
@@ -185,5 +199,5 @@ def label_budget_curve(source: DataSource, *, model: str, shots=DEFAULT_SHOTS, r
     return curve
 
 
-__all__ = ["DEFAULT_SHOTS", "CurvePoint", "LabelBudgetCurve", "label_budget_curve", "curve_from_embeddings",
+__all__ = ["ANSWER_SUMMARY", "answer_summary", "DEFAULT_SHOTS", "CurvePoint", "LabelBudgetCurve", "label_budget_curve", "curve_from_embeddings",
            "answer_of", "ANSWER_RULE", "fit_probe", "one_thread"]

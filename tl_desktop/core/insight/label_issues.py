@@ -29,6 +29,8 @@ PCA_FROM = 2_000             # images from which each fold's probe works in prin
 PCA_DIMS = 256               # how many (fitted on the fold's training rows only)
 METHOD = ("out-of-fold logistic regression on pretrained embeddings ({folds} folds), confident learning "
           "(cleanlab find_label_issues, prune_by_noise_rate; score: self-confidence)")
+MULTILABEL_NOT_CHECKED = ("not checked: likely label errors are checked for single-label sets only (one class per "
+                          "image); this is a multi-label set")
 
 
 @dataclass
@@ -112,7 +114,8 @@ def label_issues(samples: Sequence[Sample], vectors: np.ndarray, *, subsets: Map
     """Images whose given label the data contradict, most suspicious first, and the method in words.
 
     Classes with fewer than 2 images cannot be checked and are left out; with fewer than 2 classes left,
-    nothing is checked (the method says so).
+    nothing is checked (the method says so). A multi-label set (samples with ``findings``) is not checked
+    either: confident learning here assumes one class per image.
 
     Args:
         samples: scanned files (their labels), rows of ``vectors`` in the same order.
@@ -123,6 +126,8 @@ def label_issues(samples: Sequence[Sample], vectors: np.ndarray, *, subsets: Map
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
+    if any(getattr(s, "findings", None) is not None for s in samples):
+        return [], MULTILABEL_NOT_CHECKED
     names = sorted({s.label for s in samples})
     counts = {c: sum(s.label == c for s in samples) for c in names}
     kept_names = [c for c in names if counts[c] >= 2]
@@ -151,4 +156,4 @@ def label_issues(samples: Sequence[Sample], vectors: np.ndarray, *, subsets: Map
     return issues, METHOD.format(folds=folds)
 
 
-__all__ = ["FOLDS", "PCA_DIMS", "PCA_FROM", "LabelIssue", "label_issues", "out_of_fold_probabilities"]
+__all__ = ["FOLDS", "PCA_DIMS", "PCA_FROM", "MULTILABEL_NOT_CHECKED", "LabelIssue", "label_issues", "out_of_fold_probabilities"]

@@ -11,6 +11,9 @@ of transfer and a verdict:
    95% bootstrap intervals, and the paired interval of the difference on the same test images (resampling
    whole patients when the split was grouped).
 
+On a multi-label set (several findings per image) every arm is judged by its mean AUC over findings instead,
+and the baseline is a logistic regression per finding: ``transfer_multilabel``.
+
 ``compare_models`` runs one strategy for several backbones on the same split, for a table of accuracy, time
 and size. Both write JSON (atomically) next to the runs. Nothing here imports Qt; torch only inside functions.
 """
@@ -31,6 +34,7 @@ from tl_desktop.core.errors import TransferError
 from tl_desktop.core.evaluation.statistics import bootstrap, case_groups
 from tl_desktop.core.events import Cancelled, CancelToken, Notice
 from tl_desktop.core.fsutil import atomic_write_json, atomic_write_text
+from tl_desktop.core.insight import transfer_multilabel as tml
 from tl_desktop.core.insight.results import CHECK_FILE, CHECK_TEXT, COMPARE_FILE, score_text
 from tl_desktop.core.models import run_model
 
@@ -70,6 +74,14 @@ class ArmResult:
     epochs_to_target: int | None = None
     seconds_to_target: float | None = None
     curve: list[dict[str, float]] = field(default_factory=list)   # epoch, val_balanced_acc, seconds (cumulative)
+    # multi-label: test mean AUC over findings (value, low, high) and the validation one, which picks the arms
+    # compared; test_balanced_accuracy is then the mean over findings at p >= 0.5, test_accuracy 1 - Hamming loss
+    test_macro_auc: dict[str, float] | None = None
+    val_macro_auc: float | None = None
+
+    def selection_score(self) -> float:
+        """What picks the best arm of each side on the validation images (mean AUC for multi-label)."""
+        return self.best_val_balanced_accuracy if self.val_macro_auc is None else self.val_macro_auc
 
 
 @dataclass
@@ -90,6 +102,8 @@ class TransferReport:
     verdict: str                                 # positive | neutral | negative
     rule: str
     summary: str
+    task: str = "single-label"                   # or "multi-label": ``classes`` are then the findings
+    metric: str = "balanced accuracy"            # what the verdict compares: "mean AUC over findings"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -194,6 +208,14 @@ def _predict_again(run_dir: Path) -> np.ndarray:
     return np.array([loaded.class_names[i] for i in logits.argmax(1)])
 
 
+def _test_answers(run_dir: str | None, multi: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(test paths, truth, answers) of a network arm: predicted classes, or (multi-label) the 0/1 findings and
+    their sigmoid probabilities."""
+    if multi:
+        return tml.run_probabilities(Path(run_dir or ""), "test")
+    return predictions_on_test(Path(run_dir or ""))
+
+
 # --- the arms --------------------------------------------------------------------------------------------
 
 def _tagged(callback: Callable | None, arm: str) -> Callable:
@@ -217,8 +239,11 @@ def _split(source: DataSource):
     return report, split
 
 
-def _network_arm(arm: str, config, callback, cancel, groups: dict[str, str] | None) -> ArmResult:
-    """Train one arm; its test intervals resample whole patients when the split's ``groups`` are given."""
+def _network_arm(arm: str, config, callback, cancel, groups: dict[str, str] | None,
+                 multi: bool = False) -> ArmResult:
+    """Train one arm; its test intervals resample whole patients when the split's ``groups`` are given.
+
+    ``multi``: a multi-label set, scored from the run's stored evaluation (``transfer_multilabel``)."""
     from tl_desktop.core.training.run import train
 
     start = time.perf_counter()
@@ -231,10 +256,17 @@ def _network_arm(arm: str, config, callback, cancel, groups: dict[str, str] | No
         cumulative += row["seconds"]
         curve.append({"epoch": int(row["epoch"]), "val_balanced_acc": row["val_balanced_acc"],
                       "seconds": cumulative})
+    best_val = max((r["val_balanced_acc"] for r in history), default=0.0)
+    if multi:
+        paths, y, probs = tml.run_probabilities(result.run_dir, "test")
+        scores = tml.bootstrap_scores(y, probs, n_boot=N_BOOT, seed=config.seed, groups=case_groups(paths, groups))
+        _, y_val, p_val = tml.run_probabilities(result.run_dir, "val")
+        return ArmResult(arm, result.run_dir, scores["balanced_accuracy"], scores["accuracy"], best_val,
+                         len(history), time.perf_counter() - start, cumulative, curve=curve,
+                         test_macro_auc=scores["macro_auc"], val_macro_auc=tml.macro_auc(y_val, p_val))
     paths, y, pred = predictions_on_test(result.run_dir)
     scores = bootstrap_scores(y, pred, seed=config.seed, groups=case_groups(paths, groups))
-    return ArmResult(arm, result.run_dir, scores["balanced_accuracy"], scores["accuracy"],
-                     max((r["val_balanced_acc"] for r in history), default=0.0), len(history),
+    return ArmResult(arm, result.run_dir, scores["balanced_accuracy"], scores["accuracy"], best_val, len(history),
                      time.perf_counter() - start, cumulative, curve=curve)
 
 
@@ -262,7 +294,11 @@ def _thumbnail_arm(report, split, seed: int, callback, cancel: CancelToken) -> t
     for subset in ("train", "val", "test"):
         cancel.raise_if_cancelled()
         samples = split.samples(report, subset)
-        data[subset] = (thumbnails([report.abspath(s) for s in samples]), np.array([s.label for s in samples]))
+        truth = tml.targets(samples, report.classes) if report.is_multilabel else np.array([s.label for s in samples])
+        data[subset] = (thumbnails([report.abspath(s) for s in samples]), truth)
+    groups = case_groups([s.path for s in split.samples(report, "test")], split.groups)
+    if report.is_multilabel:
+        return _thumbnail_multilabel(data, seed, groups, emit, start)
     best, best_val = None, -1.0
     for alpha in (1.0, 10.0, 100.0, 1000.0):
         clf = make_pipeline(StandardScaler(), RidgeClassifier(alpha=alpha)).fit(*data["train"])
@@ -270,12 +306,22 @@ def _thumbnail_arm(report, split, seed: int, callback, cancel: CancelToken) -> t
         if val > best_val:
             best, best_val = clf, val
     pred = best.predict(data["test"][0])
-    groups = case_groups([s.path for s in split.samples(report, "test")], split.groups)
     scores = bootstrap_scores(data["test"][1], pred, seed=seed, groups=groups)
     seconds = time.perf_counter() - start
     emit(Notice(f"Thumbnail baseline: validation balanced accuracy {best_val:.3f} in {seconds:.1f} s"))
     return ArmResult("thumbnail", None, scores["balanced_accuracy"], scores["accuracy"], best_val, 0, seconds,
                      seconds), pred
+
+
+def _thumbnail_multilabel(data, seed: int, groups, emit, start: float) -> tuple[ArmResult, np.ndarray]:
+    """The multi-label baseline: a logistic regression per finding (``transfer_multilabel.thumbnail_baseline``)."""
+    val_auc, p_val, p_test = tml.thumbnail_baseline(data)
+    scores = tml.bootstrap_scores(data["test"][1], p_test, n_boot=N_BOOT, seed=seed, groups=groups)
+    seconds = time.perf_counter() - start
+    emit(Notice(f"Thumbnail baseline: validation mean AUC over findings {val_auc:.3f} in {seconds:.1f} s"))
+    return ArmResult("thumbnail", None, scores["balanced_accuracy"], scores["accuracy"],
+                     tml.val_scores(data["val"][1], p_val)[1], 0, seconds, seconds,
+                     test_macro_auc=scores["macro_auc"], val_macro_auc=val_auc), p_test
 
 
 # --- the check -------------------------------------------------------------------------------------------
@@ -302,12 +348,13 @@ def transfer_check(source: DataSource, *, model: str, budget_epochs: int, out_di
     base = dict(model=model, epochs=budget_epochs, batch_size=batch_size, image_size=image_size, patience=0,
                 device=device, workers=workers)
     arms: dict[str, ArmResult] = {}
-    preds: dict[str, np.ndarray] = {}
+    preds: dict[str, np.ndarray] = {}  # per arm: predicted classes, or (multi-label) test probabilities
+    multi = report.is_multilabel
     for arm in ("linear-probe", "fine-tune", "scratch"):
         cancel.raise_if_cancelled()
         config = TrainConfig.of(fixed, str(out / arm), strategy=arm, lr=(lr or {}).get(arm), **base)
-        arms[arm] = _network_arm(arm, config, callback, cancel, split.groups)
-        paths, y, preds[arm] = predictions_on_test(arms[arm].run_dir)
+        arms[arm] = _network_arm(arm, config, callback, cancel, split.groups, multi)
+        paths, y, preds[arm] = _test_answers(arms[arm].run_dir, multi)
     arms["thumbnail"], thumb_pred = _thumbnail_arm(report, split, seed, callback, cancel)
     order = {s.path: i for i, s in enumerate(split.samples(report, "test"))}
     preds["thumbnail"] = thumb_pred[[order[p] for p in paths]]
@@ -316,12 +363,18 @@ def transfer_check(source: DataSource, *, model: str, budget_epochs: int, out_di
     for arm in networks:
         history = runs.read_history(Path(arms[arm].run_dir))
         arms[arm].epochs_to_target, arms[arm].seconds_to_target = reach(history, target)
-    best_t = max(TRANSFER_ARMS, key=lambda a: arms[a].best_val_balanced_accuracy)
-    best_n = max(NO_TRANSFER_ARMS, key=lambda a: arms[a].best_val_balanced_accuracy)
-    diff = paired_difference(y, preds[best_t], preds[best_n], seed=seed, groups=case_groups(paths, split.groups))
-    verdict = verdict_of(diff)
+    best_t = max(TRANSFER_ARMS, key=lambda a: arms[a].selection_score())
+    best_n = max(NO_TRANSFER_ARMS, key=lambda a: arms[a].selection_score())
+    groups = case_groups(paths, split.groups)
+    if multi:
+        diff = tml.paired_difference(y, preds[best_t], preds[best_n], n_boot=N_BOOT, seed=seed, groups=groups)
+    else:
+        diff = paired_difference(y, preds[best_t], preds[best_n], seed=seed, groups=groups)
+    verdict = verdict_of(diff, tml.MARGIN if multi else MARGIN)
     result = TransferReport(model, str(source.data), str(out), budget_epochs, image_size, seed, len(y),
-                            sorted(set(y.tolist())), target, arms, best_t, best_n, diff, verdict, VERDICT_RULE, "")
+                            list(report.classes) if multi else sorted(set(y.tolist())), target, arms, best_t,
+                            best_n, diff, verdict, tml.VERDICT_RULE if multi else VERDICT_RULE, "", report.task,
+                            tml.METRIC if multi else "balanced accuracy")
     result.summary = summary_text(result)
     atomic_write_json(out / CHECK_FILE, result.to_dict())
     atomic_write_text(out / CHECK_TEXT, result.summary + "\n")
@@ -339,6 +392,8 @@ def _reach_text(arm: ArmResult, budget: int) -> str:
 
 
 def summary_text(r: TransferReport) -> str:
+    if r.task == "multi-label":
+        return tml.summary_text(r, TARGET_FRACTION)
     a = r.arms
     words = {"positive": "Transfer helped", "negative": "Transfer hurt", "neutral": "No clear effect of transfer"}
     lines = [
@@ -372,7 +427,8 @@ def compare_models(source: DataSource, *, models: list[str] | None = None, budge
     """One row per model, all trained with ``strategy`` on the same split into ``out_dir/<model>``.
 
     Row: model, label, params, test balanced accuracy and accuracy (95% CIs), wall and epoch seconds, size of
-    the weights (parameters x 4 bytes) and of the best checkpoint file. Writes ``compare_models.json``.
+    the weights (parameters x 4 bytes) and of the best checkpoint file; on a multi-label set also
+    ``test_macro_auc`` (mean AUC over findings, 95% CI; see ``ArmResult``). Writes ``compare_models.json``.
     """
     from tl_desktop.core.models.catalog import get_info
 
@@ -381,7 +437,7 @@ def compare_models(source: DataSource, *, models: list[str] | None = None, budge
     if not models:
         raise TransferError("no models to compare")
     out = Path(out_dir)
-    _, split = _split(source)
+    report, split = _split(source)
     _prepare(out)
     fixed = replace(source, split=split.to_dict())
     rows = []
@@ -390,7 +446,7 @@ def compare_models(source: DataSource, *, models: list[str] | None = None, budge
         config = TrainConfig.of(fixed, str(out / name), model=name, strategy=strategy, epochs=budget_epochs,
                                 batch_size=batch_size, lr=lr, image_size=image_size, patience=0, device=device,
                                 workers=workers)
-        arm = _network_arm(name, config, callback, cancel, split.groups)
+        arm = _network_arm(name, config, callback, cancel, split.groups, report.is_multilabel)
         state, _, _ = runs.load_checkpoint(Path(arm.run_dir), "best")
         params = int(sum(t.numel() for k, t in state.items() if t.is_floating_point() and "running_" not in k))
         rows.append({"model": name, "label": get_info(name).label, "strategy": strategy, "params": params,
@@ -399,7 +455,8 @@ def compare_models(source: DataSource, *, models: list[str] | None = None, budge
                      "wall_seconds": arm.wall_seconds, "epoch_seconds": arm.epoch_seconds,
                      "weights_mb": params * 4 / 1e6,
                      "checkpoint_mb": (Path(arm.run_dir) / "checkpoints" / "best.safetensors").stat().st_size / 1e6,
-                     "run_dir": arm.run_dir})
+                     "run_dir": arm.run_dir,
+                     **({"test_macro_auc": arm.test_macro_auc} if arm.test_macro_auc is not None else {})})
     atomic_write_json(out / COMPARE_FILE, {"data": str(source.data), "budget_epochs": budget_epochs,
                                            "strategy": strategy, "seed": source.seed, "rows": rows})
     return rows

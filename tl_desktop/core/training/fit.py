@@ -34,22 +34,22 @@ from tl_desktop.core.events import CancelToken, FitStarted, Notice, Progress
 from tl_desktop.core.fsutil import atomic_write_json
 from tl_desktop.core.models import run_model
 from tl_desktop.core.models.catalog import create_model
-from tl_desktop.core.training import distributed
+from tl_desktop.core.training import distributed, losses
 from tl_desktop.core.training.devices import amp_dtype
 from tl_desktop.core.training.loop import Feed, Loop, LoopOptions, LoopState, seed_all
 from tl_desktop.core.training.strategies import freeze_bn_of_frozen, optimizer, set_trainable
 
 
 class _Files:
-    """Paths, label indices and hashes of one subset of the manifest."""
+    """Paths, label indices (multi-label: 0/1 rows) and hashes of one subset of the manifest."""
 
-    def __init__(self, manifest: dict[str, Any], subset: str, class_names: list[str]):
+    def __init__(self, manifest: dict[str, Any], subset: str, class_names: list[str], multi: bool = False):
         root = Path(manifest["root"])
         rows = [f for f in manifest["files"] if f["subset"] == subset]
-        index = {name: i for i, name in enumerate(class_names)}
+        self.multi = multi
         self.rel = [f["path"] for f in rows]
         self.paths = [root / f["path"] for f in rows]
-        self.labels = [index[f["label"]] for f in rows]
+        self.labels = losses.label_targets(rows, class_names, multi)
         self.shas = [f["sha256"] for f in rows]
         self.sizes = [(int(f.get("width", 0)), int(f.get("height", 0))) for f in rows]
 
@@ -57,8 +57,11 @@ class _Files:
         return len(self.paths)
 
 
-def _balance(config: RunConfig, labels: list[int], n_classes: int, emit) -> tuple[Any, Any]:
-    """(loss class weights, sampler weights) following the config's balance mode."""
+def _balance(config: RunConfig, labels: Any, n_classes: int, emit) -> tuple[Any, Any]:
+    """(loss class weights, sampler weights) following the config's balance mode; for multi-label targets
+    (loss positive weights per label, None): ``_positive_weights``."""
+    if isinstance(labels, torch.Tensor):
+        return losses.positive_weights(config, labels, emit), None
     counts = np.bincount(labels, minlength=n_classes)
     ratio = counts.max() / max(counts.min(), 1)
     mode = config.balance
@@ -81,7 +84,7 @@ def fit(run_dir: Path, config: RunConfig, emit: Callable, cancel: CancelToken) -
     seed_all(config.seed)
     manifest = runs.load_manifest(run_dir)
     names = config.class_names
-    subsets = {s: _Files(manifest, s, names) for s in ("train", "val", "test")}
+    subsets = {s: _Files(manifest, s, names, config.task == "multi-label") for s in ("train", "val", "test")}
     d = distributed.current()
     device = resolve_device(config.device)
     if config.strategy == "linear-probe" and not d.enabled:
@@ -119,7 +122,10 @@ def fit(run_dir: Path, config: RunConfig, emit: Callable, cancel: CancelToken) -
     if not d.is_main:
         return state.best_epoch, {}
     metrics = _test_metrics(run_dir, names, bool(len(subsets["test"])), emit, cancel)
-    if config.init_from:
+    if config.init_from and config.task == "multi-label":
+        metrics["continued"] = {"earlier_run": Path(config.init_from.run_dir).name,
+                                "forgetting": None, "note": "forgetting is measured for single-label runs only"}
+    elif config.init_from:
         best_state, _, _ = runs.load_checkpoint(run_dir, "best")
         model.load_state_dict(best_state, strict=True)
         metrics["continued"] = _forgetting(config.init_from, model, config, emit, cancel)
@@ -139,8 +145,12 @@ def _test_metrics(run_dir: Path, names: list[str], has_test: bool, emit, cancel)
         return {"n": 0, "misclassified": []}
     result = ClinicalResult(evaluate_clinical(run_dir, callback=emit, cancel=cancel))
     y, probs = result.probs("test")
-    runs.write_predictions(run_dir, result.data["predictions"]["test"]["paths"], [names[i] for i in y], probs,
-                           names)
+    paths = result.data["predictions"]["test"]["paths"]
+    if result.multilabel:
+        true = [";".join(n for n, on in zip(names, row, strict=True) if on) for row in y]
+        runs.write_predictions(run_dir, paths, true, probs, names, result.findings_text("test"))
+    else:
+        runs.write_predictions(run_dir, paths, [names[i] for i in y], probs, names)
     return result.summary("test")
 
 
@@ -205,19 +215,16 @@ def _wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def _cross_entropy(config: RunConfig, weights) -> torch.nn.Module:
-    return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=float(config.label_smoothing))
-
-
 def _probe_loop(run_dir, config: RunConfig, model, subsets, device, emit, cancel):
     """Embeddings once (cached on disk), then only the classifier trains on them."""
     subsets = {k: v for k, v in subsets.items() if k != "test"}  # the run's evaluation predicts the test images
     features, extraction = _probe_features(config, model, subsets, emit, cancel)
     head = model.get_classifier().to(device)
     features = {k: v.to(device) for k, v in features.items()}
-    labels = {k: torch.tensor(v.labels, dtype=torch.long, device=device) for k, v in subsets.items()}
+    labels = {k: (v.labels.to(device) if v.multi else torch.tensor(v.labels, dtype=torch.long, device=device))
+              for k, v in subsets.items()}
     loss_weights, sample_weights = _balance(config, subsets["train"].labels, len(config.class_names), emit)
-    loss_fn = _cross_entropy(config, None if loss_weights is None else loss_weights.to(device))
+    loss_fn = losses.loss_for(config, None if loss_weights is None else loss_weights.to(device))
     n_train = len(subsets["train"])
     forward = _wrap(head, device)
 
@@ -265,8 +272,9 @@ def _probe_features(config: RunConfig, model, subsets, emit, cancel) -> tuple[di
         start = time.perf_counter()
         vectors, info = extract(model, config.data_config, files.paths, files.shas, callback=emit, cancel=cancel)
         features[name] = torch.from_numpy(vectors)
-        emit(Notice(f"Features of {len(files)} {name} images: {info['cached']} from cache, {info['computed']} "
-                    f"computed ({info['backend']}) in {time.perf_counter() - start:.1f} s"))
+        emit(Notice(f"Image features ready for {len(files)} {name} images in {time.perf_counter() - start:.1f} s: "
+                    f"{info['computed']} computed by the pretrained network, {info['cached']} reused from the "
+                    f"cache (feature extraction, {info['backend']})"))
     if d.enabled and d.is_main:
         distributed.barrier()
     return features, extraction
@@ -283,6 +291,8 @@ def _int8_train_features(config: RunConfig, model, subsets, val_fp32: np.ndarray
     from tl_desktop.core.models import embeddings, quantise
 
     train, val = subsets["train"], subsets["val"]
+    if config.task == "multi-label":  # the int8 gate compares single-label answers
+        return None, {"backend": "fp32"}
     if distributed.current().enabled or not len(val) or \
             embeddings.uncached(model, config.data_config, train.shas) < quantise.MIN_IMAGES:
         return None, {"backend": "fp32"}
@@ -294,12 +304,14 @@ def _int8_train_features(config: RunConfig, model, subsets, val_fp32: np.ndarray
                                            cancel=cancel, int8=calibration)
         q_val, _ = embeddings.extract(model, config.data_config, val.paths, val.shas, cancel=cancel, int8=calibration)
     except embeddings.Int8Unavailable as exc:
-        emit(Notice(f"int8 feature extraction not used ({exc}); fp32 used"))
+        emit(Notice(f"The faster 8-bit feature extraction was not used ({exc}): full precision used (int8 "
+                    "refused, fp32)"))
         return None, {"backend": "fp32", "int8_refused": str(exc)}
     gate = quantise.int8_gate(q_train, np.asarray(train.labels), val_fp32, q_val, np.asarray(val.labels),
                               len(config.class_names))
-    emit(Notice(f"Features of {len(train)} train images: {info['cached']} from cache, {info['computed']} "
-                f"computed (int8) in {time.perf_counter() - start:.1f} s; {gate.sentence()}"))
+    emit(Notice(f"Image features ready for {len(train)} train images in {time.perf_counter() - start:.1f} s: "
+                f"{info['computed']} computed by the pretrained network in 8-bit (int8), {info['cached']} reused "
+                f"from the cache; {gate.sentence()}"))
     return (torch.from_numpy(q_train) if gate.use_int8 else None), gate.record()
 
 
@@ -311,10 +323,21 @@ def _no_grad(fn):
 
 
 def _scores(logits: torch.Tensor, labels: torch.Tensor, loss_fn) -> tuple[float, float, float]:
-    """(loss, accuracy, balanced accuracy) of logits; zeros for an empty set."""
+    """(loss, accuracy, balanced accuracy) of logits; zeros for an empty set.
+
+    Multi-label (0/1 rows): binary cross-entropy, the share of right image-finding decisions (1 - Hamming
+    loss) and the mean over findings of their balanced accuracy, each finding called present at p >= 0.5.
+    """
     if not len(labels):
         return 0.0, 0.0, 0.0
     from sklearn.metrics import balanced_accuracy_score
+
+    if labels.ndim == 2:
+        truth, called = labels.numpy() > 0.5, (logits.float() >= 0).numpy()
+        loss = float(torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float()))
+        balanced = [balanced_accuracy_score(truth[:, j], called[:, j]) for j in range(truth.shape[1])
+                    if 0 < truth[:, j].sum() < len(truth)]
+        return loss, float((truth == called).mean()), float(np.mean(balanced)) if balanced else 0.0
 
     pred = logits.argmax(1)
     loss = float(torch.nn.functional.cross_entropy(logits.float(), labels))
@@ -360,7 +383,7 @@ def _network_loop(run_dir, config: RunConfig, model, subsets, device, emit, canc
     workers = config.workers if config.workers is not None else default_workers(device, len(train_files))
     pin = device.type == "cuda"
     loss_weights, sample_weights = _balance(config, train_files.labels, len(config.class_names), emit)
-    loss_fn = _cross_entropy(config, None if loss_weights is None else loss_weights.to(device))
+    loss_fn = losses.loss_for(config, None if loss_weights is None else loss_weights.to(device))
     amp = amp_dtype(device)
     n_train = len(train_files)
     ddp = _wrap(model, device)
@@ -374,8 +397,9 @@ def _network_loop(run_dir, config: RunConfig, model, subsets, device, emit, canc
     train_loader = make_loader(train_set, workers=workers, pin=pin, batch_sampler=sampler)
     d = distributed.current()
     mine = list(range(d.rank, len(val_files), d.world)) if d.enabled else list(range(len(val_files)))
+    val_labels = val_files.labels[mine] if val_files.multi else [val_files.labels[i] for i in mine]
     val_set = PreparedImages([entries["val"][i] for i in mine], [val_files.paths[i] for i in mine],
-                             [val_files.labels[i] for i in mine], evaluation.spec, evaluation.crop)
+                             val_labels, evaluation.spec, evaluation.crop)
     val_loader = make_loader(val_set, workers=min(workers, 2) if pin else 0, pin=pin, batch_size=config.batch_size)
 
     def batches(epoch: int, batch_size: int):
@@ -387,8 +411,9 @@ def _network_loop(run_dir, config: RunConfig, model, subsets, device, emit, canc
             yield pipe.normalise(x).contiguous(memory_format=torch.channels_last), y
 
     def validate() -> tuple[float, float, float]:
+        empty = np.zeros((0, len(config.class_names)) if val_files.multi else (0,), np.int64)
         part = predict_logits(model, val_loader, device, amp, cancel, evaluation.normalise) if len(val_set) else \
-            (np.zeros((0, len(config.class_names)), np.float32), np.zeros((0,), np.int64))
+            (np.zeros((0, len(config.class_names)), np.float32), empty)
         if d.enabled:
             pieces = distributed.gather(part)
             part = np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])

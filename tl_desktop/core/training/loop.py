@@ -192,7 +192,7 @@ class Loop:
                 "val_loss": val_loss, "val_acc": val_acc, "val_balanced_acc": val_bal, "lr": lr,
                 "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9)}
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor, scaler) -> tuple[float, int]:
+    def _step(self, x: torch.Tensor, y: torch.Tensor, scaler) -> tuple[float, float]:
         self.optimizer.zero_grad(set_to_none=True)
         amp = self.options.amp_dtype
         with torch.autocast(self.device.type, dtype=amp, enabled=amp is not None):
@@ -212,6 +212,8 @@ class Loop:
             scaler.update()
         else:
             self.optimizer.step()
+        if y.ndim == 2:  # multi-label: the share of right finding decisions (p >= 0.5) per image
+            return float(loss.detach()), float(((logits.detach() >= 0) == (y > 0.5)).float().mean(1).sum())
         return float(loss.detach()), int((logits.argmax(1) == y).sum())
 
     def _finish_epoch(self, state: LoopState, row: dict[str, Any]) -> bool:

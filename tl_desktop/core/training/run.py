@@ -112,9 +112,11 @@ def _manifest(report, split, earlier: tuple[RunConfig, dict[str, Any]] | None = 
     if crossing:
         raise TrainingError(f"the split would leak: {crossing[0].message}")
     files = [{"path": s.path, "label": s.label, "sha256": s.sha256, "subset": split.assignment[s.path],
-              "width": s.width, "height": s.height} for s in report.samples if s.path in split.assignment]
+              "width": s.width, "height": s.height, **({} if s.findings is None else {"findings": s.findings})}
+             for s in report.samples if s.path in split.assignment]
     old_classes = list(earlier[0].class_names) if earlier else []
-    new_classes = sorted({f["label"] for f in files} - set(old_classes))
+    present = report.classes if report.is_multilabel else {f["label"] for f in files}
+    new_classes = sorted(set(present) - set(old_classes))
     return {"root": str(Path(report.root).resolve()), "classes": old_classes + new_classes,
             "split": split.to_dict(), "files": files}
 
@@ -188,6 +190,9 @@ def _start(config: TrainConfig, callback: Callable | None = None) -> None:
     out = Path(config.out)
     _prepare_out(out)
     report, split, review = split_source_reviewed(config)  # a TrainConfig is a DataSource
+    if earlier and (earlier[0].task == "multi-label") != report.is_multilabel:
+        raise TrainingError(f"{Path(config.init_from or '').name} was trained for a {earlier[0].task} task and these "
+                            f"images are a {report.task} set: start a new run instead of continuing it")
     manifest = _manifest(report, split, earlier)
     if review is not None:
         manifest["review"] = review  # the decisions applied (the report's audit folder lists them)
@@ -202,12 +207,13 @@ def _start(config: TrainConfig, callback: Callable | None = None) -> None:
             callback(Notice(line))
     train_counts: dict[str, int] = {}
     for f in manifest["files"]:
-        if f["subset"] == "train":
-            train_counts[f["label"]] = train_counts.get(f["label"], 0) + 1
+        for label in f.get("findings", [f["label"]]) if f["subset"] == "train" else ():
+            train_counts[label] = train_counts.get(label, 0) + 1
     strategy = resolve_strategy(config.strategy, train_counts)
     resolved = _resolved(config, strategy, manifest["classes"], earlier)
     atomic_write_json(out / "manifest.json", manifest)
-    runs.write_config(out, RunConfig(**resolved, train_counts=train_counts, skipped_files=len(report.skipped)))
+    runs.write_config(out, RunConfig(**resolved, train_counts=train_counts, skipped_files=len(report.skipped),
+                                     task=report.task))
     runs.write_status(out, "created")
 
 
@@ -309,21 +315,50 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, callback: Callabl
     from tl_desktop.core.data.scan import scan
 
     loaded = run_model.load_run(run_dir)
-    report = scan(data)
+    multi = loaded.config.task == "multi-label"
+    report = scan(data, label_columns=loaded.config.label_columns if multi else None)
     if not report.usable:
         raise DataError(report.unusable)
+    if multi != report.is_multilabel:
+        raise TrainingError(f"this model answers a {loaded.config.task} task and {Path(data).name} is a "
+                            f"{report.task} set: evaluate it on images labelled the same way")
     unknown = sorted(set(report.classes) - set(loaded.class_names))
     if unknown:
-        raise TrainingError(f"classes unknown to this model: {', '.join(unknown)}")
+        raise TrainingError(f"{'findings' if multi else 'classes'} unknown to this model: {', '.join(unknown)}")
     seen = {f["sha256"] for f in loaded.manifest["files"] if f["subset"] in ("train", "val")}
     overlap = [s for s in report.samples if s.sha256 in seen]  # trained or tuned on: not a fair test
-    files = [(report.abspath(s), s.label) for s in report.samples if s.sha256 not in seen]
-    if not files:
+    fresh = [s for s in report.samples if s.sha256 not in seen]
+    if not fresh:
         raise TrainingError("every image of that data set was used to train or tune this model")
-    metrics = evaluate_files(loaded.model, loaded.data_config, loaded.class_names, files,
-                             callback or (lambda e: None), cancel or CancelToken())
+    emit, cancel = callback or (lambda e: None), cancel or CancelToken()
+    if multi:
+        metrics = _multilabel_on(run_dir, loaded, report, fresh, emit, cancel)
+    else:
+        metrics = evaluate_files(loaded.model, loaded.data_config, loaded.class_names,
+                                 [(report.abspath(s), s.label) for s in fresh], emit, cancel)
     metrics["excluded_seen_in_training"] = sorted(s.path for s in overlap)
     return metrics
+
+
+def _multilabel_on(run_dir: Path, loaded, report, samples, emit, cancel) -> dict[str, Any]:
+    """A multi-label model's figures on other images, at the per-finding thresholds of the run's evaluation."""
+    import numpy as np
+
+    from tl_desktop.core.evaluation import multilabel_run
+    from tl_desktop.core.evaluation.current import current_clinical
+    from tl_desktop.core.evaluation.predict import predict_files
+    from tl_desktop.core.evaluation.run_evaluation import checkpoint_label
+
+    clinical = current_clinical(run_dir, callback=emit, cancel=cancel)
+    rows = [{"findings": s.findings} for s in samples]
+    targets = multilabel_run.targets(rows, loaded.class_names)
+    logits, y = predict_files(loaded.model, loaded.data_config, [report.abspath(s) for s in samples], targets,
+                              callback=emit, cancel=cancel)
+    preds = {"paths": [s.path for s in samples], "labels": np.asarray(y, dtype=int).tolist(),
+             "logits": logits.astype(np.float64).tolist()}
+    out = multilabel_run.summary({**clinical, "predictions": {"other": preds}}, "other")
+    out["thresholds_from"] = f"the validation split of the run ({checkpoint_label(clinical)})"
+    return out
 
 
 __all__ = ["STRATEGIES", "STRATEGY_HELP", "TrainConfig", "RunResult", "TrainingError", "train", "resume",

@@ -78,7 +78,8 @@ class ScanReportView(QTabWidget):
             fill_table(self.duplicates, [])
             return
         self.summary.setText(self._summary(report))
-        problems = [w.message for w in report.warnings] + [f"Same image in two classes (skipped): {', '.join(c)}"
+        two = "with different findings" if report.is_multilabel else "in two classes"
+        problems = [w.message for w in report.warnings] + [f"Same image {two} (skipped): {', '.join(c)}"
                                                            for c in report.conflicts]
         self.warnings.setText("\n".join(f"• {w}" for w in problems) if problems else "No warnings.")
         fill_table(self.skipped, [[s.path, s.reason] for s in report.skipped])
@@ -88,9 +89,10 @@ class ScanReportView(QTabWidget):
 
     @staticmethod
     def _summary(report: Any) -> str:
-        text = (f"Looked at {report.files_seen:,} files: {len(report.samples):,} usable images in "
-                f"{len(report.classes)} classes, {len(report.skipped):,} skipped.\n"
-                f"{report.identical_text()}")
+        grouped = (f"with {len(report.classes)} finding{'s' if len(report.classes) != 1 else ''} (several or none "
+                   "per image)" if report.is_multilabel else f"in {len(report.classes)} classes")
+        text = (f"Looked at {report.files_seen:,} files: {len(report.samples):,} usable images {grouped}, "
+                f"{len(report.skipped):,} skipped.\n{report.identical_text()}")
         if report.unusable:
             text += f"\n\nThis data set cannot be used yet: {report.unusable}"
         return text

@@ -71,6 +71,8 @@ class DataView(QWidget):
         self.cancel_button = QPushButton("Cancel", visible=False, toolTip="Stop scanning")
         self.cancel_button.clicked.connect(lambda: self.scan_worker and self.scan_worker.stop())
         self.classes = make_table(["Class", "Images"], "The classes found and how many usable images each has")
+        self.findings_note = label("", "hint", wrap=True)  # a multi-label set: frequencies, no finding, pairs
+        self.findings_note.setVisible(False)
         self.split_panel = SplitPanel()
         self.split_panel.requested.connect(self.make_split)
         self.grid = ThumbnailGrid()
@@ -90,9 +92,15 @@ class DataView(QWidget):
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.cancel_button)
         left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(self.classes)
+        classes = QWidget()
+        column = QVBoxLayout(classes)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.classes, 1)
+        column.addWidget(self.findings_note)
+        left.addWidget(classes)
         left.addWidget(self.split_panel)
         left.setSizes([160, 400])
+        self._left = left
         right = QTabWidget()
         right.addTab(self.grid, "Images")
         right.addTab(self.report, "Scan report")
@@ -192,27 +200,48 @@ class DataView(QWidget):
     def _on_scan(self, report: Any) -> None:
         self.report.show_report(report)
         self.label_entry.show_scan(report)
+        self._show_findings(report)
         if report is None:
             fill_table(self.classes, [])
             self.grid.set_groups({})
             return
         self._fill_classes(report)
+        if report.is_multilabel:  # the table's rows and the sentences under it, without a scroll bar
+            table = self.classes
+            rows = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(table.rowCount()))
+            wanted = rows + 4 + self.findings_note.heightForWidth(max(self._left.width(), 300))
+            self._left.setSizes([wanted, max(sum(self._left.sizes()) - wanted, 300)])
         self.grid.set_groups(tiles_for_samples(report))
         if report.unusable:
             self.tabs.setCurrentWidget(self.report)
+        kinds = "findings" if report.is_multilabel else "classes"
         self.session.message.emit(f"Scan finished: {len(report.samples):,} images in {len(report.classes)} "
-                                  f"classes, {len(report.skipped):,} skipped.")
+                                  f"{kinds}, {len(report.skipped):,} skipped.")
         if report.usable:
             self.refresh_split()
 
+    def _show_findings(self, report: Any) -> None:
+        """A multi-label set: the table is headed "Finding", the scan's sentences on the findings go under it."""
+        multi = report is not None and report.is_multilabel
+        self.classes.setHorizontalHeaderLabels(["Finding" if multi else "Class", "Images"])
+        self.classes.setToolTip("The findings found and how many usable images show each (an image may show "
+                                "several or none)" if multi else
+                                "The classes found and how many usable images each has")
+        self.findings_note.setText("\n".join(report.multilabel_lines()) if multi else "")
+        self.findings_note.setVisible(multi)
+
     def _fill_classes(self, report: Any, reviewed: Any = None) -> None:
         """Images per class: the scan's, or with the review decisions applied (what training uses) and the
-        scan's count beside a class they changed."""
+        scan's count beside a class they changed. A multi-label set: images per finding, then the images
+        without any finding and all images."""
         shown = reviewed if reviewed is not None else report
         classes = list(dict.fromkeys([*shown.classes, *report.classes]))
+        extra = [("All classes", len(shown.samples), len(report.samples))]
+        if report.is_multilabel:
+            none = [sum(not s.findings for s in r.samples) for r in (shown, report)]
+            extra = [("No finding", *none), ("All images", len(shown.samples), len(report.samples))]
         rows = []
-        for name, n, found in [(c, shown.counts.get(c, 0), report.counts.get(c, 0)) for c in classes] + [
-                ("All classes", len(shown.samples), len(report.samples))]:
+        for name, n, found in [(c, shown.counts.get(c, 0), report.counts.get(c, 0)) for c in classes] + extra:
             rows.append([name, n if n == found else f"{n}  (scan found {found}; your review changed it)"])
         fill_table(self.classes, rows)
 

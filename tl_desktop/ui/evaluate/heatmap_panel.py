@@ -39,6 +39,7 @@ class HeatmapPanel(QWidget):
         self.run_dir: str | None = None
         self.image: str | None = None
         self.answer: ImageResult | None = None  # the evaluation's answer for the image shown
+        self.caption: str | None = None  # the line on the answer, where the caller words it
         self.cache: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.worker: Worker | None = None
         self._pending: tuple[str, str | None] | None = None
@@ -61,20 +62,22 @@ class HeatmapPanel(QWidget):
         grid.addWidget(self.save_button, 4, 0, 1, 2)
         grid.setRowStretch(5, 1)
 
-    def set_run(self, run_dir: str | None, class_names: list[str]) -> None:
+    def set_run(self, run_dir: str | None, class_names: list[str], answer_item: str = ANSWER) -> None:
+        """A run's classes in the chooser; ``answer_item`` names its first entry (what the answer explains)."""
         self.cache.clear()  # a new run or a new evaluation of it: other weights, other answers
-        self.run_dir, self.image, self.answer = run_dir, None, None
+        self.run_dir, self.image, self.answer, self.caption = run_dir, None, None, None
         self.target.blockSignals(True)
         self.target.clear()
-        self.target.addItem(ANSWER, None)
+        self.target.addItem(answer_item, None)
         for name in class_names:
             self.target.addItem(name, name)
         self.target.blockSignals(False)
         self._clear("Click an image to see which regions the model looked at.")
 
-    def show_image(self, path: str, answer: ImageResult | None = None) -> None:
-        """The heatmap of an image; ``answer`` (the evaluation's) is what "the model's answer" explains."""
-        self.image, self.answer = path, answer
+    def show_image(self, path: str, answer: ImageResult | None = None, caption: str | None = None) -> None:
+        """The heatmap of an image; ``answer`` (the evaluation's) is what "the model's answer" explains;
+        ``caption`` replaces the line on the answer (a multi-label image's findings)."""
+        self.image, self.answer, self.caption = path, answer, caption
         self._request()
 
     def _target(self, key: tuple[str, str | None]) -> str | None:
@@ -139,6 +142,8 @@ class HeatmapPanel(QWidget):
     def _answer_text(self, result: dict[str, Any]) -> str:
         """The model's answer as the evaluation recorded it (true class too), else the live prediction's."""
         answer = self.answer  # set with the image on screen
+        if self.caption:
+            return self.caption
         if answer is None:
             return f"the model's answer: {result['predicted']}"
         return f"true class {answer.true}; the model's answer: {answer.predicted} {100 * answer.confidence:.0f} %"

@@ -86,6 +86,29 @@ class Headline(QWidget):
         self.captions["balanced"].setText("balanced accuracy (mean sensitivity of the classes)")
         self.point.setText(point_text(clinical))
 
+    def show_findings(self, metrics: dict[str, Any]) -> None:
+        """The headline of a multi-label run: test images, exact match (with its Wilson interval), macro F1 and
+        the mean AUC of the findings; the line says each finding has its own threshold."""
+        from tl_desktop.core.evaluation.statistics import wilson_interval
+
+        n, exact = metrics.get("n", 0), metrics.get("subset_accuracy")
+        right = round((exact or 0) * n)
+        auc = (metrics.get("roc_auc") or {}).get("macro")
+        self.figures["n"].setText(f"{n:,}")
+        self.figures["accuracy"].setText(percent(exact))
+        self.figures["balanced"].setText("–" if metrics.get("macro_f1") is None else f"{metrics['macro_f1']:.3f}")
+        self.figures["auc"].setText("–" if auc is None else f"{auc:.3f}")
+        low, high = wilson_interval(right, n)
+        self.captions["accuracy"].setText("exact match" if low is None else
+                                          f"exact match: every finding right ({right}/{n}; 95% CI "
+                                          f"{100 * low:.1f}–{100 * high:.1f} %)")
+        self.captions["balanced"].setText("macro F1 (mean over the findings)")
+        self.captions["auc"].setText("ROC-AUC (mean of the findings)")
+        names = metrics.get("class_names", [])
+        self.point.setText(f"Multi-label: {len(names)} findings ({', '.join(names)}), each present or absent on "
+                           "its own. Decision rule: a finding is called when its probability reaches its own "
+                           "threshold, chosen on the validation images.")
+
     def clear(self) -> None:
         for key, text in FIGURES:
             self.figures[key].setText("–")
