@@ -130,7 +130,7 @@ def install_excepthook() -> None:
 
 
 def create_application(argv: list[str]):
-    """The QApplication with the names QSettings uses; Qt 6 is high-DPI aware and follows the system palette."""
+    """The QApplication with the names QSettings uses and the user's theme (Qt 6 is high-DPI aware)."""
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtGui import QGuiApplication, QIcon
     from PySide6.QtWidgets import QApplication
@@ -144,7 +144,17 @@ def create_application(argv: list[str]):
     style = paths.resource("style.qss")
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
+    apply_user_settings()
     return app
+
+
+def apply_user_settings() -> None:
+    """What the Settings dialog chose that acts before the window exists: the theme and the cache folder."""
+    from tl_desktop.ui import settings
+    from tl_desktop.ui.theme import apply_theme
+
+    settings.apply_cache_folder(settings.cache_folder(), keep_environment=True)
+    apply_theme(settings.theme())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +176,13 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow(log_file=log_file)
     window.show()
+    from tl_desktop.ui.tour import show_on_first_start
+
+    question = window.first_start()  # asks where projects go, once; the tour follows the answer
+    if question is None:
+        show_on_first_start(window)
+    else:
+        question.finished.connect(lambda _result: show_on_first_start(window))
     if os.environ.get("TL_DESKTOP_STARTUP_PROBE"):
         _probe_and_quit(app)
     return int(app.exec())

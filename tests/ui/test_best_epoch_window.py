@@ -67,6 +67,7 @@ def test_stop_then_continue_shows_every_epoch_and_one_best_epoch(qtbot, project,
     assert proj.load(project).runs[0].best_epoch == best
     assert f"best epoch {best}" in train.history.item(0).text()
     evaluate = window.views["evaluate"]
+    train.evaluation_button.click()  # the run ended on the Train step: the user goes on
     named = re.compile(rf"\bepoch {best}\b")  # "best checkpoint, epoch N, sha256 …"
     qtbot.waitUntil(lambda: "sha256" in evaluate.run_label.text(), timeout=90_000)
     assert named.search(evaluate.run_label.text()), evaluate.run_label.text()

@@ -55,6 +55,8 @@ def test_whole_flow_on_the_sample(window, qtbot, tmp_path):
     assert train.history.count() == 1
 
     evaluate = window.views["evaluate"]
+    assert window.stack.currentWidget() is train and train.evaluation_button.isVisible()
+    train.evaluation_button.click()  # the final curves stay on screen until the user goes on
     qtbot.waitUntil(lambda: evaluate.metrics is not None, timeout=30_000)
     assert evaluate.matrix.rowCount() == 10 and evaluate.table.rowCount() == 10
     assert evaluate.figures["accuracy"].text().endswith("%")

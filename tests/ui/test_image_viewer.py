@@ -4,7 +4,6 @@ file's plain facts, opened by double-clicking a thumbnail; never a patient tag o
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pydicom
@@ -243,8 +242,9 @@ def test_evaluate_and_predict_open_the_viewer_on_double_click(qtbot, tmp_path, r
 
     predict = PredictView(Session())
     qtbot.addWidget(predict)
-    row = SimpleNamespace(path=str(radiograph), label="opacity", top=[("opacity", 0.8)], error=None,
-                          decision="opacity", probabilities=[0.2, 0.8])
+    from tl_desktop.core.export.predictor import Prediction
+
+    row = Prediction(path=str(radiograph), top=[("opacity", 0.8)], probabilities=[0.2, 0.8], decision="opacity")
     predict.results.set_rows([row])
     predict.table.doubleClicked.emit(predict.results.index(0, 1))
     viewers = _viewers(predict)

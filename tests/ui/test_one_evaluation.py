@@ -84,7 +84,9 @@ def test_every_view_report_and_metrics_agree_with_the_final_checkpoint(qtbot, pr
     with qtbot.waitSignal(train.run_ended, timeout=120_000):
         train.resume_button.click()
     assert runs.read_status(run_dir)["state"] == "finished"
-    qtbot.waitUntil(lambda: window.stack.currentWidget() is evaluate, timeout=5_000)
+    assert window.stack.currentWidget() is train  # the final curves first; the user goes on
+    train.evaluation_button.click()
+    assert window.stack.currentWidget() is evaluate
     final_sha = runs.checkpoint_sha256(run_dir)
     qtbot.waitUntil(lambda: evaluate.clinical is not None and not evaluate.busy()
                     and evaluate.clinical.checkpoint["sha256"] == final_sha, timeout=60_000)
@@ -119,7 +121,7 @@ def test_every_view_report_and_metrics_agree_with_the_final_checkpoint(qtbot, pr
                 assert (image.true, image.predicted) == (names[r], names[c])
                 assert (truth[image.path], answer[image.path]) == (r, c)
                 tile = evaluate.images.gallery.model.tile(row)
-                assert tile.caption.startswith(f"{names[c]} ")
+                assert tile.caption.startswith(f"true: {names[r]}\nmodel: {names[c]} ")
                 assert f"is {names[r]}, model said {names[c]}" in tile.tooltip
             grid = evaluate.images.gallery
             grid.view.setCurrentIndex(grid.model.index(0))
@@ -147,7 +149,9 @@ def test_every_view_report_and_metrics_agree_with_the_final_checkpoint(qtbot, pr
     # the report: its per-class table and the evaluated checkpoint, and its audit copy of the evaluation
     evaluate.write_report(str(tmp_path / "report"))
     qtbot.waitUntil(lambda: evaluate.last_report is not None, timeout=120_000)
-    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    report = Path(evaluate.last_report.pdf).parent  # a new dated folder under the chosen one
+    assert report.parent == tmp_path / "report"
+    html = (report / "report.html").read_text(encoding="utf-8")
     assert final_sha[:8] in html
     for i, name in enumerate(names):
         n_i, right = sum(expected[i]), expected[i][i]
@@ -155,6 +159,6 @@ def test_every_view_report_and_metrics_agree_with_the_final_checkpoint(qtbot, pr
         precision = "n/a" if not called else rf"{100 * right / called:.1f}% \([^<]*\)"  # with its interval
         row = rf"<tr><td>{name}</td><td>{n_i}</td><td>{100 * right / n_i:.1f}% \([^<]*\)</td><td>{precision}</td></tr>"
         assert re.search(row, html), row
-    audit = json.loads((tmp_path / "report" / "audit" / "clinical.json").read_text())
+    audit = json.loads((report / "audit" / "clinical.json").read_text())
     assert audit["checkpoint"]["sha256"] == final_sha == load_clinical(run_dir)["checkpoint"]["sha256"]
     window.close()

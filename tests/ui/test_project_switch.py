@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from tl_desktop.core.project import project_file as proj
 from tl_desktop.ui.evaluate.view import NO_RUN
@@ -43,10 +43,12 @@ def _train_one_epoch(window, qtbot) -> None:
 
 
 def _new_project(window, monkeypatch, parent: Path, name: str) -> None:
-    """File > New project with the two dialogs answered."""
-    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: (name, True)))
+    """File > New project with its dialog answered: the name typed, the folder changed to ``parent``."""
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(parent)))
-    window.new_project()
+    dialog = window.new_project()
+    dialog.name.setText(name)
+    dialog.row.change.click()
+    dialog.create_button.click()
 
 
 def _predict(window, qtbot, folder: Path) -> None:
@@ -88,6 +90,7 @@ def test_a_new_project_shows_nothing_of_the_previous_one(window, qtbot, monkeypa
     views = window.views
     train, evaluate, export, predict = (views[k] for k in ("train", "evaluate", "export", "predict"))
     assert train.plots.point_count() > 0 and train.log_pane.toPlainText() and "Done" in train.status.text()
+    train.evaluation_button.click()  # the run ended on the Train step: the user goes on
     qtbot.waitUntil(lambda: evaluate.metrics is not None, timeout=60_000)
     assert evaluate.matrix.rowCount() == 3 and evaluate.threshold.plots.legend_texts
     assert any("ECE" in text for text in _reliability_legend(evaluate))

@@ -14,6 +14,7 @@ evaluation of the best checkpoint, ``current.current_clinical``); the report nam
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import tempfile
@@ -120,13 +121,14 @@ def _build(run_dir: Path, out: Path, config, manifest, clinical, onnx_files, tra
     from tl_desktop.core import runs
     from tl_desktop.core.fsutil import read_json
     from tl_desktop.report.audit import check_no_local_paths, environment, file_namer, write_audit
-    from tl_desktop.report.sections import RunData
+    from tl_desktop.report.model_card import project_name
+    from tl_desktop.report.sections import RunData, report_title
 
     name = file_namer(manifest, hide_file_names)
     data = RunData(run_dir, config, manifest, _figures(clinical, read_json(run_dir / "metrics.json")), clinical,
                    runs.read_history(run_dir), environment(config, run_dir), name,
                    read_json(transfer_file) if transfer_file.is_file() else None,
-                   [_verification(p, clinical) for p in onnx_files])
+                   [_verification(p, clinical) for p in onnx_files], project=project_name(run_dir))
     from tl_desktop.report import checklist, findings, model_card
 
     multilabel = findings.is_multilabel(clinical)
@@ -145,7 +147,7 @@ def _build(run_dir: Path, out: Path, config, manifest, clinical, onnx_files, tra
     from tl_desktop.core.fsutil import atomic_write_text
 
     atomic_write_text(out / "report.html", html)
-    _pdf(out / "report.pdf", html, data.figures, f"Model report {run_dir.name}")
+    _pdf(out / "report.pdf", html, data.figures, report_title(data))
     check_no_local_paths(out, [Path(manifest["root"]), run_dir.resolve(), Path.home(), tempfile.gettempdir()])
     return files
 
@@ -165,14 +167,23 @@ def _figures(clinical: dict[str, Any], training: dict[str, Any]) -> dict[str, An
 def _verification(path: Path, clinical: dict[str, Any]) -> dict[str, Any]:
     """Verification figures of an exported file, and whether its decision metadata is the reported one (the
     temperature, and the rule the user chose; a suggested operating point is in no file)."""
-    from tl_desktop.core.export.verify import within_tolerance
+    from tl_desktop.core.evaluation.decision import exported_rule
+    from tl_desktop.core.export.verify import agreement_key, within_tolerance
     from tl_desktop.core.fsutil import read_json
 
     figures = read_json(path.with_name(f"{path.stem}.verification.json"))
     meta = figures.get("metadata") or {}
-
-    from tl_desktop.core.evaluation.decision import exported_rule
-
+    agreement = {"agreement": figures.get(agreement_key(figures)), "agreement_kind": agreement_key(figures)}
+    if clinical.get("task") == "multi-label":  # its decision: a threshold per finding, no temperature
+        try:
+            carried = json.loads(meta.get("thresholds") or "null")
+        except ValueError:
+            carried = None
+        matches = isinstance(carried, dict) and carried.keys() == clinical["thresholds"].keys() and all(
+            abs(float(carried[k]) - float(v)) < 1e-9 for k, v in clinical["thresholds"].items())
+        return {"file": path.name, "decision_matches": matches, **agreement,
+                **{k: figures.get(k) for k in ("precision", "max_abs_diff", "sha256", "n_images")},
+                "passed": within_tolerance(figures)}
     expected = {"temperature": clinical.get("temperature"), **exported_rule(clinical)}  # what an export now carries
 
     def same(key: str) -> bool:
@@ -182,7 +193,7 @@ def _verification(path: Path, clinical: dict[str, Any]) -> dict[str, Any]:
         return want == got if key == "positive_class" else abs(float(got) - float(want)) < 1e-9
 
     keys = ("temperature", "positive_class", "decision_threshold", "abstain_threshold")
-    return {"file": path.name, "decision_matches": all(same(k) for k in keys),
+    return {"file": path.name, "decision_matches": all(same(k) for k in keys), **agreement,
             **{k: figures.get(k) for k in ("precision", "max_abs_diff", "top1_agreement", "sha256", "n_images")},
             "passed": within_tolerance(figures)}  # today's limits, not those the file was once verified under
 
@@ -228,6 +239,7 @@ def _html(data, files: list[str]) -> str:
     from tl_desktop.report import sections as s
     from tl_desktop.report.document import document, page_break
     from tl_desktop.report.figures import image_png
+    from tl_desktop.report.pages import pack
 
     for h in data.heatmaps:
         data.figures[h["file"]] = image_png(h["image"])
@@ -238,7 +250,7 @@ def _html(data, files: list[str]) -> str:
                  page_break(), findings.curves_section(data), s.transfer_section(data),
                  *(part for page in data.card_pages for part in (page_break(), page)),
                  page_break(), s.audit_section(data, files)]
-        return document(f"Model report {data.run_dir.name}", [p for p in parts if p])
+        return document(s.report_title(data), pack([p for p in parts if p]))
     parts = [s.summary(data, created, __version__), s.data_section(data),  # page 1 grows with the classes
              page_break(), s.model_section(data), s.training_curves(data),
              page_break(), s.results_section(data), subgroups.section(data),
@@ -246,7 +258,7 @@ def _html(data, files: list[str]) -> str:
              page_break(), s.heatmap_section(data), s.transfer_section(data),
              *(part for page in data.card_pages for part in (page_break(), page)),  # model card, checklist
              page_break(), s.audit_section(data, files)]
-    return document(f"Model report {data.run_dir.name}", [p for p in parts if p])
+    return document(s.report_title(data), pack([p for p in parts if p]))  # no page of leftover rows
 
 
 def _write_figures(out: Path, data) -> None:

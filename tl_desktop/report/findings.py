@@ -82,10 +82,9 @@ def summary(d: Any, created: str, version: str) -> str:
                           "validation images (below)"],
     ]
     warn = "".join(f"<li class='warn'>{esc(w)}</li>" for w in c.get("warnings", []))
-    return (f"<h1>Model report: {esc(d.run_dir.name)}</h1>"
-            f"<p class='muted'>Created {esc(created)} by tl-desktop {esc(version)}. For research and quality "
-            "assurance: these figures describe this test set only and are not a regulatory validation.</p>"
-            "<h2>Summary</h2>" + table(["Figure", "Value"], rows, [170, 450], raw=True) + findings_table(d) +
+    from tl_desktop.report.sections import heading
+
+    return (heading(d, created, version) + "<h2>Summary</h2>" + table(["Figure", "Value"], rows, [170, 450], raw=True) + findings_table(d) +
             (f"<h3>Read with care</h3><ul>{warn}</ul>" if warn else ""))
 
 

@@ -31,12 +31,8 @@ SUBSETS = ("train", "val", "test")
 NO_SUBGROUPS = "No subgroup analysis was run: the figures are for the test images as a whole."
 
 
-def project_model_card(run_dir: Path) -> IntendedUse | None:
-    """The model card form of the project the run belongs to (``PROJECT/runs/RUN``), or None.
-
-    Raises:
-        ProjectError: the project lists the run but its file is damaged or its model card refused.
-    """
+def _project_of(run_dir: Path):
+    """The project that lists this run (``PROJECT/runs/RUN``), or None."""
     from tl_desktop.core.project import project_file as proj
 
     folder = Path(run_dir).resolve().parent.parent
@@ -45,7 +41,23 @@ def project_model_card(run_dir: Path) -> IntendedUse | None:
     project = proj.load(folder)
     if not any(project.run_path(r).resolve() == Path(run_dir).resolve() for r in project.runs):
         return None
-    return project.model_card
+    return project
+
+
+def project_model_card(run_dir: Path) -> IntendedUse | None:
+    """The model card form of the project the run belongs to (``PROJECT/runs/RUN``), or None.
+
+    Raises:
+        ProjectError: the project lists the run but its file is damaged or its model card refused.
+    """
+    project = _project_of(run_dir)
+    return None if project is None else project.model_card
+
+
+def project_name(run_dir: Path) -> str | None:
+    """The name of the project the run belongs to (the report's title), or None for a run of no project."""
+    project = _project_of(run_dir)
+    return (project.name or None) if project is not None else None
 
 
 def build(d: RunData, intended: IntendedUse | None, onnx_files: list[Path]) -> dict[str, Any]:

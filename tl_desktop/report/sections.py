@@ -25,6 +25,7 @@ class RunData:
     name: Any                                   # relative path -> displayed file name
     transfer: dict[str, Any] | None = None
     onnx: list[dict[str, Any]] = field(default_factory=list)
+    project: str | None = None                  # the name of the project the run belongs to, if any
     figures: dict[str, bytes] = field(default_factory=dict)
     heatmaps: list[dict[str, Any]] = field(default_factory=list)
     card_pages: list[str] = field(default_factory=list)  # model card and checklist (report/model_card.py)
@@ -38,6 +39,20 @@ def _counts(manifest: dict[str, Any]) -> dict[str, Counter]:
 
 
 # --- summary ---------------------------------------------------------------------------------------------
+
+def report_title(d: RunData) -> str:
+    """"Chest X-rays: model report (run 20240101-...)", the project first; a run of no project by its ID."""
+    return f"{d.project}: model report (run {d.run_dir.name})" if d.project else f"Model report {d.run_dir.name}"
+
+
+def heading(d: RunData, created: str, version: str) -> str:
+    """The report's title (the project's name, the run ID second) and the line on what it is."""
+    title = f"{esc(d.project)}: model report" if d.project else f"Model report: {esc(d.run_dir.name)}"
+    run = f"Run {esc(d.run_dir.name)}. " if d.project else ""
+    return (f"<h1>{title}</h1><p class='muted'>{run}Created {esc(created)} by tl-desktop {esc(version)}. For "
+            "research and quality assurance: these figures describe this test set only and are not a regulatory "
+            "validation.</p>")
+
 
 def summary(d: RunData, created: str, version: str) -> str:
     """Page 1: what is true for the task. Accuracy, balanced accuracy and each class's sensitivity and precision
@@ -63,10 +78,7 @@ def summary(d: RunData, created: str, version: str) -> str:
          f"below top probability {c['abstain_threshold']:.3f}: answers {pct(_coverage(c))} of test images"],
     ]
     warn = "".join(f"<li class='warn'>{esc(w)}</li>" for w in c.get("warnings", []))
-    return (f"<h1>Model report: {esc(d.run_dir.name)}</h1>"
-            f"<p class='muted'>Created {esc(created)} by tl-desktop {esc(version)}. For research and quality "
-            "assurance: these figures describe this test set only and are not a regulatory validation.</p>"
-            "<h2>Summary</h2>" + table(["Figure", "Value"], rows, [170, 450], raw=True) +
+    return (heading(d, created, version) + "<h2>Summary</h2>" + table(["Figure", "Value"], rows, [170, 450], raw=True) +
             "<h3>Per class (most probable class, 95% Wilson intervals)</h3>" + _class_table(m) +
             (f"<h3>Read with care</h3><ul>{warn}</ul>" if warn else ""))
 
@@ -367,11 +379,14 @@ def audit_section(d: RunData, files: list[str]) -> str:
     rows = []
     for o in d.onnx:
         match = "yes" if o.get("decision_matches") else \
-            "<span class='warn'>NO: export again to carry this report's decision rule and temperature</span>"
-        rows.append([esc(o["file"]), esc(o.get("precision", "?")), f"{o.get('max_abs_diff', float('nan')):.2e}",
-                     f"{o.get('top1_agreement', float('nan')):.3f}", "passed" if o.get("passed") else "FAILED",
+            "<span class='warn'>NO: export again to carry this report's decision rule (temperature, thresholds)</span>"
+        agreement = o.get("agreement", o.get("top1_agreement"))
+        rows.append([esc(o["file"]), esc(o.get("precision", "?")), f"{o.get('max_abs_diff') or float('nan'):.2e}",
+                     "?" if agreement is None else f"{agreement:.3f}", "passed" if o.get("passed") else "FAILED",
                      match, (o.get("sha256") or "")[:16]])
-    onnx = ("<h3>Exported model</h3>" + table(["File", "Precision", "max |p_onnx - p_torch|", "Top-1 agreement",
+    multi = any(o.get("agreement_kind") == "findings_agreement" for o in d.onnx)
+    heading = "Same findings (share of images)" if multi else "Top-1 agreement"
+    onnx = ("<h3>Exported model</h3>" + table(["File", "Precision", "max |p_onnx - p_torch|", heading,
                                                "Verification", "Decides as reported", "SHA-256 (start)"], rows,
                                               raw=True)) if rows else \
         "<p class='muted'>No exported ONNX file was found for this run.</p>"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,8 +24,9 @@ from tl_desktop.core.events import Progress
 from tl_desktop.core.project.project_file import EXPORTS_FOLDER
 from tl_desktop.ui.data.scan_report import fill_table, make_table
 from tl_desktop.ui.session import Session, drop_workers
-from tl_desktop.ui.widgets.common import hint, icon, label, title
+from tl_desktop.ui.widgets.common import fit_columns, hint, icon, label, title
 from tl_desktop.ui.widgets.errors import task_failed
+from tl_desktop.ui.widgets.files import show_in_folder
 from tl_desktop.workers import Worker, tasks
 
 FIGURE_COLUMNS = ["File", "Precision", "Largest probability difference", "Same top answer", "Limits", "Verdict",
@@ -67,7 +67,8 @@ class ExportView(QWidget):
         self.button.setShortcut("Ctrl+E")
         self.button.clicked.connect(self.export)
         self.progress = QProgressBar(visible=False)
-        self.table = make_table(FIGURE_COLUMNS, "How closely each exported file matches the trained model")
+        self.table = fit_columns(make_table(FIGURE_COLUMNS, "How closely each exported file matches the trained "
+                                                            "model"))
         self.where = label("", wrap=True)
         self.open_folder = QPushButton("Show in folder", visible=False, toolTip="Open the folder with the file")
         self.open_folder.clicked.connect(self._show_folder)
@@ -163,7 +164,8 @@ class ExportView(QWidget):
         if accuracy:
             parts = [f"{k}: {100 * v['accuracy']:.1f} %" for k, v in accuracy.items()
                      if isinstance(v, dict) and v.get("accuracy") is not None]
-            extra = f"\nAccuracy on {accuracy.get('n_images')} {accuracy.get('subset')} images: {', '.join(parts)}."
+            kind = "Exact-match accuracy (every finding right)" if accuracy.get("task") == "multi-label" else "Accuracy"
+            extra = f"\n{kind} on {accuracy.get('n_images')} {accuracy.get('subset')} images: {', '.join(parts)}."
         self.where.setText(f"Saved to {result.path}\nFigures: {result.verification_path}{extra}"
                            f"{decision_text(result.verification.get('metadata') or {})}")
         self.open_folder.show()
@@ -187,7 +189,8 @@ class ExportView(QWidget):
             self.open_folder.hide()
 
     def _show_folder(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.out.text()).parent)))
+        """The exported file's folder in the file manager, or a message saying where the file is."""
+        self.location_message = show_in_folder(Path(self.out.text()), self)
 
     def shutdown(self) -> None:
         if self.worker is not None and self.worker.is_running():
@@ -200,6 +203,10 @@ def decision_text(meta: dict[str, str]) -> str:
     inside: ..." (``decision.rule_sentence``; a rule is only there when chosen in Evaluate)."""
     from tl_desktop.core.evaluation.decision import rule_sentence
 
+    if meta.get("task") == "multi-label":  # one threshold per finding, no temperature (core.export.multilabel)
+        from tl_desktop.core.export.multilabel import rule_sentence as findings_rule
+
+        return f"\n{findings_rule(meta)}{unfamiliar_text(meta)}"
     if not meta.get("temperature"):
         return ""
     return (f"\n{rule_sentence(meta)}.\nProbabilities calibrated with temperature "
@@ -226,13 +233,14 @@ def _limits_text(precision: str) -> str:
 def _row(path: Path, figures: dict[str, Any]) -> list[Any]:
     """A file's measured figures, today's limits for its precision and the verdict under those limits (a file
     verified under an older, looser rule shows as not verified)."""
-    from tl_desktop.core.export.verify import TOLERANCES, within_tolerance
+    from tl_desktop.core.export.verify import TOLERANCES, agreement_key, within_tolerance
 
     tol = TOLERANCES.get(figures.get("precision", ""), {})
-    limits = (f"difference ≤ {tol['max_abs_diff']:g}, same answer ≥ {100 * tol['top1_agreement']:.0f} %"
-              if tol else "")
+    key = agreement_key(figures)  # a multi-label file: the same findings at its thresholds (same limits)
+    limits = (f"difference ≤ {tol['max_abs_diff']:g}, same {'findings' if key != 'top1_agreement' else 'answer'} "
+              f"≥ {100 * tol['top1_agreement']:.0f} %" if tol else "")
     size = figures.get("file_size_bytes")
     return [Path(path).name, figures.get("precision", ""), f"{figures.get('max_abs_diff', float('nan')):.3g}",
-            f"{100 * figures.get('top1_agreement', 0):.1f} % of {figures.get('n_images', '?')} images", limits,
+            f"{100 * (figures.get(key) or 0):.1f} % of {figures.get('n_images', '?')} images", limits,
             "✔ verified" if within_tolerance(figures) else "✘ not verified (outside the limits)",
             f"{size / 1e6:.1f} MB" if size else ""]

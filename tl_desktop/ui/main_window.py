@@ -6,12 +6,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -23,11 +22,13 @@ from PySide6.QtWidgets import (
 from tl_desktop import __version__, paths
 from tl_desktop.core.errors import ProjectError
 from tl_desktop.core.project import project_file as proj
+from tl_desktop.ui.project_dialogs import NewProjectDialog, ProjectsFolderDialog
 from tl_desktop.ui.session import Session
-from tl_desktop.ui.settings import app_settings, recent_projects
+from tl_desktop.ui.settings import app_settings, projects_folder, projects_folder_chosen, recent_projects
 from tl_desktop.ui.welcome import WelcomeView
 from tl_desktop.ui.widgets.common import icon
 from tl_desktop.ui.widgets.errors import show_error
+from tl_desktop.ui.widgets.files import open_file
 from tl_desktop.workers import Worker, tasks
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class MainWindow(QMainWindow):
         welcome.recent_requested.connect(self.open_path)
         self.welcome = welcome
         train = TrainView(self.session)
-        train.run_finished.connect(lambda: self.show_step("evaluate"))
+        train.evaluation_requested.connect(lambda: self.show_step("evaluate"))  # after the final curves
         return {"start": welcome, "data": DataView(self.session), "label": LabelView(self.session),
                 "model": ModelView(self.session), "train": train,
                 "evaluate": EvaluateView(self.session), "export": ExportView(self.session),
@@ -160,6 +161,10 @@ class MainWindow(QMainWindow):
         file.addAction(self.server_action)
         file.addAction(self.import_action)
         file.addSeparator()
+        settings_action = self._action("Se&ttings…", self.show_settings, QKeySequence.StandardKey.Preferences,
+                                       None, "Projects folder, default device, cache, light or dark theme")
+        settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        file.addAction(settings_action)
         file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
         steps = self.menuBar().addMenu("&Steps")
         for key, text, icon_name, _needs in STEPS:
@@ -169,6 +174,10 @@ class MainWindow(QMainWindow):
         tools.addAction(self._action("Did transfer &help?…", self.show_transfer_window, "Ctrl+T", "train",
                                      "Did the pretrained model help, which model, would more labels pay off?"))
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&Glossary", self.show_glossary, "F1",
+                                         None, "What the words on screen mean (F1: the word in focus)"))
+        help_menu.addAction(self._action("Guided &tour", self.show_tour, None, None, "The steps, one by one"))
+        help_menu.addSeparator()
         help_menu.addAction(self._action("Show the &log file", self.show_log))
         help_menu.addAction(self._action("&About tl-desktop", self.about))
 
@@ -247,16 +256,27 @@ class MainWindow(QMainWindow):
         if open_it is not None:
             open_it()
 
-    def new_project(self) -> None:
-        name, ok = QInputDialog.getText(self, "New project", "Name of the project (e.g. Chest X-ray effusion):")
-        if not ok or not name.strip():
-            return
-        default = paths.data_dir() / "projects" / proj.safe_folder_name(name.strip())
-        folder = QFileDialog.getExistingDirectory(self, "Where should the project folder be created?",
-                                                  str(default.parent))
-        if not folder:
-            return
-        self._switch(lambda: self._create(Path(folder) / proj.safe_folder_name(name.strip()), name.strip()))
+    def first_start(self) -> ProjectsFolderDialog | None:
+        """On the first start (no projects folder chosen yet), ask where projects go: the dialog (shown, not
+        blocking) proposes ``settings.projects_folder()``; OK stores it. None when already chosen."""
+        if projects_folder_chosen():
+            return None
+        self.projects_folder_dialog = ProjectsFolderDialog(projects_folder(), self)
+        self.projects_folder_dialog.accepted.connect(self.welcome.refresh)
+        self.projects_folder_dialog.open()
+        return self.projects_folder_dialog
+
+    def new_project(self) -> NewProjectDialog:
+        """Ask the project's name and folder (default: the projects folder; an empty name is refused in the
+        dialog), then create and open it. Returns the dialog (shown, not blocking)."""
+        dialog = self.new_project_dialog = NewProjectDialog(projects_folder(), self)
+        dialog.accepted.connect(lambda: self._create_from(dialog))
+        dialog.open()
+        return dialog
+
+    def _create_from(self, dialog: NewProjectDialog) -> None:
+        target, name = dialog.target(), dialog.project_name()
+        self._switch(lambda: self._create(target, name))
 
     def _create(self, target: Path, name: str) -> None:
         try:
@@ -265,7 +285,8 @@ class MainWindow(QMainWindow):
             show_error(self, "Could not create the project", str(exc), "Choose another folder or name.")
 
     def open_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a project folder", str(paths.data_dir() / "projects"))
+        start = projects_folder() if projects_folder().is_dir() else Path.home()
+        folder = QFileDialog.getExistingDirectory(self, "Open a project folder", str(start))
         if folder:
             self.open_path(folder)
 
@@ -291,9 +312,25 @@ class MainWindow(QMainWindow):
             lambda f: show_error(self, "Could not create the sample project", f.message, "", f.details))
         self.sample_worker.start()
 
-    # --- help ---------------------------------------------------------------------------------------
+    # --- help and settings --------------------------------------------------------------------------
+    def show_glossary(self) -> None:
+        """F1: the glossary at the term of the focused widget, else its index (``ui/glossary.py``)."""
+        from tl_desktop.ui.glossary import show_for_focus
+
+        show_for_focus(self)
+
+    def show_tour(self) -> None:
+        from tl_desktop.ui.tour import start_tour
+
+        start_tour(self)
+
+    def show_settings(self) -> None:
+        from tl_desktop.ui.preferences import open_settings
+
+        open_settings(self)
+
     def show_log(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_file)))
+        open_file(self.log_file, self)  # says where the log is when no program opens it
 
     def about(self) -> None:
         QMessageBox.about(self, "About tl-desktop",

@@ -23,7 +23,14 @@ from tl_desktop.ui.widgets.common import hint, label, title
 from tl_desktop.ui.widgets.errors import show_error
 from tl_desktop.workers import Failure, Worker, tasks
 
-COLUMNS = ["Model", "Works offline", "Size (million weights)", "Input (px)", "ImageNet top-1", "When to pick it"]
+COLUMNS = ["Model", "Works offline", "Size\n(million weights)", "Image size\n(px)",
+           "Right on everyday photos\n(ImageNet top-1)", "When to pick it"]
+HEADER_TIPS = {
+    2: "How many numbers the network learns: bigger is slower and needs more images.",
+    3: "The side of the square image the network looks at; your images are resized to it.",
+    4: "How often the network named the right one of 1,000 kinds of everyday photo (its ImageNet top-1 "
+       "accuracy): a rough guide to its strength, not a prediction of how it will do on your images.",
+}
 ADVICE = ("Not sure? Keep <b>EfficientNet-Lite0</b>: it is small, fast on an ordinary laptop, and its pretrained "
           "weights are already on this computer. Bigger models help with thousands of images and a GPU. Models "
           "marked “download once” need an internet connection the first time, unless you import their weights.")
@@ -39,9 +46,11 @@ class ModelView(QWidget):
         self.weights = label("", wrap=True)
         self.import_button = QPushButton("Import weights file…", toolTip=(
             "Use pretrained weights you have as a file (.safetensors or .pth), e.g. from your institution or a "
-            "colleague's earlier training, instead of the ImageNet weights."))
+            "colleague's earlier training, instead of the standard weights learned from everyday photos "
+            "(ImageNet)."))
         self.import_button.clicked.connect(self.import_weights)
-        self.clear_button = QPushButton("Use ImageNet weights", toolTip="Forget the imported weights file")
+        self.clear_button = QPushButton("Use the standard weights", toolTip=(
+            "Forget the imported weights file: start from the weights learned from everyday photos (ImageNet)"))
         self.clear_button.clicked.connect(lambda: self.set_weights_file(None))
         self._arrange()
         self.table.itemSelectionChanged.connect(self._on_selection)
@@ -50,6 +59,8 @@ class ModelView(QWidget):
     def _make_table(self):
         table = make_table(COLUMNS, "The pretrained networks you can start from")
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        for column, tip in HEADER_TIPS.items():
+            table.horizontalHeaderItem(column).setToolTip(tip)
         table.setRowCount(len(self.catalog))
         table.setWordWrap(True)
         for row, info in enumerate(self.catalog):
@@ -137,7 +148,8 @@ class ModelView(QWidget):
         file = project.settings.weights_file if project else None
         self.clear_button.setVisible(bool(file))
         self.weights.setText(f"Weights: imported file {file}" if file else
-                             "Weights: ImageNet-1k (the model's standard pretrained weights).")
+                             "Weights: the model's standard starting point, learned from 1.3 million everyday "
+                             "photos (ImageNet-1k).")
 
     def shutdown(self) -> None:
         if self.check_worker is not None and self.check_worker.is_running():

@@ -5,6 +5,9 @@ the heatmap) at once, before the new file is opened, and a file that cannot be o
 With a project open the step starts from the project's latest verified export (``latest_verified_export``).
 Images unlike the model's training images (``Prediction.unfamiliar``) are marked in their own column, in the
 summary and in the CSV; the column is hidden for a model exported before the reference existed.
+A multi-label model names its findings and thresholds in the model line, and each row lists the image's
+findings at or above their thresholds ("zero 0.93, seven 0.71", or "No finding") with the others below; the
+summary counts each finding and the CSV has ``findings`` and one ``p_<finding>`` column each.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -33,8 +35,15 @@ from tl_desktop.core.events import Progress
 from tl_desktop.core.fsutil import atomic_write_text, csv_text
 from tl_desktop.core.project.project_file import latest_verified_export
 from tl_desktop.ui.evaluate.heatmap_panel import HeatmapPanel
+from tl_desktop.ui.predict_findings import (
+    MULTI_HEADERS,
+    answer_spread,
+    findings_tip,
+    row_text,
+    thresholds_words,
+)
 from tl_desktop.ui.session import Session, drop_workers
-from tl_desktop.ui.widgets.common import hint, icon, label, title
+from tl_desktop.ui.widgets.common import fit_columns, hint, icon, label, title
 from tl_desktop.ui.widgets.errors import task_failed
 from tl_desktop.ui.widgets.image_viewer import open_viewer
 from tl_desktop.workers import Failure, Worker, tasks
@@ -59,13 +68,17 @@ class PredictionModel(QAbstractTableModel):
     def __init__(self, cache: ThumbnailCache, parent: Any = None) -> None:
         super().__init__(parent)
         self.rows: list[Any] = []
+        self.thresholds: dict[str, float] | None = None  # a multi-label model's, when the rows are its answers
+        self.multilabel = False
         self._cache = cache
         self._index: dict[str, int] = {}
         cache.loaded.connect(self._on_thumbnail)
 
-    def set_rows(self, rows: list[Any]) -> None:
+    def set_rows(self, rows: list[Any], thresholds: dict[str, float] | None = None) -> None:
         self.beginResetModel()
         self.rows = rows
+        self.thresholds = thresholds
+        self.multilabel = any(getattr(r, "findings", None) is not None for r in rows)
         self._index = {r.path: i for i, r in enumerate(rows)}
         self.endResetModel()
 
@@ -77,7 +90,7 @@ class PredictionModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return HEADERS[section]
+            return MULTI_HEADERS.get(section, HEADERS[section]) if self.multilabel else HEADERS[section]
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -90,6 +103,8 @@ class PredictionModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if col in (2, 4) and _unfamiliar(p):
                 return UNFAMILIAR_TIP.format(score=p.unfamiliarity)
+            if col == 2 and self.multilabel and p.decision != NOT_SURE:
+                return findings_tip(self.thresholds)
             if col == 2 and p.decision == NOT_SURE:
                 return "The model's top probability is below its “not sure” threshold: check this image yourself"
             return p.path
@@ -98,6 +113,8 @@ class PredictionModel(QAbstractTableModel):
             return WARN
         if role != Qt.ItemDataRole.DisplayRole:
             return None
+        if p.findings is not None:
+            return row_text(p, self.thresholds, UNFAMILIAR if _unfamiliar(p) else "")[col]
         top = p.top or []
         probability = f"{100 * top[0][1]:.1f} %" if top else ""
         if top and p.label != top[0][0]:  # "not sure" or a threshold decision: name the most probable class
@@ -127,6 +144,7 @@ class PredictView(QWidget):
         self._source = ""  # where it came from, in words
         self._auto = True  # the model is the open project's default, not one the user chose
         self._stamp: float | None = None  # the model file's modification time when it was chosen
+        self.thresholds: dict[str, float] | None = None  # the opened model's, when it is multi-label
         self.setAcceptDrops(True)
         self.model_path = QLineEdit(placeholderText="an .onnx file exported by tl-desktop",
                                     toolTip="The exported model to use; it needs nothing else")
@@ -165,10 +183,8 @@ class PredictView(QWidget):
         table.setIconSize(QSize(THUMB, THUMB))
         table.verticalHeader().setDefaultSectionSize(THUMB + 6)
         table.verticalHeader().setVisible(False)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        table.horizontalHeader().setStretchLastSection(True)
         table.setAlternatingRowColors(True)
-        return table
+        return fit_columns(table, wrap_rows=False)  # the header fits at 1024 px; rows keep the thumbnail height
 
     def _arrange(self) -> None:
         model_row = QHBoxLayout()
@@ -229,6 +245,8 @@ class PredictView(QWidget):
         self.worker = self.model_worker = None
         self._clear_results()
         self._model, self._source, self._auto, self.model_error = path, source, auto, None
+        self.thresholds = None
+        self.top_k.show()
         self._stamp = _stamp(path)
         self.model_path.setText(path)
         self.model_path.setToolTip(path or "The exported model to use; it needs nothing else")
@@ -242,8 +260,15 @@ class PredictView(QWidget):
         self.model_worker.errored.connect(lambda failure, p=path: self._on_model_failed(p, failure))
         self.model_worker.start()
 
-    def _on_model_opened(self, path: str, names: list[str]) -> None:
+    def _on_model_opened(self, path: str, summary: Any) -> None:
         if path != self._model:
+            return
+        names = summary.class_names
+        self.thresholds = summary.thresholds
+        self.top_k.setVisible(summary.thresholds is None)  # every finding is shown for a multi-label model
+        if summary.thresholds is not None:
+            self.model_note.setText(f"{self._source}{Path(path).name} · multi-label, {len(names)} findings, each "
+                                    f"present at or above its threshold: {thresholds_words(summary.thresholds)}.")
             return
         listing = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         self.model_note.setText(f"{self._source}{Path(path).name} · {len(names)} classes: {listing}.")
@@ -333,15 +358,12 @@ class PredictView(QWidget):
         self.class_names, predictions, manifest_sha256 = result
         self._connect_heatmaps(manifest_sha256)
         self.cache.clear()
-        self.results.set_rows(predictions)
+        self.results.set_rows(predictions, self.thresholds)
         failed = sum(1 for p in predictions if p.error)
-        counts: dict[str, int] = {}
-        for p in predictions:
-            if p.label is not None:
-                counts[p.label] = counts.get(p.label, 0) + 1
-        spread = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
+        spread = answer_spread(predictions)
         unlike = sum(1 for p in predictions if _unfamiliar(p))
-        self.summary.setText(f"{len(predictions)} images classified ({spread})"
+        verb = "checked for each finding" if self.results.multilabel else "classified"
+        self.summary.setText(f"{len(predictions)} images {verb} ({spread})"
                              + (f"; {failed} could not be read" if failed else "")
                              + (f"; {unlike} unlike the training images ({UNFAMILIAR[0]}): check those yourself"
                                 if unlike else "") + ".")
@@ -349,6 +371,7 @@ class PredictView(QWidget):
         self.table.setColumnHidden(HEADERS.index("Problem"), not failed)
         scored = any(getattr(p, "unfamiliar", None) is not None for p in predictions)
         self.table.setColumnHidden(HEADERS.index("Unfamiliar"), not scored)
+        self.table.setColumnHidden(HEADERS.index("Probability"), self.results.multilabel)
 
     def _connect_heatmaps(self, manifest_sha256: str | None) -> None:
         """Heatmaps need the PyTorch model: that of the open project's run the .onnx file was exported from."""
@@ -379,13 +402,16 @@ class PredictView(QWidget):
         class probability, then (for a model with the reference) unfamiliar yes/no and the unfamiliarity."""
         scored = any(getattr(p, "unfamiliar", None) is not None for p in self.results.rows)
         extra = ["unfamiliar", "unfamiliarity"] if scored else []
-        rows = [["file", "prediction", "probability", *self.class_names, *extra, "error"]]
+        multi = self.results.multilabel  # findings (a;b) and one p_<finding> column each, as the CLI writes
+        middle = ["findings", *(f"p_{n}" for n in self.class_names)] if multi else ["probability", *self.class_names]
+        rows = [["file", "prediction", *middle, *extra, "error"]]
         for p in self.results.rows:
             top = p.top[0] if p.top else ("", "")
             probs = [f"{v:.6f}" for v in p.probabilities] or [""] * len(self.class_names)
             flags = ["" if p.unfamiliar is None else ("yes" if p.unfamiliar else "no"),
                      "" if p.unfamiliarity is None else f"{p.unfamiliarity:.4f}"] if scored else []
-            rows.append([p.path, p.label or "", f"{top[1]:.6f}" if p.top else "", *probs, *flags, p.error or ""])
+            first = (p.findings_text or "") if multi else (f"{top[1]:.6f}" if p.top else "")
+            rows.append([p.path, p.label or "", first, *probs, *flags, p.error or ""])
         atomic_write_text(path, csv_text(rows))
         self.session.message.emit(f"Saved {len(self.results.rows)} predictions to {path}")
 

@@ -37,14 +37,17 @@ def server_commands(folder: str, data_hint: str, gpus: int, nodes: int) -> str:
     data = shlex.quote(data_hint)
     lines = [
         f"1. Copy this job folder ({Path(folder).name}) and the images, unchanged, to the server.",
-        "2. On the server, with tl-desktop installed (pip install tl-desktop, or this app's Python):",
+        "2. On the server, with tl-desktop installed (pip install tl-desktop, or this app's Python), start the "
+        "training:",
         f"     cd {job}",
         f"     ./run.sh {data}",
-        f"   (runs: python3 -m torch.distributed.run --nproc-per-node {gpus} --nnodes {nodes} "
+        f"   (run.sh starts one training process per GPU with PyTorch's launcher, torchrun: "
+        f"python3 -m torch.distributed.run --nproc-per-node {gpus} --nnodes {nodes} "
         f"-m tl_desktop job run . --data {data})",
-        "   On a Slurm cluster instead:",
+        "   On a shared cluster whose jobs wait in a queue (Slurm), submit it to the queue instead:",
         f"     cd {job} && DATA={data} sbatch slurm.sbatch",
-        "3. The images are checked against the job's SHA-256 manifest before training starts.",
+        "3. Before training starts, every image is checked to be exactly the one listed here, by its digital "
+        "fingerprint (SHA-256): a changed or missing image stops the job.",
         "4. Copy the folder back and choose File ▸ Import server run… (or the button in step 3).",
     ]
     return "\n".join(lines)
@@ -62,8 +65,8 @@ class ServerJobDialog(QDialog):
         self.result: dict[str, Any] | None = None
         self.setWindowTitle("Train on a server")
         project = session.project
-        self.gpus = QSpinBox(minimum=1, maximum=64, value=1, toolTip="GPUs on each server (one process per GPU)")
-        self.nodes = QSpinBox(minimum=1, maximum=256, value=1, toolTip="How many servers (nodes) train together")
+        self.gpus = QSpinBox(minimum=1, maximum=64, value=1, toolTip="Graphics cards (GPUs) to use on each server: one training process per card")
+        self.nodes = QSpinBox(minimum=1, maximum=256, value=1, toolTip="How many servers (nodes) train together on this job")
         self.epochs = QSpinBox(minimum=1, maximum=500, value=project.settings.epochs if project else 10,
                                toolTip="Epochs to train on the server (the project's other settings are kept)")
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -77,7 +80,8 @@ class ServerJobDialog(QDialog):
         self.text.setPlaceholderText("The commands to run on the server appear here once the job is written.")
         self.buttons = QDialogButtonBox()
         self.create_button = self.buttons.addButton("Write job", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.create_button.setToolTip("Write the job folder: file manifest, split, settings, run.sh, slurm.sbatch")
+        self.create_button.setToolTip("Write the job folder: the list of images with their fingerprints, the split, "
+                                      "the settings and the start scripts (run.sh, slurm.sbatch)")
         self.copy_button = self.buttons.addButton("Copy commands", QDialogButtonBox.ButtonRole.ActionRole)
         self.copy_button.setToolTip("Copy the commands to the clipboard")
         self.copy_button.setEnabled(False)
@@ -93,14 +97,16 @@ class ServerJobDialog(QDialog):
         folder_row.addWidget(self.out, 1)
         folder_row.addWidget(browse)
         form = QFormLayout()
-        form.addRow("GPUs per node:", self.gpus)
-        form.addRow("Nodes:", self.nodes)
+        form.addRow("GPUs per server:", self.gpus)
+        form.addRow("Servers (nodes):", self.nodes)
         form.addRow("Epochs:", self.epochs)
         form.addRow("Job folder:", folder_row)
         box = QVBoxLayout(self)
         box.addWidget(hint("The job folder holds everything the server needs except the images: the list of "
-                           "files with their SHA-256, the split, the settings and a run.sh for PyTorch's "
-                           "torchrun. The finished run comes back with “Import server run…”."))
+                           "image files, each with a digital fingerprint (SHA-256) so the server can check it has "
+                           "exactly the same images; the split; the settings; and a start script (run.sh, which "
+                           "uses PyTorch's launcher, torchrun), plus one for clusters with a job queue "
+                           "(slurm.sbatch, for Slurm). The finished run comes back with “Import server run…”."))
         box.addLayout(form)
         box.addWidget(self.text, 1)
         box.addWidget(self.buttons)
@@ -121,7 +127,7 @@ class ServerJobDialog(QDialog):
         self.worker.errored.connect(lambda failure: task_failed(self, "job", failure))
         self.worker.ended.connect(lambda: self.create_button.setEnabled(True))
         self.create_button.setEnabled(False)
-        self.text.setPlainText("Writing the job (hashing every image)…")
+        self.text.setPlainText("Writing the job (taking the fingerprint of every image)…")
         self.worker.start()
 
     def _on_created(self, result: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from tl_desktop.core.data.review import Review
 from tl_desktop.core.project import project_file as proj
-from tl_desktop.ui.settings import add_recent_project
+from tl_desktop.ui.settings import add_recent_project, default_device
 
 if TYPE_CHECKING:
     from tl_desktop.workers import Worker
@@ -62,8 +62,10 @@ class Session(QObject):
     # --- opening and saving -------------------------------------------------------------------------
     def open(self, project: proj.Project) -> None:
         """Make ``project`` the open one: the previous one is saved, every step resets (``project_changed``),
-        then its latest run is selected."""
+        then its latest run is selected. A project of an older version gets its visible ``runs/``,
+        ``exports/`` and ``reports/`` folders (not on read-only media)."""
         self.save()
+        project.ensure_folders()
         self.project, self.report, self.split, self.run_dir = project, None, None, None
         add_recent_project(project.folder)
         log.info("opened project %s", project.folder)
@@ -78,7 +80,11 @@ class Session(QObject):
         return project
 
     def create(self, folder: str | Path, name: str | None = None) -> proj.Project:
+        """Create a project and open it; its Train step starts with the default device of Settings."""
         project = proj.create(folder, name)
+        if project.settings.device != default_device():
+            project.settings.device = default_device()
+            proj.save(project)
         self.open(project)
         return project
 

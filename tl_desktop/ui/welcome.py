@@ -13,8 +13,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tl_desktop.ui.settings import recent_projects
+from tl_desktop.ui.settings import projects_folder, recent_projects
 from tl_desktop.ui.widgets.common import hint, icon, label, title
+from tl_desktop.ui.widgets.files import show_in_folder
 
 
 class WelcomeView(QWidget):
@@ -37,6 +38,8 @@ class WelcomeView(QWidget):
         self.open_button.clicked.connect(self.open_requested)
         self.recent = QListWidget(toolTip="Double-click to open")
         self.recent.itemActivated.connect(lambda item: self.recent_requested.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.folder_note = hint("")
+        self.folder_note.linkActivated.connect(lambda _url: show_in_folder(projects_folder(), self))
         self.sample_box = self._sample_box()
         self._arrange()
         self.refresh()
@@ -67,6 +70,7 @@ class WelcomeView(QWidget):
         column.addWidget(self.sample_box)
         column.addSpacing(12)
         column.addLayout(buttons)
+        column.addWidget(self.folder_note)
         column.addSpacing(12)
         self.recent_title = label("Recent projects", "figure")
         column.addWidget(self.recent_title)
@@ -78,7 +82,10 @@ class WelcomeView(QWidget):
         outer.addStretch(1)
 
     def refresh(self) -> None:
-        """Reload the recent projects (the list is hidden when there are none)."""
+        """Reload the recent projects (the list is hidden when there are none) and the projects folder."""
+        folder = projects_folder()
+        self.folder_note.setText(f"New projects go into {folder}" + (
+            ' (<a href="show">show in folder</a>)' if folder.is_dir() else ""))
         self.recent.clear()
         projects = recent_projects()
         for folder in projects:

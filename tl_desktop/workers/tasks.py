@@ -158,12 +158,13 @@ def export_task(run_dir: str, out: str, *, fp16: bool, int8: bool, unfamiliar_ac
                       unfamiliar_action=unfamiliar_action)
 
 
-def model_task(model_path: str, *, callback, cancel: CancelToken) -> list[str]:
-    """The class names of an exported model, opened as Predict will use it (``PredictorError`` when it cannot
-    be used: missing, damaged, or not exported by tl-desktop)."""
+def model_task(model_path: str, *, callback, cancel: CancelToken) -> Any:
+    """The class names, task and (multi-label) thresholds of an exported model (``predictor.ModelSummary``),
+    opened as Predict will use it (``PredictorError`` when it cannot be used: missing, damaged, or not exported
+    by tl-desktop)."""
     from tl_desktop.core.export.predictor import OnnxPredictor
 
-    return OnnxPredictor(model_path).class_names
+    return OnnxPredictor(model_path).summary()
 
 
 def predict_task(model_path: str, files: list[str], *, top_k: int = 3, callback,
@@ -259,16 +260,19 @@ def heatmap_task(run_dir: str, image: str, target: str | None = None, *, callbac
             "seen_png": png(found.image.convert("RGB").resize((256, 256))), "overlay_png": png(found.overlay())}
 
 
-def report_task(run_dir: str, out: str | None = None, *, callback, cancel: CancelToken):
-    """``report.write_report``: report.pdf, report.html and the audit folder of a finished run.
+def report_task(run_dir: str, parent: str | None = None, *, callback, cancel: CancelToken):
+    """``report.write_report``: report.pdf, report.html and the audit folder of a finished run, in a new dated
+    folder under ``parent`` (default the project's ``reports/``; ``report.folders``), never over an earlier one.
 
     File names are replaced by their SHA-256 when the split was grouped by a file-name pattern: then the names
     carry patient IDs by construction.
     """
     from tl_desktop.core.runs import load_config
     from tl_desktop.report import write_report
+    from tl_desktop.report.folders import default_parent, new_report_folder
 
     hide = str(load_config(Path(run_dir)).group_by or "").startswith("regex:")
+    out = new_report_folder(parent or default_parent(run_dir), run_dir)
     return write_report(run_dir, out, hide_file_names=hide, callback=callback, cancel=cancel)
 
 

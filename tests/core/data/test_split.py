@@ -155,7 +155,7 @@ def test_dicom_patient_groups_are_hashed(tmp_path):
 
 @pytest.mark.parametrize(("kwargs", "words"), [
     ({"group_by": "patient"}, "unknown grouping"),
-    ({"group_by": "regex:("}, "invalid grouping pattern"),
+    ({"group_by": "regex:("}, r"grouping pattern '\(' is not a valid pattern"),
     ({"group_by": "csv"}, "'group' column"),
     ({"group_by": "dicom:NotAKeyword"}, "not a DICOM element"),
     ({"group_by": "dicom:PatientID"}, "no file has"),

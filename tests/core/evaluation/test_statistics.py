@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -195,10 +196,15 @@ def test_decide_with_a_threshold_on_the_positive_class():
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
+    import shutil
+
     from tests.evaluation_run import two_digit_run
     from tl_desktop.core.evaluation.run_evaluation import evaluate_clinical
 
-    run = two_digit_run(tmp_path_factory)
+    shared = two_digit_run(tmp_path_factory)  # a copy: the user's decisions set here must not reach other tests
+    run = shared.parent / f"statistics-copy-{os.getpid()}"
+    if not run.exists():
+        shutil.copytree(shared, run, ignore=shutil.ignore_patterns("report"))
     return run, evaluate_clinical(run, positive_class="digit_8", n_boot=500)
 
 

@@ -84,13 +84,13 @@ def _train_notes(digits_dir, out, monkeypatch, int8_run) -> list[str]:
     notes: list[str] = []
     train(TrainConfig(data=str(digits_dir), out=str(out), strategy="linear-probe", epochs=2, **TINY),
           lambda e: notes.append(e.message) if isinstance(e, Notice) else None)
-    return [m for m in notes if m.startswith("Features of") or "int8" in m]
+    return [m for m in notes if m.startswith("Image features ready") or "int8" in m]
 
 
 def test_probe_uses_int8_when_the_gate_agrees(digits_dir, tmp_path, monkeypatch):
     notes = _train_notes(digits_dir, tmp_path / "run", monkeypatch, lambda fp32: fp32)
-    assert any("computed (int8)" in m and "int8 features used for training" in m for m in notes), notes
-    assert not any("train images" in m and "(onnxruntime)" in m for m in notes), notes  # no fp32 pass
+    assert any("pretrained network in 8-bit (int8)" in m and "int8 features used for training" in m for m in notes), notes
+    assert not any("train images" in m and "onnxruntime)" in m for m in notes), notes  # no fp32 pass
 
 
 def test_probe_falls_back_to_fp32_with_a_note_when_int8_disagrees(digits_dir, tmp_path, monkeypatch):
@@ -100,4 +100,4 @@ def test_probe_falls_back_to_fp32_with_a_note_when_int8_disagrees(digits_dir, tm
     notes = _train_notes(digits_dir, tmp_path / "run", monkeypatch, scrambled)
     refused = [m for m in notes if "int8 features disagreed on" in m]
     assert refused and refused[0].endswith("fp32 used"), notes
-    assert any("train images" in m and "computed (onnxruntime)" in m for m in notes), notes
+    assert any("train images" in m and "(feature extraction, onnxruntime)" in m for m in notes), notes

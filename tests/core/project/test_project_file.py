@@ -92,7 +92,7 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         proj.save(p)
     assert p.file.read_text() == before
-    assert [f.name for f in tmp_path.iterdir()] == ["project.json"]
+    assert [f.name for f in tmp_path.iterdir() if f.is_file()] == ["project.json"]  # and runs/, exports/, reports/
 
 
 def test_scan_summary_and_safe_names():

@@ -58,13 +58,13 @@ def test_run_folder_contents_and_warm_embedding_cache(digits_dir, tmp_path):
     stored = runs.read_predictions(run)
     assert stored["class_names"] == config["class_names"] and len(stored["paths"]) == metrics["n"]
     assert sum(t == p for t, p in zip(stored["true"], stored["predicted"], strict=True)) == round(metrics["accuracy"] * metrics["n"])
-    first = [n.message for n in notes if isinstance(n, Notice) and n.message.startswith("Features of")]
-    assert any("0 from cache" in m for m in first)
+    first = [n.message for n in notes if isinstance(n, Notice) and n.message.startswith("Image features ready")]
+    assert any(", 0 reused from the cache" in m for m in first)
     notes.clear()
     train(TrainConfig(data=str(digits_dir), out=str(tmp_path / "b"), strategy="linear-probe", epochs=1, **TINY),
           _events(notes))
-    again = [n.message for n in notes if isinstance(n, Notice) and n.message.startswith("Features of")]
-    assert again and all(" 0 computed" in m for m in again), again
+    again = [n.message for n in notes if isinstance(n, Notice) and n.message.startswith("Image features ready")]
+    assert again and all(": 0 computed" in m for m in again), again
     loaded = run_model.load_run(run)
     assert loaded.class_names == ["digit_0", "digit_1", "digit_2"] and len(loaded.files("test")) == metrics["n"]
 

@@ -122,7 +122,8 @@ def group_values(report: ScanReport, group_by: str | None) -> dict[str, str | No
         try:
             pattern = re.compile(arg)
         except re.error as exc:
-            raise DataError(f"invalid grouping pattern '{arg}': {exc}") from exc
+            raise DataError(f"the grouping pattern '{arg}' is not a valid pattern (regular expression: {exc}); "
+                            "a pattern that works: (P\\d+)_ takes P001 from P001_scan.png") from exc
         found = {s.path: pattern.search(s.path) for s in report.samples}
         salt = _salt()  # a file-name pattern usually captures a patient ID: stored only as a keyed hash
         return {p: _hashed("name", m.group(1) if m.re.groups else m.group(0), salt) if m else None

@@ -3,7 +3,8 @@
 An exported file travels: it may be damaged, edited or crafted. Before the predictor decodes a single image,
 every metadata value it will rely on is parsed and bounded here (class names against the output size, the
 preprocessing against the input size, thresholds in [0, 1], finite mean/std, the unfamiliar-image reference
-against the ``features`` and ``unfamiliarity`` outputs), so a bad file gives one line
+against the ``features`` and ``unfamiliarity`` outputs; the ``task``, and for a multi-label file one threshold per
+finding and no single-label decision rule), so a bad file gives one line
 naming what is wrong instead of a traceback or a memory blow-up (a resize of 1,000,000 px would need
 terabytes).
 """
@@ -25,6 +26,8 @@ MAX_FEATURE_DIM = 16_384   # the catalog's widest penultimate layer is 2,048
 MAX_UNFAMILIAR_THRESHOLD = 1e6
 MAX_REFERENCE_COUNT = 10_000_000
 UNFAMILIAR_ACTIONS = ("flagged", "not sure")  # shown with a mark, or the model abstains ("not sure")
+SINGLE_LABEL, MULTI_LABEL = "single-label", "multi-label"  # metadata ``task``; a file without it is single-label
+SINGLE_LABEL_RULE = ("positive_class", "decision_threshold", "abstain_threshold")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,12 @@ class ModelFacts:
     fixed_batch: int | None          # the graph's batch size when it is not dynamic
     decision_rule: dict[str, Any] | None
     unfamiliar: UnfamiliarRule | None = None  # None: an export from before the reference existed
+    task: str = SINGLE_LABEL
+    thresholds: dict[str, float] | None = None  # multi-label: a finding is present when its probability >= this
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == MULTI_LABEL
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,39 @@ def _decision_rule(meta: dict[str, str], name: str, class_names: list[str]) -> d
     return rule or None
 
 
+def _task(meta: dict[str, str], name: str) -> str:
+    task = meta.get("task", SINGLE_LABEL)
+    if task not in (SINGLE_LABEL, MULTI_LABEL):
+        raise _fail(name, f"metadata task={task[:40]!r} is neither {SINGLE_LABEL} nor {MULTI_LABEL}")
+    return task
+
+
+def _thresholds(meta: dict[str, str], name: str, class_names: list[str], task: str) -> dict[str, float] | None:
+    """A multi-label file's threshold per finding (finite, in [0, 1], one per class name); None for single-label.
+
+    A single-label file with per-finding thresholds, or a multi-label one with a single-label decision rule, is
+    refused: the predictor would not know which rule the file means.
+    """
+    if task == SINGLE_LABEL:
+        if "thresholds" in meta:
+            raise _fail(name, "metadata thresholds belong to a multi-label model but the file is single-label")
+        return None
+    rule = [key for key in SINGLE_LABEL_RULE if key in meta]
+    if rule:
+        raise _fail(name, f"a multi-label model has one threshold per finding, not {', '.join(rule)}")
+    values = _json(meta, "thresholds", name)
+    if not isinstance(values, dict) or set(values) != set(class_names):
+        raise _fail(name, "metadata thresholds must give exactly one threshold per class name")
+    out: dict[str, float] = {}
+    for finding in class_names:
+        value = values[finding]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise _fail(name, f"metadata threshold of {finding[:40]!r} is {str(value)[:20]}, not a number in 0..1")
+        out[finding] = float(value)
+    return out
+
+
 def _count(info: dict[str, Any], key: str, name: str, lo: int, hi: int) -> int:
     value = info.get(key)
     if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
@@ -186,5 +228,8 @@ def check_model(session: Any, name: str) -> ModelFacts:
         raise _fail(name, f"the model takes {channels} channels, not 3 (RGB)")
     pre = _preprocessing(meta, name, (height, width))
     fixed = batch if isinstance(batch, int) and batch > 0 else None
-    return ModelFacts(class_names, pre, inputs[0].name, fixed, _decision_rule(meta, name, class_names),
-                      _unfamiliar(meta, name, outputs))
+    task = _task(meta, name)
+    thresholds = _thresholds(meta, name, class_names, task)
+    rule = _decision_rule(meta, name, class_names) if thresholds is None else None
+    return ModelFacts(class_names, pre, inputs[0].name, fixed, rule, _unfamiliar(meta, name, outputs), task,
+                      thresholds)

@@ -12,6 +12,10 @@ makes them, ``verify`` holds the comparison and the tolerances).
 ``export_onnx`` exports whatever the run folder holds now; front ends call ``policy.export_run``, which first
 makes the run's clinical evaluation current so that every export carries its temperature and the decision rule
 the user chose or accepted (none otherwise: the label is then the most probable class; ``decision``).
+
+A multi-label run's file differs (``multilabel``): ``probabilities`` = sigmoid(logits), no temperature and no
+single-label rule, its per-finding thresholds in the metadata (``task`` = ``multi-label``); it is verified on
+the findings at those thresholds instead of the top-1 answer (``verify``).
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from tl_desktop import __version__
 from tl_desktop.core import runs
 from tl_desktop.core.errors import ExportError
 from tl_desktop.core.events import CancelToken, Progress
-from tl_desktop.core.export import unfamiliar, verify
-from tl_desktop.core.export.model_checks import UNFAMILIAR_ACTIONS
+from tl_desktop.core.export import multilabel, unfamiliar, verify
+from tl_desktop.core.export.model_checks import MULTI_LABEL, SINGLE_LABEL, UNFAMILIAR_ACTIONS
 from tl_desktop.core.export.predictor import METADATA_FORMAT
 from tl_desktop.core.export.variants import MAKERS
 from tl_desktop.core.export.verify import TOLERANCES  # noqa: F401 - re-exported: the limits every export meets
@@ -85,12 +89,12 @@ def verification_path(path: Path) -> Path:
 
 # --- the model with its four outputs ---------------------------------------------------------------------
 
-def _wrapped(model, temperature: float, reference: unfamiliar.Reference):
+def _wrapped(model, temperature: float, reference: unfamiliar.Reference, multi_label: bool = False):
     import torch
 
     class Classifier(torch.nn.Module):
-        """logits, softmax(logits / temperature), pooled features and their unfamiliarity: what every consumer
-        of the file gets."""
+        """logits, softmax(logits / temperature) (multi-label: sigmoid(logits)), pooled features and their
+        unfamiliarity: what every consumer of the file gets."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -102,7 +106,8 @@ def _wrapped(model, temperature: float, reference: unfamiliar.Reference):
             features = self.model.forward_head(feature_map, pre_logits=True)
             logits = self.model.forward_head(feature_map)
             score = getattr(self, unfamiliar.SCOPE)(features)
-            return logits, torch.softmax(logits / temperature, dim=1), features, score
+            probs = torch.sigmoid(logits) if multi_label else torch.softmax(logits / temperature, dim=1)
+            return logits, probs, features, score
 
     return Classifier().eval()
 
@@ -131,14 +136,17 @@ def _verification_images(run: run_model.LoadedRun, pre: Preprocessing, limit: in
 def _metadata(run: run_model.LoadedRun, pre: Preprocessing, precision: str, which: str,
               reference: unfamiliar.Reference, action: str) -> dict[str, str]:
     config = run.config
+    multi = multilabel.is_multilabel(config)
     meta = {
         "tl_desktop_format": METADATA_FORMAT,
+        "task": MULTI_LABEL if multi else SINGLE_LABEL,
         "class_names": json.dumps(run.class_names, ensure_ascii=False),
         **pre.to_metadata(),
         "input_name": "input",
-        "outputs": "logits (N, classes); probabilities (N, classes) = softmax(logits / temperature), "
-                   "columns in class_names order; features (N, feature_dim), penultimate pooled; unfamiliarity (N), "
-                   "unfamiliar when above unfamiliar_threshold (see unfamiliar_reference)",
+        "outputs": multilabel.OUTPUTS if multi else (
+            "logits (N, classes); probabilities (N, classes) = softmax(logits / temperature), "
+            "columns in class_names order; features (N, feature_dim), penultimate pooled; unfamiliarity (N), "
+            "unfamiliar when above unfamiliar_threshold (see unfamiliar_reference)"),
         **_decision(run),
         **reference.metadata(action),
         "precision": precision,
@@ -155,8 +163,9 @@ def _metadata(run: run_model.LoadedRun, pre: Preprocessing, precision: str, whic
     return meta
 
 
-def _decision(run: run_model.LoadedRun) -> dict[str, str]:
-    """Temperature, and positive class / decision / abstain thresholds when the user chose them in Evaluate.
+def _decision(run: run_model.LoadedRun, which: str = "best") -> dict[str, str]:
+    """Temperature, and positive class / decision / abstain thresholds when the user chose them in Evaluate;
+    for a multi-label run its per-finding thresholds instead (``multilabel.decision_metadata``).
 
     Read once per export and kept with the loaded run: the model, its verification and its metadata must all
     use the same values even if clinical.json is written while the export runs.
@@ -164,8 +173,22 @@ def _decision(run: run_model.LoadedRun) -> dict[str, str]:
     from tl_desktop.core.evaluation.run_evaluation import decision_metadata
 
     if run.decision is None:
-        run.decision = decision_metadata(run.run_dir, run.config)
+        run.decision = (multilabel.decision_metadata(run.run_dir, run.class_names, which)
+                        if multilabel.is_multilabel(run.config) else decision_metadata(run.run_dir, run.config, which))
     return run.decision
+
+
+def _temperature(run: run_model.LoadedRun) -> float:
+    """The softmax temperature of the graph (a multi-label graph has none: its sigmoid is taken as it is)."""
+    return 1.0 if multilabel.is_multilabel(run.config) else float(_decision(run)["temperature"])
+
+
+def _cut(run: run_model.LoadedRun) -> np.ndarray | None:
+    """A multi-label run's thresholds in class order (what the findings are verified at); None otherwise."""
+    if not multilabel.is_multilabel(run.config):
+        return None
+    thresholds = json.loads(_decision(run)["thresholds"])
+    return np.array([thresholds[name] for name in run.class_names], dtype=np.float64)
 
 
 def _refuse_paths(meta: dict[str, str], run: run_model.LoadedRun) -> None:
@@ -208,7 +231,8 @@ def _verify(path: Path, images: _Images, reference: dict[str, np.ndarray], preci
     return verify.verify(path, images.torch_batch.numpy(), images.app_batch, images.subset, images.skipped,
                          reference["probabilities"], precision, providers,
                          unfamiliar=verify.UnfamiliarCheck(images.probe, reference["features"], reference["score"],
-                                                           reference["probe_score"], reference["threshold"]))
+                                                           reference["probe_score"], reference["threshold"]),
+                         cut=reference["cut"])
 
 
 # --- files -----------------------------------------------------------------------------------------------
@@ -275,9 +299,7 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, fp16: bool = False, int
     emit = _progress(callback, steps)
 
     run = run_model.load_run(run_dir, which)
-    from tl_desktop.core.evaluation.run_evaluation import decision_metadata
-
-    run.decision = decision_metadata(run.run_dir, run.config, which)  # the evaluation of this checkpoint
+    _decision(run, which)  # the evaluation of this checkpoint, read once
     try:
         pre = Preprocessing.from_data_config(run.data_config)
     except ValueError as exc:
@@ -329,8 +351,8 @@ def _export_fp32(run, pre, images: _Images, which: str, out: Path, temps: list[P
 
     tmp = _temp_onnx(out)
     temps.append(tmp)
-    temperature = float(_decision(run)["temperature"])
-    export_module(_wrapped(run.model, temperature, ref), images.torch_batch[:2], tmp,
+    wrapped = _wrapped(run.model, _temperature(run), ref, multilabel.is_multilabel(run.config))
+    export_module(wrapped, images.torch_batch[:2], tmp,
                   output_names=OUTPUT_NAMES, input_name="input")
     meta = _metadata(run, pre, "fp32", which, ref, action)
     _finish_model(tmp, meta)
@@ -342,12 +364,12 @@ def _torch_outputs(run, images: _Images, ref: unfamiliar.Reference) -> dict[str,
     """PyTorch's probabilities, features and scores on the verification images, and its scores on the probes."""
     import torch
 
-    wrapped = _wrapped(run.model, float(_decision(run)["temperature"]), ref)
+    wrapped = _wrapped(run.model, _temperature(run), ref, multilabel.is_multilabel(run.config))
     with torch.inference_mode():
         _, probs, features, score = (t.numpy() for t in wrapped(images.torch_batch))
         probe_score = wrapped(torch.from_numpy(images.probe))[3].numpy()
     return {"probabilities": probs, "features": features, "score": score, "probe_score": probe_score,
-            "threshold": ref.threshold}
+            "threshold": ref.threshold, "cut": _cut(run)}
 
 
 def _variants(run, pre, images, reference, which, out, fp32_tmp, names, temps, providers, step, unfamiliar_rule):
@@ -368,7 +390,8 @@ def _variants(run, pre, images, reference, which, out, fp32_tmp, names, temps, p
         else:
             refused.append(f"the {name} variant: {verify.summary(figures)}")
     if names:
-        accuracy = verify.split_accuracy(run, pre, {"fp32": fp32_tmp, **{n: v[0] for n, v in built.items()}}, providers)
+        accuracy = verify.split_accuracy(run, pre, {"fp32": fp32_tmp, **{n: v[0] for n, v in built.items()}},
+                                         providers, _cut(run))
         for name, (_, figures, _) in built.items():
             figures["test_accuracy_change"] = (
                 None if accuracy[name]["accuracy"] is None

@@ -4,7 +4,8 @@
 computed when missing or when the checkpoint file's SHA-256 is not the evaluated one) and exports with ``onnx_export.export_onnx``, all under the
 run's clinical lock, so the file carries the evaluated temperature and decision and never reads a
 ``clinical.json`` being written meanwhile. The same run exported from any front end therefore carries the same
-metadata, apart from ``onnx_export.TIMESTAMP_KEYS``.
+metadata, apart from ``onnx_export.TIMESTAMP_KEYS``. A multi-label run's file carries the per-finding thresholds
+of that evaluation instead of a temperature and a decision rule (``multilabel``).
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ Files exported with an unfamiliar-image reference also give each image its ``unf
 graph) and ``unfamiliar`` (above the file's ``unfamiliar_threshold``); with ``unfamiliar_action`` "not sure" such an
 image's decision is "not sure". Older files give None for both.
 
+A multi-label file (metadata ``task`` = ``multi-label``, see ``multilabel``) gives each image its ``findings``:
+the findings whose probability is at or above their threshold, most probable first (the rule of the run's
+evaluation, ``evaluation.multilabel.predicted_findings``), an empty list for "no finding"; single-label files
+give ``findings`` None.
+
 Decoding and preprocessing of the next batch run in a thread pool while onnxruntime runs the current one.
 This module must not import torch (tests check it): a lab script or a frozen bundle can use it alone.
 """
@@ -34,6 +39,7 @@ from tl_desktop.core.export.model_checks import check_model
 from tl_desktop.core.models.preprocessing import Preprocessing
 
 METADATA_FORMAT = "1"
+NO_FINDING = "no finding"  # a multi-label image without any finding at or above its threshold
 
 
 # --- results ---------------------------------------------------------------------------------------------
@@ -41,7 +47,8 @@ METADATA_FORMAT = "1"
 @dataclass
 class Prediction:
     """One file's answer: the top-k (label, probability), all probabilities, or a one-line error; whether the
-    image is unlike the model's training images (None when the model file has no such reference)."""
+    image is unlike the model's training images (None when the model file has no such reference); for a
+    multi-label model the (finding, probability) at or above their thresholds, most probable first."""
 
     path: str
     top: list[tuple[str, float]] = field(default_factory=list)
@@ -50,16 +57,31 @@ class Prediction:
     decision: str | None = None  # set when the model carries a decision/abstain threshold; may be "not sure"
     unfamiliar: bool | None = None
     unfamiliarity: float | None = None
+    findings: list[tuple[str, float]] | None = None  # multi-label models only; [] = no finding
 
     @property
     def label(self) -> str | None:
+        """The answer: the decision when set ("not sure"), else a multi-label image's findings (``a;b``, or
+        "no finding"), else the most probable class."""
         if self.decision is not None:
             return self.decision
+        if self.findings is not None and not self.error:
+            return self.findings_text or NO_FINDING
         return self.top[0][0] if self.top else None
+
+    @property
+    def findings_text(self) -> str | None:
+        """A multi-label image's findings as ``a;b`` in name order, like a manifest's labels ("" for none);
+        None for a single-label model. (``findings`` keeps them most probable first.)"""
+        return None if self.findings is None else ";".join(sorted(name for name, _ in self.findings))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["top"] = [{"label": label, "probability": p} for label, p in self.top]
+        if self.findings is None:
+            data.pop("findings")
+        else:
+            data["findings"] = [{"label": label, "probability": p} for label, p in self.findings]
         return data
 
 
@@ -125,7 +147,18 @@ class OnnxPredictor:
         self.providers: list[str] = list(self.session.get_providers())
         self.decision_rule = facts.decision_rule
         self.unfamiliar_rule = facts.unfamiliar
+        self.task: str = facts.task
+        self.thresholds: dict[str, float] | None = facts.thresholds  # multi-label: one per finding
         self._outputs = ["probabilities"] + (["unfamiliarity"] if self.unfamiliar_rule is not None else [])
+
+    @property
+    def multilabel(self) -> bool:
+        """Several findings per image, each present at or above its threshold (``thresholds``)."""
+        return self.thresholds is not None
+
+    def summary(self) -> ModelSummary:
+        """What the model answers, for a window to show before it predicts."""
+        return ModelSummary(list(self.class_names), self.task, dict(self.thresholds) if self.thresholds else None)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (n, classes) for a ready float32 batch (n, 3, H, W); a graph with a fixed batch size
@@ -201,7 +234,8 @@ class OnnxPredictor:
                 continue
             order = np.argsort(-p, kind="stable")[:k]
             yield self._unfamiliar(Prediction(str(path), [(self.class_names[j], float(p[j])) for j in order],
-                                              p.tolist(), decision=self._decide(p)), score)
+                                              p.tolist(), decision=self._decide(p), findings=self._findings(p)),
+                                   score)
 
     def _unfamiliar(self, prediction: Prediction, score: float | None) -> Prediction:
         """Mark an image above the file's threshold; under the "not sure" action its decision is "not sure"."""
@@ -216,6 +250,14 @@ class OnnxPredictor:
             prediction.decision = NOT_SURE
         return prediction
 
+    def _findings(self, p: np.ndarray) -> list[tuple[str, float]] | None:
+        """A multi-label image's findings at the file's thresholds (the evaluation's own rule); None otherwise."""
+        if self.thresholds is None:
+            return None
+        from tl_desktop.core.evaluation.multilabel import predicted_findings
+
+        return predicted_findings(p, self.class_names, self.thresholds)
+
     def _decide(self, p: np.ndarray) -> str | None:
         """The label under the exported decision/abstain thresholds, or None when the file has neither."""
         if self.decision_rule is None:
@@ -224,6 +266,19 @@ class OnnxPredictor:
 
         index = int(decide(p[None, :], **self.decision_rule)[0])
         return NOT_SURE if index < 0 else self.class_names[index]
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """An opened model's class (finding) names, its task and, for a multi-label model, its thresholds."""
+
+    class_names: list[str]
+    task: str
+    thresholds: dict[str, float] | None = None
+
+    @property
+    def multilabel(self) -> bool:
+        return self.thresholds is not None
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:

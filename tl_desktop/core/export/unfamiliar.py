@@ -15,6 +15,10 @@ An image's **unfamiliarity** is measured on the model's penultimate pooled featu
    the 95th percentile of the scores of the run's validation images, so that about 95 % of images like the
    validation ones pass.
 
+In a multi-label run an image has several findings or none, so the "classes" of step 2-3 are the combinations
+of findings that occur among the training images (``no finding`` is one; at most ``MAX_COMBINATIONS``, the rarer
+ones share one centre), as the reference's ``method`` says.
+
 The score's nodes are named ``/reference/...`` and its parameters are initializers ``reference.<name>``
 (``INITIALIZERS``), so any ONNX consumer gets the score as the output ``unfamiliarity`` without extra code, and
 can read the reference back (``from_parameters``); ``scores`` below is the same formula in numpy.
@@ -39,6 +43,7 @@ MAX_COMPONENTS = 64
 MAX_REFERENCE_IMAGES = 5000   # training images sampled for the reference (seeded), to bound the export time
 MIN_REFERENCE_IMAGES = 10
 SCOPE = "reference"           # the submodule name: the score's ONNX nodes are "/reference/..."
+MAX_COMBINATIONS = 64         # multi-label: centres for the most common combinations of findings, one for the rest
 METHOD = ("class-conditional Mahalanobis (Ledoit-Wolf, shared covariance) in the top-k principal subspace of "
           "the training features, plus the normalised residual outside it")
 
@@ -167,18 +172,31 @@ def build(run: LoadedRun, cancel: CancelToken | None = None) -> Reference:
         ExportError: fewer than ``MIN_REFERENCE_IMAGES`` training images, or one cannot be read.
         Cancelled: the token was set.
     """
-    index = {name: i for i, name in enumerate(run.class_names)}
     train = _sample(run.files("train"), MAX_REFERENCE_IMAGES)
     if len(train) < MIN_REFERENCE_IMAGES:
         raise ExportError(f"cannot build the unfamiliar-image reference: the run has {len(train)} training "
                           f"images, at least {MIN_REFERENCE_IMAGES} are needed")
+    multi = getattr(run.config, "task", None) == "multi-label"
+    index = _combinations(train) if multi else {name: i for i, name in enumerate(run.class_names)}
     features, labels = _features(run, train, index, cancel)
     ref = fit(features, labels)
+    if multi:
+        ref = replace(ref, info={**ref.info, "method": f"{METHOD}; classes = the combinations of findings "
+                                                       f"among the training images ({len(set(index.values()))})"})
     for subset in ("val", "test"):
         files = _sample(run.files(subset), MAX_REFERENCE_IMAGES)
         if files:
             return calibrate(ref, _features(run, files, index, cancel)[0], subset)
     return calibrate(ref, features, "train")
+
+
+def _combinations(train: list) -> dict[str, int]:
+    """Class index of each combination of findings (a manifest label ``a;b``, "" for none) among training
+    files, most common first; beyond ``MAX_COMBINATIONS - 1`` the rarer ones share the last index."""
+    from collections import Counter
+
+    common = [label for label, _ in Counter(label for _, label in train).most_common()]
+    return {label: min(i, MAX_COMBINATIONS - 1) for i, label in enumerate(common)}
 
 
 def _sample(files: list, limit: int) -> list:

@@ -35,7 +35,9 @@ from tl_desktop.core.project.project_schema import check_project, check_version
 SCHEMA_VERSION = 4
 PROJECT_FILE = "project.json"
 MAX_PROJECT_BYTES = 1 << 30
-RUNS_FOLDER = "runs"
+RUNS_FOLDER = "runs"  # the project's visible folders: every run, export and report goes in one of them
+EXPORTS_FOLDER = "exports"
+REPORTS_FOLDER = "reports"
 
 
 @dataclass
@@ -69,10 +71,12 @@ TrainSettings.__module__ = __name__  # make_dataclass's ``module`` argument need
 
 @dataclass
 class RunEntry:
-    """One training run of the project: its folder (relative to the project) and summary figures."""
+    """One training run of the project: its folder (relative to the project), the name the user gave it and
+    summary figures."""
 
     path: str
     created: float = 0.0
+    name: str = ""  # the name the user gave the run (``run_list.rename_run``); "" shows its date and network
     model: str = ""
     strategy: str = ""
     best_epoch: int | None = None
@@ -112,6 +116,24 @@ class Project:
     @property
     def runs_dir(self) -> Path:
         return self.folder / RUNS_FOLDER
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.folder / EXPORTS_FOLDER
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.folder / REPORTS_FOLDER
+
+    def ensure_folders(self) -> bool:
+        """Make the visible ``runs/``, ``exports/`` and ``reports/`` folders where they are missing (projects
+        of older versions have only those they used); False when the project folder is read-only."""
+        try:
+            for folder in (self.runs_dir, self.exports_dir, self.reports_dir):
+                folder.mkdir(exist_ok=True)
+        except OSError:
+            return False
+        return True
 
     def set_source(self, path: str | Path, kind: str = "folder") -> None:
         """Point the project at a data folder or CSV; stored relative when it lies inside the project."""
@@ -294,7 +316,8 @@ def safe_folder_name(name: str) -> str:
 
 
 def create(folder: str | Path, name: str | None = None) -> Project:
-    """Create a new project in ``folder`` (made when missing) and save it.
+    """Create a new project in ``folder`` (made when missing) with its ``runs/``, ``exports/`` and
+    ``reports/`` folders, and save it.
 
     Raises:
         ProjectError: when ``folder`` already holds a project.
@@ -305,6 +328,7 @@ def create(folder: str | Path, name: str | None = None) -> Project:
     folder.mkdir(parents=True, exist_ok=True)
     project = Project(name=name or folder.name, folder=folder)
     save(project)
+    project.ensure_folders()
     return project
 
 
@@ -322,8 +346,6 @@ def scan_summary(report: Any) -> dict[str, Any]:
         "unusable": report.unusable,
     }
 
-
-EXPORTS_FOLDER = "exports"
 
 
 def latest_verified_export(project: Project) -> tuple[Path, RunEntry | None] | None:

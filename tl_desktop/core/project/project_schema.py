@@ -22,8 +22,9 @@ from tl_desktop.core.project.intended_use import problem as model_card_problem
 SOURCE_KINDS = ("folder", "csv")
 _TOP: dict[str, Any] = {"name": str | None, "created": float | None, "modified": float | None,
                         "scan": dict[str, Any] | None, "split": dict[str, Any] | None}
-_RUN: dict[str, Any] = {"path": str, "created": float, "model": str, "strategy": str, "best_epoch": int | None,
-                        "cancelled": bool, "metrics": dict[str, float | None], "onnx": str | None}
+_RUN: dict[str, Any] = {"path": str, "created": float, "name": str, "model": str, "strategy": str,
+                        "best_epoch": int | None, "cancelled": bool, "metrics": dict[str, float | None],
+                        "onnx": str | None}
 _FIX = "fix it in a text editor or restore project.json from a backup"
 
 

@@ -13,16 +13,37 @@ if TYPE_CHECKING:
     import torch
 
 STRATEGIES = ("auto", "linear-probe", "fine-tune", "full", "scratch")
-STRATEGY_HELP = {
-    "auto": "Picks linear-probe for small data sets and fine-tune for larger ones.",
-    "linear-probe": "Keeps the pretrained network frozen and trains only the last layer: fast, best for few images.",
-    "fine-tune": "Also adapts the last stages of the network, at a lower learning rate: needs more images.",
-    "full": "Adapts the whole network with smaller steps for early layers: for large data sets and a GPU.",
-    "scratch": "Same network from random weights, no transfer: the baseline that shows what transfer gained.",
+AUTO_PROBE_BELOW = 100  # images per class (median, training split) under which auto picks the linear probe
+# key -> (what it does, in plain words; its technical name): the window shows the plain words first
+STRATEGY_NAMES = {
+    "auto": ("Let the app choose (from how many images you have)", "automatic"),
+    "linear-probe": ("Train only the last layer (fast, few images)", "linear probe"),
+    "fine-tune": ("Also adapt the last layers (more images)", "fine-tune"),
+    "full": ("Adapt the whole network (many images, a GPU)", "full fine-tuning"),
+    "scratch": ("Start from random weights, no transfer (a baseline)", "training from scratch"),
 }
+STRATEGY_HELP = {
+    "auto": (f"The app chooses: only the last layer below {AUTO_PROBE_BELOW} training images per class, the last "
+             "layers too above that."),
+    "linear-probe": "The pretrained network stays as it is and only its last layer learns your classes: fast, and "
+                    "the best choice with few images.",
+    "fine-tune": "The last layers of the pretrained network also adapt to your images, in smaller steps: needs "
+                 "more images.",
+    "full": "Every layer adapts, the early ones in the smallest steps: for large image sets and a GPU.",
+    "scratch": "The same network starts from random weights, without the pretrained knowledge: the baseline "
+               "that shows what transfer gained.",
+}
+
+
+def strategy_label(strategy: str) -> str:
+    """``Train only the last layer (fast, few images) — linear probe``: plain words, then the technical name
+    (an unknown key is returned as it is)."""
+    plain, technical = STRATEGY_NAMES.get(strategy, (strategy, ""))
+    return f"{plain} — {technical}" if technical else plain
+
+
 DEFAULT_LR = {"linear-probe": 5e-3, "fine-tune": 1e-3, "full": 5e-4, "scratch": 2e-3}
 LAYER_DECAY = {"fine-tune": 0.7, "full": 0.8}
-AUTO_PROBE_BELOW = 100  # images per class (median, training split) under which auto picks the linear probe
 
 
 def resolve_strategy(strategy: str, train_counts: dict[str, int]) -> str:

@@ -1,17 +1,16 @@
-"""Split settings (validation/test share, seed, group-by) and the resulting counts with the leakage check."""
+"""Split settings (validation/test share, seed, group-by with its live preview, ``grouping``) and the resulting
+counts with the leakage check. "Make split" either asks for the split or says in place why it cannot."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLineEdit,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -19,20 +18,16 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop.core.events import LeakageCheck
+from tl_desktop.ui.data.grouping import GroupingChooser
 from tl_desktop.ui.data.scan_report import fill_table, make_table
 from tl_desktop.ui.widgets.common import label
 
 SUBSETS = ("train", "val", "test")
-GROUP_CHOICES = [
-    ("none", "None: images are independent",
-     "Every image is assigned on its own. Use only when no patient or specimen has several images."),
-    ("csv", "Group column of the CSV",
-     "Images with the same value in the CSV's group column always land in the same part."),
-    ("dicom:PatientID", "DICOM Patient ID",
-     "All images of one patient land in the same part (the ID itself is never stored, only a salted hash)."),
-    ("regex", "Part of the file name (pattern)",
-     "A regular expression whose first bracketed group names the patient or specimen, e.g. (P\\d+)_"),
-]
+PART_HEADERS = ["Training", "Validation", "Test"]
+FINDING_HEADER = "Finding"  # the first column of a multi-label set's tables
+NO_DATA = "Nothing to split yet: choose a folder or a CSV of images above first."
+PENDING = "The split below does not use this grouping yet: press “Make split” to divide the images by it."
+BAD_GROUPING = "Not split: the “Group by” pattern above cannot be used yet. Fix it, or pick a ready-made choice."
 
 
 class SplitPanel(QGroupBox):
@@ -45,24 +40,23 @@ class SplitPanel(QGroupBox):
         self.val = self._fraction(0.15, "Share of images used to pick the best epoch (validation).")
         self.test = self._fraction(0.15, "Share of images kept aside and used only for the final evaluation (test).")
         self.seed = QSpinBox(minimum=0, maximum=999_999, toolTip="The same seed always gives the same split.")
-        self.group = QComboBox(toolTip="Keep all images of one patient or specimen in the same part, so the test "
-                                       "measures how the model does on new patients.")
-        for value, text, tip in GROUP_CHOICES:
-            self.group.addItem(text, value)
-            self.group.setItemData(self.group.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.pattern = QLineEdit(placeholderText=r"e.g. (P\d+)_  — the first group names the patient",
-                                 toolTip="Regular expression searched in each file path; its first group is the "
-                                         "patient or specimen.")
-        self.group.currentIndexChanged.connect(self._on_group_changed)
+        self.grouping = GroupingChooser()
+        self.group, self.pattern = self.grouping.group, self.grouping.pattern
+        self.grouping.changed.connect(self._on_grouping_changed)
         self.button = QPushButton("Make split", toolTip="Divide the images into training, validation and test.")
         self.button.clicked.connect(self._request)
-        self.counts = make_table(["Class", "Training", "Validation", "Test"], "Images per class in each part")
+        self.why = label("", "badge-warn", wrap=True)  # why "Make split" did nothing, said in place
+        self.why.setObjectName("splitWhy")
+        self.why.setVisible(False)
+        self.report: Any | None = None  # the scan the split would divide (None: nothing scanned)
+        self._shown_grouping: tuple[bool, str | None] = (False, None)  # a split is shown, and its group_by
+        self.counts = make_table(["Class", *PART_HEADERS], "Images per class in each part (a multi-label set: "
+                                 "images showing each finding; an image with two findings counts under both)")
         self.reviewed = label("", "hint", wrap=True)
         self.leak = label("", wrap=True)
         self._verdict = ("", "hint")  # the leakage check's lines and style role
         self.audit_note = ""  # near-duplicate pairs the data-quality check found across this split's parts
         self._layout()
-        self._on_group_changed()
 
     @staticmethod
     def _fraction(value: float, tip: str) -> QDoubleSpinBox:
@@ -79,50 +73,78 @@ class SplitPanel(QGroupBox):
         shares.addStretch()
         form.addRow("Shares:", shares)
         form.addRow("Seed:", self.seed)
-        form.addRow("Group by:", self.group)
-        form.addRow("", self.pattern)
+        form.addRow("Group by:", self.grouping)
         box = QVBoxLayout(self)
         box.addLayout(form)
         box.addWidget(self.button)
+        box.addWidget(self.why)
         box.addWidget(self.counts, 1)
         box.addWidget(self.reviewed)
         box.addWidget(self.leak)
 
-    def _on_group_changed(self) -> None:
-        self.pattern.setVisible(self.group.currentData() == "regex")
-
     def group_by(self) -> str | None:
-        value = self.group.currentData()
-        if value == "none":
-            return None
-        if value == "regex":
-            return f"regex:{self.pattern.text().strip()}"
-        return value
+        return self.grouping.group_by()
+
+    def set_report(self, report: Any | None) -> None:
+        """The scanned images: what "Make split" divides and what the grouping preview looks at."""
+        self.report = report
+        self.grouping.set_report(report)
+        self._say(None)
 
     def set_values(self, val: float, test: float, seed: int, group_by: str | None) -> None:
         self.val.setValue(val)
         self.test.setValue(test)
         self.seed.setValue(seed)
-        key = "regex" if group_by and group_by.startswith("regex:") else (group_by or "none")
-        index = self.group.findData(key)
-        self.group.setCurrentIndex(max(index, 0))
-        if key == "regex":
-            self.pattern.setText(group_by.removeprefix("regex:"))
+        self.grouping.set_group_by(group_by)
 
     def _request(self) -> None:
-        self.requested.emit({"val_fraction": self.val.value(), "test_fraction": self.test.value(),
-                             "seed": self.seed.value(), "group_by": self.group_by()})
+        """Ask for the split, or say in place why it cannot be made yet."""
+        why = self.why_not()
+        self._say(why)
+        if why is None:
+            self.requested.emit({"val_fraction": self.val.value(), "test_fraction": self.test.value(),
+                                 "seed": self.seed.value(), "group_by": self.group_by()})
+
+    def why_not(self) -> str | None:
+        """Why "Make split" cannot act now, in one plain line; None when it can."""
+        if self.report is None:
+            return NO_DATA
+        if not self.report.usable:
+            return f"There are no usable images to split: {self.report.unusable} (see the Scan report tab)."
+        if self.grouping.problem() is not None:
+            return BAD_GROUPING
+        return None
+
+    def _say(self, text: str | None, role: str = "badge-warn") -> None:
+        """The line under "Make split": why it did nothing, or that the split shown is not the chosen one."""
+        self.why.setText(text or "")
+        self.why.setVisible(bool(text))
+        self.why.setProperty("role", role)
+        self.why.style().unpolish(self.why)
+        self.why.style().polish(self.why)
+
+    def _on_grouping_changed(self) -> None:
+        shown, grouping = self._shown_grouping
+        self._say(PENDING if shown and self.group_by() != grouping and self.grouping.problem() is None else None,
+                  "hint")
 
     def show_split(self, report: Any | None, split: Any | None, check: LeakageCheck | None = None,
                    applied: dict[str, Any] | None = None) -> None:
         """Counts per class and part, the review decisions they include (``applied``: ``split.Divided.applied``)
         and the leakage verdict (``check`` from split.leakage_check; None: not checked)."""
+        self._shown_grouping = (split is not None, split.group_by if split is not None else None)
+        self._on_grouping_changed()
         self.reviewed.setText(reviewed_text(applied))
         self.reviewed.setVisible(bool(self.reviewed.text()))
         if report is None or split is None:
             fill_table(self.counts, [])
             self._verdict = ("No split yet: press “Make split”." if report is not None else "", "hint")
             self._render_leak()
+            return
+        self.counts.setHorizontalHeaderLabels([FINDING_HEADER if report.is_multilabel else "Class", *PART_HEADERS])
+        if report.is_multilabel:
+            fill_table(self.counts, finding_rows(report, split))
+            self._show_leakage(check)
             return
         table = {c: dict.fromkeys(SUBSETS, 0) for c in report.classes}
         for sample in report.samples:
@@ -160,6 +182,17 @@ class SplitPanel(QGroupBox):
             role = "badge-warn" if check.leaks or notes else "badge-ok"
         self._verdict = (text, role)
         self._render_leak()
+
+
+def finding_rows(report: Any, split: Any) -> list[list[Any]]:
+    """A multi-label split's table: images showing each finding per part (``split.counts``), then the images
+    without any finding and all images (an image with several findings counts once there)."""
+    counts = split.counts(report)
+    names = list(dict.fromkeys([*report.classes, *(c for s in SUBSETS for c in counts[s])]))
+    parts = [split.assignment.get(s.path) for s in report.samples]
+    none = [split.assignment.get(s.path) for s in report.samples if not s.findings]
+    return ([[c, *(counts[s].get(c, 0) for s in SUBSETS)] for c in names]
+            + [["No finding", *(none.count(s) for s in SUBSETS)], ["All images", *(parts.count(s) for s in SUBSETS)]])
 
 
 def reviewed_text(applied: dict[str, Any] | None) -> str:

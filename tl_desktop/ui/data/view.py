@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -110,6 +110,7 @@ class DataView(QWidget):
         body.addWidget(left)
         body.addWidget(right)
         body.setSizes([380, 620])
+        self._body = body
         page = QWidget()  # scrolls when the screen is smaller than the step (1366x768 with the label line)
         scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
         scroll.setWidget(page)
@@ -124,6 +125,15 @@ class DataView(QWidget):
         box.addWidget(self.label_entry)
         box.addLayout(buttons)
         box.addWidget(body, 1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        """Class and split tables beside the images where both fit the width, above them on a narrow screen
+        (1024 px): the step then scrolls down, never sideways."""
+        super().resizeEvent(event)
+        needed = sum(self._body.widget(i).minimumSizeHint().width() for i in range(self._body.count())) + 40
+        orientation = Qt.Orientation.Horizontal if event.size().width() >= needed else Qt.Orientation.Vertical
+        if self._body.orientation() != orientation:
+            self._body.setOrientation(orientation)
 
     # --- choosing the source ------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -199,6 +209,7 @@ class DataView(QWidget):
 
     def _on_scan(self, report: Any) -> None:
         self.report.show_report(report)
+        self.split_panel.set_report(report)
         self.label_entry.show_scan(report)
         self._show_findings(report)
         if report is None:

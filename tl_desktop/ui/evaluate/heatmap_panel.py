@@ -20,7 +20,7 @@ from tl_desktop.core.fsutil import atomic_write_bytes
 from tl_desktop.ui.widgets.common import label
 from tl_desktop.workers import Worker, tasks
 
-SIDE = 220
+SIDE = 200  # two pictures side by side leave a 1024-pixel Predict step room for its table
 ANSWER = "the model's answer"
 
 

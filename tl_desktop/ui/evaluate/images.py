@@ -1,5 +1,5 @@
 """The images tab of Evaluate: the test images of a confusion-matrix cell (or every mistake) as thumbnails,
-and the Grad-CAM heatmap of the selected one.
+each captioned with its true class and the model's answer, and the Grad-CAM heatmap of the selected one.
 
 Captions, tooltips and the heatmap's "model's answer" all come from the ``ImageResult`` of the run's evaluation
 (the same per-image answers the matrix counts), never from a second prediction."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from tl_desktop.core.evaluation.stored_result import NOT_SURE, ImageResult
@@ -30,6 +30,7 @@ class ImagesPane(QWidget):
         self._answers: dict[str, ImageResult] = {}  # absolute path -> the evaluation's answer
         self.note = label("", "hint", wrap=True)
         self.gallery = ThumbnailGrid(size=88)
+        self.gallery.view.setGridSize(QSize(88 + 64, 88 + 44))  # two caption lines: the true class, the answer
         self.heatmap = HeatmapPanel()
         self.gallery.selected_path.connect(lambda path: self.heatmap.show_image(path, self._answers.get(path)))
         self.gallery.activated_path.connect(self.open_image)
@@ -87,14 +88,15 @@ class ImagesPane(QWidget):
         open_viewer(self, path, KnownFacts(image.true, "test", None, answer) if image is not None else None)
 
     def _tile(self, image: ImageResult) -> Tile:
+        """Under the image, two lines: its true class, then the model's answer and its probability."""
         listing = "\n".join(f"  {name}: {100 * v:.1f} %"
                             for name, v in sorted(image.probabilities.items(), key=lambda kv: -kv[1]))
         tip = f"{image.path}\nis {image.true}, model said {image.predicted}\n{listing}"
         if image.predicted == NOT_SURE:
-            caption = f"not sure {100 * image.confidence:.0f}%"
+            answer = f"not sure {100 * image.confidence:.0f}%"
         else:
-            caption = f"{image.predicted} {100 * image.probabilities.get(image.predicted, 0.0):.0f}%"
-        return Tile(str(self.root / image.path), caption, tip)
+            answer = f"{image.predicted} {100 * image.probabilities.get(image.predicted, 0.0):.0f}%"
+        return Tile(str(self.root / image.path), f"true: {image.true}\nmodel: {answer}", tip)
 
     def clear(self) -> None:
         self.shown, self._answers = [], {}

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QSizePolicy, QVBoxLayout, QWidget
 
 from tl_desktop.ui.data.scan_report import fill_table, make_table
-from tl_desktop.ui.widgets.common import label, percent
+from tl_desktop.ui.widgets.common import fit_columns, keep_height, label, percent
 from tl_desktop.ui.widgets.confusion import ConfusionMatrix
 
 METRIC_COLUMNS = ["Class", "Sensitivity (95% CI)", "Precision (95% CI)", "F1", "ROC-AUC", "Test images"]
@@ -54,17 +55,21 @@ class Headline(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.figures = {key: label("–", "figure") for key, _text in FIGURES}
-        self.captions = {key: label(text, "hint") for key, text in FIGURES}
+        self.captions = {key: label(text, "hint", wrap=True) for key, text in FIGURES}  # two lines at 1024 px
         self.point = label("", "hint", wrap=True)
+        keep_height(self.point)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(18)
         for key, _text in FIGURES:
             column = QVBoxLayout()
+            self.figures[key].setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             column.addWidget(self.figures[key])
             column.addWidget(self.captions[key])
-            row.addLayout(column)
-            row.addSpacing(24)
-        row.addStretch()
+            column.addStretch()
+            self.captions[key].setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            keep_height(self.captions[key])
+            row.addLayout(column, 1 if key == "n" else 2)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.addLayout(row)
@@ -121,14 +126,18 @@ class OverviewPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.table = make_table(METRIC_COLUMNS, "How well each class is recognised on the test images, with Wilson "
-                                                "95% intervals")
+        self.table = fit_columns(make_table(METRIC_COLUMNS, "How well each class is recognised on the test images, "
+                                                            "with Wilson 95% intervals"))
         self.matrix = ConfusionMatrix()
         row = QHBoxLayout(self)
-        matrix_box = QGroupBox("Confusion matrix: rows true class, columns the model's answer (click a cell)")
-        QVBoxLayout(matrix_box).addWidget(self.matrix)
-        row.addWidget(matrix_box, 1)
-        row.addWidget(self.table, 1)
+        matrix_box = QGroupBox()  # its title as a label: a group box title does not wrap
+        matrix_title = label("Confusion matrix: rows true class, columns the model's answer (click a cell)", wrap=True)
+        keep_height(matrix_title)
+        column = QVBoxLayout(matrix_box)
+        column.addWidget(matrix_title)
+        column.addWidget(self.matrix)
+        row.addWidget(matrix_box, 2)
+        row.addWidget(self.table, 3)
 
     def show_summary(self, metrics: dict[str, Any], curves: dict[str, Any]) -> None:
         """Per-class table (sensitivity and precision with intervals, ROC-AUC with its bootstrap interval)."""

@@ -13,13 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -27,11 +30,12 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop.ui.data.scan_report import fill_table, make_table
-from tl_desktop.ui.widgets.common import label
+from tl_desktop.ui.widgets.common import fit_columns, keep_height, label
 from tl_desktop.ui.widgets.confusion import ConfusionMatrix
 from tl_desktop.ui.widgets.curve_plots import RocPrPlots
 
 SLIDER_STEPS = 1000
+WIDE = 1000  # from this width of the tab the figures stand beside the matrix
 NO_CLASS = "none: the most probable class"
 FIGURES = [("sensitivity", "Sensitivity", "of the images with the finding, the share the model flags"),
            ("specificity", "Specificity", "of the images without it, the share the model clears"),
@@ -67,7 +71,6 @@ class ThresholdPanel(QWidget):
         self.class_label = label("Positive class:")
         self.intro = label("", "hint", wrap=True)
         self._many = False
-        self.intro.setMinimumHeight(2 * self.intro.fontMetrics().height())  # never squeezed to a clipped line
         self.reason = label("", "hint", wrap=True)
         self.slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=SLIDER_STEPS, toolTip=(
             "Decision threshold: an image is called positive when the model's probability of the positive "
@@ -100,13 +103,15 @@ class ThresholdPanel(QWidget):
             "Forget the operating point you chose: the exported model then answers the most probable class"))
         self.clear_button.clicked.connect(self.clear_requested.emit)
         self.stored = label("", "hint", wrap=True)
-        self.table = make_table(["Figure", "Value (images)", "95% CI"],
-                                "Figures on the test images at this threshold, with Wilson 95% intervals")
+        self.table = fit_columns(make_table(["Figure", "Value (images)", "95% CI"], "Figures on the test images "
+                                            "at this threshold, with Wilson 95% intervals"))
         self.matrix = ConfusionMatrix()
         self.matrix.cell_clicked.connect(self.cell_clicked.emit)
         self._arrange()
 
     def _arrange(self) -> None:
+        """Curves on top; below them the decision, its figures and its matrix side by side. On a screen too
+        low for all of it (1024 x 700) the tab scrolls up and down, never sideways."""
         controls = QGroupBox("Decision")
         grid = QGridLayout(controls)
         grid.addWidget(self.intro, 0, 0, 1, 3)
@@ -126,22 +131,40 @@ class ThresholdPanel(QWidget):
         grid.addWidget(self.stored, 9, 0, 1, 3)
         grid.addWidget(self.clear_button, 10, 0, 1, 3)
         grid.setRowStretch(11, 1)
-        controls.setMinimumWidth(330)
+        for text in (self.intro, self.reason, self.pick_note, self.stored):
+            keep_height(text)  # a wrapped line keeps the height of its text: never cut at the top
+        controls.setMinimumWidth(290)
         figures = QGroupBox("At this threshold (test images)")
         QVBoxLayout(figures).addWidget(self.table)
-        matrix = QGroupBox("Confusion matrix at this threshold (click a cell)")
+        matrix = QGroupBox("Confusion matrix (click a cell)")
+        matrix.setToolTip("The confusion matrix at this threshold: click a cell to see its images")
         QVBoxLayout(matrix).addWidget(self.matrix)
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        for widget in (controls, figures, matrix):
-            bottom.addWidget(widget)
-        bottom.setSizes([370, 280, 450])
-        body = QSplitter(Qt.Orientation.Vertical)
+        self._results = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)  # figures | matrix
+        self._results.addWidget(figures)
+        self._results.addWidget(matrix)
+        self._results.setSizes([260, 450])
+        bottom = QSplitter(Qt.Orientation.Horizontal, childrenCollapsible=False)
+        bottom.addWidget(controls)
+        bottom.addWidget(self._results)
+        bottom.setSizes([330, 710])
+        body = QSplitter(Qt.Orientation.Vertical, childrenCollapsible=False)
         body.addWidget(self.plots)
         body.addWidget(bottom)
         body.setSizes([215, 370])
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
         box = QHBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(body)
+        box.addWidget(scroll)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        """The figures beside the matrix on a wide screen, above it on a narrow one (1024 px)."""
+        super().resizeEvent(event)
+        wide = event.size().width() >= WIDE
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self._results.orientation() != orientation:
+            self._results.setOrientation(orientation)
 
     # --- input --------------------------------------------------------------------------------------
     def _typed(self, value: float) -> None:

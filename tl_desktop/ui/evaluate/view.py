@@ -10,7 +10,7 @@ again it checks (by the checkpoint's SHA-256) that the figures are still current
 when not. The headline leads with accuracy and balanced accuracy (``overview_panel``); for more than two classes
 there is no positive class until the user chooses a class of interest, and for two the suggested operating
 point is labelled a suggestion. "Use this operating point" stores the user's choice through the core; only that
-choice goes into an export.
+choice goes into an export. A multi-label run shows its findings tabs instead (``findings_panel``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from tl_desktop.core.evaluation.current import EvaluationState
 from tl_desktop.core.evaluation.stored_result import ClinicalResult, Decision
 from tl_desktop.core.events import Notice, Progress
 from tl_desktop.ui.evaluate.calibration_panel import CalibrationPanel
+from tl_desktop.ui.evaluate.findings_panel import FindingsTabs
 from tl_desktop.ui.evaluate.images import ImagesPane
 from tl_desktop.ui.evaluate.overview_panel import TAB_TITLES, Headline, OverviewPanel, point_text
 from tl_desktop.ui.evaluate.subgroups_panel import SubgroupsPanel
@@ -36,8 +37,11 @@ from tl_desktop.ui.evaluate.threshold_panel import ThresholdPanel
 from tl_desktop.ui.model_card import edit_model_card
 from tl_desktop.ui.review.gallery import open_review
 from tl_desktop.ui.session import Session, drop_workers
+from tl_desktop.ui.train.words import phase_words
 from tl_desktop.ui.widgets.common import hint, label, title
 from tl_desktop.ui.widgets.errors import task_failed
+from tl_desktop.ui.widgets.files import show_in_folder
+from tl_desktop.ui.widgets.notes import show_notes
 from tl_desktop.workers import Failure, Worker, tasks
 
 NO_RUN = "No run selected yet: train a model in step 3, or pick a run there."
@@ -71,7 +75,7 @@ class EvaluateView(QWidget):
         self.card_button.clicked.connect(lambda: edit_model_card(self, session))
         session.project_changed.connect(lambda p: self.card_button.setEnabled(p is not None))
         self.report_note = label("", "hint")
-        self.report_note.setOpenExternalLinks(True)
+        self.report_note.linkActivated.connect(lambda _url: show_in_folder(Path(self.last_report.pdf).parent, self))
         self.last_report: Any = None
         self.overview = OverviewPanel()
         self.table, self.matrix = self.overview.table, self.overview.matrix
@@ -112,6 +116,8 @@ class EvaluateView(QWidget):
         self.tabs.addTab(self.calibration, "Calibration and “not sure”")
         self.tabs.addTab(self.images, "Images and heatmaps")
         self.tabs.addTab(self.subgroups, "Subgroups")
+        self.findings = FindingsTabs(self.tabs, [self.overview, self.threshold, self.calibration, self.images,
+                                                 self.subgroups])
         box = QVBoxLayout(self)
         box.addWidget(title("4. How good is the model?"))
         box.addWidget(hint("All figures are measured on the test images, which the model never saw during "
@@ -175,7 +181,8 @@ class EvaluateView(QWidget):
 
     def _on_clinical_progress(self, event: Any) -> None:
         if isinstance(event, Progress) and event.total:
-            self.clinical_note.setText(f"Computing the evaluation: {event.phase}, {event.done} of "
+            words = phase_words(event.phase)
+            self.clinical_note.setText(f"Computing the evaluation: {words[:1].lower()}{words[1:]}, {event.done} of "
                                        f"{event.total} images…")
         elif isinstance(event, Notice) and self.clinical is not None:
             self._set_banner(f"Out of date: {event.message}. The figures below are replaced when it is done.")
@@ -202,8 +209,18 @@ class EvaluateView(QWidget):
         self.clinical = ClinicalResult(state.data, run_dir)
         self.metrics = self.clinical.summary()
         self.decision = self.clinical.stored_decision()
+        if self.clinical.multilabel:
+            self._show_findings(state.data)
+            return
+        self.findings.set_shown(False)
         self._show_summary(run_dir, self.metrics)
         self._show_panels(state.data)
+
+    def _show_findings(self, data: dict[str, Any]) -> None:
+        """A multi-label run: its headline and findings tabs instead of the single-label tabs."""
+        self.headline.show_findings(self.metrics)
+        self._show_warnings(data.get("warnings") or [])
+        self.findings.show(self.clinical, self.metrics, self.root)
 
     def _show_state(self, state: EvaluationState) -> None:
         """The line naming the checkpoint, and the banner while the run trains."""
@@ -262,13 +279,13 @@ class EvaluateView(QWidget):
             self.session.mark_dirty()
 
     def _show_warnings(self, warnings: list[str]) -> None:
-        """The core's notes on the figures: the first in full, all of them in the tooltip."""
+        """The core's notes on the figures: identical ones once with a count, the first in full, every one
+        under "show all" (``widgets.notes``)."""
         if not warnings:
             self.clinical_note.clear()
+            self.clinical_note.setToolTip("")
             return
-        more = f" (and {len(warnings) - 1} more notes: hover here)" if len(warnings) > 1 else ""
-        self.clinical_note.setText(f"Note: {warnings[0]}{more}")
-        self.clinical_note.setToolTip("\n\n".join(warnings))
+        show_notes(self.clinical_note, warnings)
 
     # --- the decision -------------------------------------------------------------------------------
     def _set_decision(self, moved: bool = False, **change: Any) -> None:
@@ -302,7 +319,7 @@ class EvaluateView(QWidget):
 
     def refresh(self) -> None:
         """Recompute the figures of the current decision (pure numpy; called on every slider move)."""
-        if self.clinical is None or self.decision is None:
+        if self.clinical is None or self.decision is None or self.clinical.multilabel:
             return
         d, names = self.decision, self.clinical.names
         if d.has_point:
@@ -381,8 +398,9 @@ class EvaluateView(QWidget):
             self.images.show_images([], "")
             return
         mistakes = self.clinical.images(None, mistakes_only=True)
-        note = (f"{len(mistakes)} mistakes on the test images, most confident first. Under each image: the "
-                "model's answer and its probability; hover for all, click for the heatmap.") if mistakes else (
+        note = (f"{len(mistakes)} mistakes on the test images, most confident first. Under each image: its true "
+                "class, then the model's answer and its probability; hover for all, click for the heatmap."
+                ) if mistakes else (
             "No mistakes on the test images.")
         self.images.show_images(mistakes, note)
 
@@ -399,8 +417,12 @@ class EvaluateView(QWidget):
     def choose_report_folder(self) -> None:
         if self.run_dir is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the report (PDF, HTML and audit folder)",
-                                                  self.run_dir)
+        from tl_desktop.report.folders import default_parent
+
+        start = default_parent(self.run_dir)  # the project's reports/ folder
+        folder = QFileDialog.getExistingDirectory(
+            self, "Where to put the report (a new dated folder is made there for it)",
+            str(start if start.is_dir() else self.run_dir))
         if folder:
             self.write_report(folder)
 
@@ -438,6 +460,7 @@ class EvaluateView(QWidget):
         self.threshold.clear()
         self.calibration.clear()
         self.subgroups.clear()
+        self.findings.clear()
 
     def shutdown(self) -> None:
         for worker in self.workers.values():
@@ -446,6 +469,7 @@ class EvaluateView(QWidget):
                 worker.wait()
         self.images.shutdown()
         self.subgroups.shutdown()
+        self.findings.shutdown()
 
 
 def _identity(state: EvaluationState) -> tuple[Any, ...]:

@@ -1,5 +1,6 @@
-"""The training settings form: strategy (with a one-line explanation), epochs, learning rate, batch size,
-image size, augmentation and device. Reads from and writes to the project's TrainSettings."""
+"""The training settings form: strategy (named by what it does, its technical name second, with a one-line
+explanation), epochs, learning rate, batch size, image size, augmentation and device. Reads from and writes to
+the project's TrainSettings; the strategy's stored value stays its key (``linear-probe``...)."""
 
 from __future__ import annotations
 
@@ -40,12 +41,15 @@ class TrainSettingsForm(QGroupBox):
         from tl_desktop.core.training.strategies import (  # light: torch is not imported
             STRATEGIES,
             STRATEGY_HELP,
+            strategy_label,
         )
 
         self.strategy_help = STRATEGY_HELP
         self.strategy = QComboBox(toolTip="How much of the pretrained network is adapted to your images")
+        self.strategy.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.strategy.setMinimumContentsLength(24)  # long names do not widen the form past a 1024-pixel window
         for name in STRATEGIES:
-            self.strategy.addItem(name, name)
+            self.strategy.addItem(strategy_label(name), name)
             self.strategy.setItemData(self.strategy.count() - 1, STRATEGY_HELP[name], Qt.ItemDataRole.ToolTipRole)
         self.strategy_text = label("", "hint", wrap=True)
         self.epochs = QSpinBox(minimum=1, maximum=500, toolTip="How many times the model sees every training "

@@ -1,4 +1,10 @@
-"""Step 3, Train: settings, Start/Stop, live curves, progress with ETA, a log, and the history of runs."""
+"""Step 3, Train: settings, Start/Stop, live curves, progress with ETA, a log, and the runs of the project.
+
+The run list (``runs_panel``) renames, deletes and compares runs; selecting a run shows its curves, its
+settings and its epochs (``run_details``). When a run ends the step stays on screen with its final curves and
+offers "See the evaluation": the user reads where the curves ended before going on, and goes on when she
+chooses (``evaluation_requested``; the window switches to Evaluate only then).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QGroupBox,
     QHBoxLayout,
-    QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
     QProgressBar,
@@ -24,11 +28,16 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop.core import runs
+from tl_desktop.core.errors import RunError
 from tl_desktop.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted, Notice, Progress
+from tl_desktop.core.training.strategies import strategy_label
 from tl_desktop.ui.server_job import ServerJobs
 from tl_desktop.ui.session import Session
+from tl_desktop.ui.train.run_details import RunDetails
+from tl_desktop.ui.train.runs_panel import RunsPanel
 from tl_desktop.ui.train.settings import TrainSettingsForm
-from tl_desktop.ui.widgets.common import duration, hint, icon, label, percent, title
+from tl_desktop.ui.train.words import progress_format
+from tl_desktop.ui.widgets.common import ElidedLabel, duration, hint, icon, percent, title
 from tl_desktop.ui.widgets.errors import show_error, task_failed
 from tl_desktop.ui.widgets.plots import TrainingPlots
 from tl_desktop.workers import Failure, Worker, tasks
@@ -41,12 +50,15 @@ STATUS_MS = 250  # progress text refresh while training
 class TrainView(QWidget):
     run_finished = Signal(str)  # a run completed (not cancelled): its folder
     run_ended = Signal()  # any end: finished, cancelled or failed
+    evaluation_requested = Signal()  # "See the evaluation": the user goes on to step 4
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.worker: Worker | None = None
+        self._training_dir: Path | None = None  # the run folder the worker writes
         self._fit: FitStarted | None = None
+        self._multi = False  # the open run is multi-label: its accuracy is the share of right finding decisions
         self.form = TrainSettingsForm()
         self.form.changed.connect(self._store_settings)
         self.start_button = QPushButton(icon("start"), "Start training", toolTip="Train a model (Ctrl+Return)")
@@ -74,18 +86,23 @@ class TrainView(QWidget):
             "Bring a finished server job back: its run appears here like a local one"))
         self.import_button.clicked.connect(self.server.choose_job)
         self.progress = QProgressBar(toolTip="Progress of the whole run", textVisible=True)
-        self.status = label("Not started.")
+        self.status = ElidedLabel("Not started.")  # cut with "…", whole in its tooltip
         self.status.setMinimumWidth(100)  # long texts are cut, never re-layout the plots
         self._last_batch: BatchEnded | None = None
         self._status_timer = QTimer(self, singleShot=True, interval=STATUS_MS)
         self._status_timer.timeout.connect(self._show_batch_status)
+        self.evaluation_button = QPushButton(icon("evaluate"), "See the evaluation", toolTip=(
+            "Go to step 4: this run's figures on its test images, the confusion matrix and the mistakes"))
+        self.evaluation_button.setProperty("role", "primary")
+        self.evaluation_button.clicked.connect(self.evaluation_requested)
+        self.evaluation_button.hide()
         self.plots = TrainingPlots()
         self.log_pane = QPlainTextEdit(readOnly=True, objectName="logPane", maximumBlockCount=5000,
                                        toolTip="What happened during training, step by step")
-        self.history = QListWidget(toolTip="Every run of this project. Click one to see its curves and to "
-                                           "evaluate or export it.")
-        self.history.setWordWrap(True)
-        self.history.currentItemChanged.connect(self._on_history_selected)
+        self.details = RunDetails(self.log_pane)
+        self.runs_panel = RunsPanel(session, self.training_dir)
+        self.history = self.runs_panel.list
+        self.runs_panel.current_changed.connect(self._on_history_selected)
         self._arrange()
         session.project_changed.connect(self._on_project)
         session.runs_changed.connect(self._fill_history)
@@ -97,18 +114,15 @@ class TrainView(QWidget):
         left = QVBoxLayout()
         left.addWidget(self.form)
         left.addLayout(buttons)
-        history_box = QGroupBox("Runs of this project")
-        history_layout = QVBoxLayout(history_box)
-        history_layout.addWidget(self.history)
         resume_row = QHBoxLayout()
         resume_row.addWidget(self.resume_button)
         resume_row.addWidget(self.further_button)
-        history_layout.addLayout(resume_row)
+        self.runs_panel.add_row(resume_row)
         history_buttons = QHBoxLayout()
         history_buttons.addWidget(self.server_button)
         history_buttons.addWidget(self.import_button)
-        history_layout.addLayout(history_buttons)
-        left.addWidget(history_box, 1)
+        self.runs_panel.add_row(history_buttons)
+        left.addWidget(self.runs_panel, 1)
         left_widget = QWidget()
         left_widget.setLayout(left)
         right = QSplitter(Qt.Orientation.Vertical)
@@ -116,10 +130,13 @@ class TrainView(QWidget):
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.progress)
-        top_layout.addWidget(self.status)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.evaluation_button)
+        top_layout.addLayout(status_row)
         top_layout.addWidget(self.plots, 1)
         right.addWidget(top)
-        right.addWidget(self.log_pane)
+        right.addWidget(self.details)
         right.setSizes([520, 160])
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(left_widget)
@@ -149,7 +166,10 @@ class TrainView(QWidget):
         self._status_timer.stop()
         self._last_batch, self._fit = None, None
         self.plots.set_history([])
+        self._set_task(None)
         self.log_pane.clear()
+        self.details.clear()
+        self.evaluation_button.hide()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("%p %")
@@ -164,15 +184,7 @@ class TrainView(QWidget):
             self.session.mark_dirty()
 
     def _fill_history(self) -> None:
-        self.history.blockSignals(True)
-        self.history.clear()
-        project = self.session.project
-        for entry in reversed(project.runs if project else []):
-            item = QListWidgetItem(_run_text(entry))
-            item.setData(Qt.ItemDataRole.UserRole, str(project.run_path(entry)))
-            item.setToolTip(str(project.run_path(entry)))
-            self.history.addItem(item)
-        self.history.blockSignals(False)
+        self.runs_panel.fill()
         self._update_buttons()
 
     def _on_history_selected(self, item: QListWidgetItem | None) -> None:
@@ -180,8 +192,10 @@ class TrainView(QWidget):
             return
         run_dir = item.data(Qt.ItemDataRole.UserRole)
         self._show_curves(Path(run_dir))
+        self.details.show_run(Path(run_dir))
         state = runs.read_status(Path(run_dir))
-        self.status.setText(f"Run {Path(run_dir).name}: {state['state']}. {state.get('message', '')}")
+        self.status.setText(f"{self.runs_panel.name_of(run_dir)}: {state['state']}. {state.get('message', '')}")
+        self.evaluation_button.setVisible(state["state"] == "finished")
         self.session.select_run(run_dir)
         self._update_buttons()
 
@@ -189,20 +203,30 @@ class TrainView(QWidget):
         """The run's stored epochs (up to ``epochs_done``, the epochs a resume continues after) and, for a run
         continued from an earlier one, that run's curve before them."""
         rows = runs.read_history(run_dir)
+        self._set_task(run_dir)
         if epochs_done is not None:
             rows = [row for row in rows if row["epoch"] <= epochs_done]
         self.plots.set_history(rows, runs.earlier_history(run_dir))
 
+    def _set_task(self, run_dir: Path | None) -> None:
+        """The plots' and log's words follow the open run's task (a multi-label run: finding decisions)."""
+        try:
+            self._multi = run_dir is not None and runs.load_config(run_dir).task == "multi-label"
+        except RunError:  # no readable config.json yet (a run being created): single-label words
+            self._multi = False
+        self.plots.set_multilabel(self._multi)
+
     def show_run(self, run_dir: str) -> None:
         """Select a run in the history (its curves, evaluation and export follow)."""
-        for row in range(self.history.count()):
-            if Path(self.history.item(row).data(Qt.ItemDataRole.UserRole)) == Path(run_dir):
-                self.history.setCurrentRow(row)
-                return
+        self.runs_panel.select(run_dir)
 
     # --- start / stop -------------------------------------------------------------------------------
     def is_training(self) -> bool:
         return self.worker is not None and self.worker.is_running()
+
+    def training_dir(self) -> Path | None:
+        """The run folder being trained now, if any (the run list refuses to delete it)."""
+        return self._training_dir if self.is_training() else None
 
     def start(self) -> None:
         project = self.session.project
@@ -215,7 +239,7 @@ class TrainView(QWidget):
         self._store_settings()
         run_dir = project.new_run_dir(project.settings.model)
         config = project.train_config(run_dir)
-        self._launch(Worker(tasks.train_task, config, name="train"), f"Starting a new run in {run_dir}")
+        self._launch(Worker(tasks.train_task, config, name="train"), f"Starting a new run in {run_dir}", run_dir)
 
     def train_further(self) -> None:
         """A new run that starts from the selected finished run (core: TrainConfig.init_from)."""
@@ -232,18 +256,19 @@ class TrainView(QWidget):
         run_dir = project.new_run_dir(f"{model}-continued")
         config = replace(project.train_config(run_dir), model=model, init_from=str(earlier))
         self._launch(Worker(tasks.train_task, config, name="train"),
-                     f"Continuing from {earlier.name} with the current images in {run_dir}")
+                     f"Continuing from {earlier.name} with the current images in {run_dir}", run_dir)
         self.plots.set_history([], (earlier.name, runs.read_history(earlier)))  # until the new run starts
 
     def resume(self) -> None:
         item = self.history.currentItem()
         if item is not None and not self.is_training():
             run_dir = item.data(Qt.ItemDataRole.UserRole)
-            self._launch(Worker(tasks.resume_task, run_dir, name="train"), f"Continuing {run_dir}")
+            self._launch(Worker(tasks.resume_task, run_dir, name="train"), f"Continuing {run_dir}", Path(run_dir))
             self._show_curves(Path(run_dir))  # the epochs so far stay on screen while the model loads
 
-    def _launch(self, worker: Worker, message: str) -> None:
-        self.worker = worker
+    def _launch(self, worker: Worker, message: str, run_dir: Path) -> None:
+        self.worker, self._training_dir = worker, Path(run_dir)
+        self.evaluation_button.hide()
         worker.progressed.connect(self._on_event)
         worker.finished.connect(self._on_finished)
         worker.errored.connect(self._on_errored)
@@ -288,8 +313,7 @@ class TrainView(QWidget):
         elif isinstance(event, Progress):
             self.progress.setRange(0, max(event.total, 1))
             self.progress.setValue(event.done)
-            left = f", about {event.eta_s:.0f} s left" if event.eta_s and event.done < event.total else ""
-            self.progress.setFormat(f"{event.phase.capitalize()}: %v of %m images{left}")
+            self.progress.setFormat(progress_format(event.phase, event.eta_s, event.done, event.total))
         elif isinstance(event, Notice):
             self._log(f"Note: {event.message}")
             self.session.message.emit(event.message)
@@ -304,7 +328,7 @@ class TrainView(QWidget):
         self.progress.setRange(0, event.epochs * max(event.steps_per_epoch, 1))
         self.progress.setValue(event.start_epoch * event.steps_per_epoch)
         self.progress.setFormat("%p %")
-        self._log(f"Training: strategy {event.strategy} on {event.device}, {event.epochs} epochs of "
+        self._log(f"Training: {strategy_label(event.strategy)}, on {event.device}, {event.epochs} epochs of "
                   f"{event.steps_per_epoch} steps, batch size {event.batch_size}.")
 
     def _on_batch(self, event: BatchEnded) -> None:
@@ -327,7 +351,8 @@ class TrainView(QWidget):
         self.plots.add_epoch(event.epoch, event.train_loss, event.val_loss, event.train_acc, event.val_acc,
                              event.best_epoch)
         best = " (best so far)" if event.is_best else ""
-        self._log(f"Epoch {event.epoch}: loss {event.train_loss:.3f} / validation {event.val_loss:.3f}, accuracy "
+        words = "right finding decisions" if self._multi else "accuracy"
+        self._log(f"Epoch {event.epoch}: loss {event.train_loss:.3f} / validation {event.val_loss:.3f}, {words} "
                   f"{percent(event.train_acc)} / validation {percent(event.val_acc)}{best} · "
                   f"{duration(event.seconds)}")
 
@@ -346,9 +371,10 @@ class TrainView(QWidget):
             self._log(f"On the earlier run's {old['old_test_images']} test images: accuracy "
                       f"{percent(old['old_test_accuracy_before'])} before, {percent(old['old_test_accuracy_after'])} "
                       f"after (forgetting {100 * old['forgetting']:+.1f} points).")
-        self.status.setText(f"Done. Test accuracy {percent(metrics.get('accuracy'))}, balanced accuracy "
-                            f"{percent(metrics.get('balanced_accuracy'))}. See step 4 (Evaluate).")
+        self.status.setText(_done_text(metrics))
         self.progress.setValue(self.progress.maximum())
+        self.progress.setFormat("Training finished")
+        self.evaluation_button.show()
         self.session.select_run(result.run_dir)
         self.run_finished.emit(result.run_dir)
 
@@ -361,7 +387,14 @@ class TrainView(QWidget):
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         self._fill_history()
+        if self._training_dir is not None and self.runs_panel.select(self._training_dir, quiet=True):
+            self.details.show_run(self._training_dir)  # the run just trained stays current, status kept
+            if self.session.run_dir != self._training_dir:
+                self.session.select_run(self._training_dir)
         self.session.save()
+        if self.evaluation_button.isVisibleTo(self):  # finished: say where to go on, after "Saved …"
+            self.session.message.emit("Training finished: the final curves are shown. Press “See the "
+                                      "evaluation” for the figures on the test images.")
         self._update_buttons()
         self.run_ended.emit()
 
@@ -377,19 +410,14 @@ class TrainView(QWidget):
         self.server.shutdown()
 
 
-def _run_text(entry: Any) -> str:
-    when = time.strftime("%d %b %H:%M", time.localtime(entry.created)) if entry.created else ""
-    score = entry.metrics.get("accuracy")
-    figures = f"test accuracy {percent(score)}" if score is not None else "no test result yet"
-    best = f" · best epoch {entry.best_epoch}" if entry.best_epoch and entry.best_epoch > 0 else ""
-    state = " · stopped" if entry.cancelled else ""
-    return f"{when}  {_model_label(entry.model)}, {entry.strategy}\n{figures}{best}{state}"
+def _done_text(metrics: dict[str, Any]) -> str:
+    """The status line of a finished run: accuracy and balanced accuracy, or (multi-label) the mean AUC over
+    findings and the share of images with every finding right."""
+    if metrics.get("task") == "multi-label":
+        auc = (metrics.get("roc_auc") or {}).get("macro")
+        shown = f"{auc:.2f}" if auc is not None else "–"
+        return (f"Done. Test: mean AUC over findings {shown}, every finding right on "
+                f"{percent(metrics.get('subset_accuracy'))} of the images.")
+    return (f"Done. Test accuracy {percent(metrics.get('accuracy'))}, balanced accuracy "
+            f"{percent(metrics.get('balanced_accuracy'))}.")
 
-
-def _model_label(name: str) -> str:
-    from tl_desktop.core.models.catalog import get_info
-
-    try:
-        return get_info(name).label
-    except KeyError:
-        return name

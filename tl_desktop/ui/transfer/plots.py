@@ -2,7 +2,8 @@
 
 ``LearningCurves`` overlays, live, the validation balanced accuracy per epoch of the fine-tune (with transfer),
 the same network from scratch (without) and the linear probe, with chance level and the check's target line.
-``LabelBudgetPlot`` draws test balanced accuracy versus images per class with the spread over random draws.
+``LabelBudgetPlot`` draws test balanced accuracy versus images per class with the spread over random draws
+(before there is a curve: a sentence saying how to get one, not an empty axis).
 Points are buffered and drawn at most every ``REDRAW_MS``, as in ``plots.TrainingPlots``.
 """
 
@@ -13,16 +14,16 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QStackedLayout, QVBoxLayout, QWidget
 
 from tl_desktop.ui.widgets.plots import make_plot
 
 REDRAW_MS = 100
 # Colour-blind-safe pair for the two curves the question is about (blue = with, orange = without transfer).
 ARMS = {
-    "fine-tune": ("fine-tune (with transfer)", "#3f7cbf", Qt.PenStyle.SolidLine, "o"),
-    "scratch": ("from scratch (without transfer)", "#e07b39", Qt.PenStyle.SolidLine, "s"),
-    "linear-probe": ("linear probe (pretrained features only)", "#2e9d5b", Qt.PenStyle.DashLine, "t"),
+    "fine-tune": ("last layers too (fine-tune, with transfer)", "#3f7cbf", Qt.PenStyle.SolidLine, "o"),
+    "scratch": ("from random weights (from scratch, without transfer)", "#e07b39", Qt.PenStyle.SolidLine, "s"),
+    "linear-probe": ("last layer only (linear probe)", "#2e9d5b", Qt.PenStyle.DashLine, "t"),
 }
 TARGET, CHANCE, SPREAD = "#7a4fa3", "#8c8c8c", "#3f7cbf"
 
@@ -65,14 +66,19 @@ def legend_html() -> str:
     return f"<table><tr>{curves}</tr><tr>{guides}</tr></table>"
 
 
+TITLE = "Validation balanced accuracy per epoch (higher is better)"
+EMPTY_BUDGET = ("The curve will appear here: the test score (balanced accuracy %) against the number of labelled "
+                "images per class.")
+MULTILABEL_TITLE = "Validation balanced accuracy per epoch: mean over findings, each present at p ≥ 0.5"
+
+
 class LearningCurves(QWidget):
     """Validation balanced accuracy (%) per epoch of each network arm; ``add_point`` while training,
     ``set_curves`` for a finished check, ``set_target``/``set_chance`` for the horizontal guides."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot = themed_plot("Validation balanced accuracy per epoch (higher is better)", "epoch",
-                                "balanced accuracy %", legend=False)
+        self.plot = themed_plot(TITLE, "epoch", "balanced accuracy %", legend=False)
         self.legend = QLabel(legend_html())
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self._curves = {arm: self.plot.plot(name=name, pen=pg.mkPen(colour, width=2.5, style=style), symbol=symbol,
@@ -122,6 +128,11 @@ class LearningCurves(QWidget):
             self.target_line.setValue(100 * value)
             self.target_line.label.setFormat(f"target {100 * value:.0f} %")
 
+    def set_multilabel(self, multi: bool) -> None:
+        """Title the curves for a multi-label set: a finding's balanced accuracy, averaged over the findings."""
+        text = QApplication.palette().color(QPalette.ColorRole.Text).name()
+        self.plot.getPlotItem().setTitle(MULTILABEL_TITLE if multi else TITLE, color=text, size="11pt")
+
     def set_chance(self, n_classes: int | None) -> None:
         self.chance_line.setVisible(bool(n_classes))
         if n_classes:
@@ -158,13 +169,21 @@ class LabelBudgetPlot(QWidget):
         self.mean_curve = self.plot.plot(name="mean of the draws", pen=pg.mkPen(SPREAD, width=2.5), symbol="o",
                                          symbolSize=9, symbolBrush=SPREAD, symbolPen=None)
         self.points: list[dict[str, Any]] = []
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        self.empty = QLabel(EMPTY_BUDGET, objectName="emptyBudget", wordWrap=True,
+                            alignment=Qt.AlignmentFlag.AlignCenter)
+        self.empty.setProperty("role", "hint")
+        self.empty.setMinimumHeight(120)
+        self._pages = QStackedLayout(self)
+        self._pages.setContentsMargins(0, 0, 0, 0)
+        self._pages.addWidget(self.empty)
+        self._pages.addWidget(self.plot)
 
     def set_points(self, points: list[dict[str, Any]]) -> None:
-        """``label_budget.json``'s ``points``: images_per_class, mean, low, high (fractions)."""
+        """``label_budget.json``'s ``points``: images_per_class, mean, low, high (fractions). Without points
+        the plot gives way to a sentence saying how to draw the curve (an empty plot showed a meaningless
+        axis)."""
         self.points = list(points)
+        self._pages.setCurrentWidget(self.plot if self.points else self.empty)
         xs = [p["images_per_class"] for p in self.points]
         self.mean_curve.setData(xs, [100 * p["mean"] for p in self.points])
         self._low.setData(xs, [100 * p["low"] for p in self.points])

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -24,12 +24,18 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop.ui.widgets.common import duration, hint, label
+from tl_desktop.ui.widgets.files import show_in_folder
 
 # verdict -> (big words, colour)
 VERDICTS = {
     "positive": ("Positive: transfer helped", "#2e7d32"),
     "neutral": ("Neutral: no clear difference", "#6d6d6d"),
     "negative": ("Negative: transfer hurt", "#c0392b"),
+}
+VERDICT_SUMMARY = {  # verdict -> one clause for a status line ("Finished: transfer helped ...")
+    "positive": "transfer helped (positive transfer)",
+    "neutral": "no clear difference with or without transfer (neutral)",
+    "negative": "transfer hurt (negative transfer)",
 }
 MEANINGS = {
     "positive": "The pretrained model clearly did better than the best that could be done without it: using it on "
@@ -42,14 +48,18 @@ MEANINGS = {
 ANSWERS = {"likely": ("Likely yes", "#2e7d32"), "maybe": ("Maybe a little", "#b07a1e"),
            "unlikely": ("Unlikely", "#6d6d6d")}
 ARM_ROWS = [  # arm, shown name, pretrained knowledge, what it is
-    ("linear-probe", "Linear probe", "yes", "the pretrained network frozen, only its last layer trained"),
-    ("fine-tune", "Fine-tune", "yes", "the pretrained network, its last stages and last layer trained"),
-    ("scratch", "From scratch", "no", "the same network trained from random weights"),
+    ("linear-probe", "Last layer only (linear probe)", "yes", "the pretrained network kept as it is, only its last "
+     "layer trained"),
+    ("fine-tune", "Last layers too (fine-tune)", "yes", "the pretrained network, its last stages and last layer "
+     "trained"),
+    ("scratch", "From random weights (from scratch)", "no", "the same network trained from random weights"),
     ("thumbnail", "Pixel classifier", "no", "a linear classifier on the raw pixels of 32x32 thumbnails, no network"),
 ]
 ARM_NAMES = {arm: name for arm, name, _, _ in ARM_ROWS}
 INDICATOR_COLUMNS = ["Model", "Pretrained\nknowledge", "Test balanced accuracy\n(95% CI)", "Epochs to\ntarget",
                      "Training time\nto target"]
+MULTILABEL_SCORE_COLUMN = "Test mean AUC over\nfindings (95% CI)"  # column 2 of a multi-label check
+MULTILABEL_THUMBNAIL = "a logistic regression per finding on the raw pixels of 32x32 thumbnails, no network"
 COMPARE_COLUMNS = ["Model", "Weights\n(million)", "Test balanced accuracy\n(95% CI)", "Time", "Size (MB)"]
 
 
@@ -58,6 +68,18 @@ def with_ci(score: dict[str, float] | None) -> str:
     if not score:
         return "–"
     return f"{100 * score['value']:.1f} %  ({100 * score['low']:.1f}–{100 * score['high']:.1f})"
+
+
+def auc_with_ci(score: dict[str, float] | None) -> str:
+    """0.83 (0.75-0.90): a mean AUC and its 95% interval."""
+    if not score:
+        return "–"
+    return f"{score['value']:.2f}  ({score['low']:.2f}–{score['high']:.2f})"
+
+
+def is_multilabel(report: dict[str, Any]) -> bool:
+    """True for a check of a multi-label set (``transfer.json`` with ``task: "multi-label"``)."""
+    return report.get("task") == "multi-label"
 
 
 def _cell(text: str, tip: str = "", bold: bool = False, align_right: bool = False) -> QTableWidgetItem:
@@ -129,7 +151,7 @@ class FolderLine(QWidget):
         self.text = label("", "hint", wrap=True)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.button = QPushButton("Open folder", toolTip="Show the runs and the result files in the file manager")
-        self.button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder))))
+        self.button.clicked.connect(lambda: show_in_folder(Path(self.folder), self))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.text, 1)
@@ -187,17 +209,24 @@ class VerdictPanel(QWidget):
         set_coloured(self.verdict, words, colour)
         self.verdict.setVisible(True)
         self.meaning.setText(MEANINGS.get(report["verdict"], ""))
-        d = report["difference"]
+        d, multi = report["difference"], is_multilabel(report)
+        if multi:
+            figure = (f"<b>{d['value']:+.3f}</b> of the test mean AUC over findings (95% CI {d['low']:+.3f} to "
+                      f"{d['high']:+.3f}; AUC 1 = perfect, 0.5 = chance)")
+        else:
+            figure = (f"<b>{100 * d['value']:+.1f} points</b> of test balanced accuracy (95% CI "
+                      f"{100 * d['low']:+.1f} to {100 * d['high']:+.1f})")
+        n = len(report["classes"])
         self.difference.setText(
             f"Best with transfer ({ARM_NAMES.get(report['best_transfer'], report['best_transfer']).lower()}) "
             f"minus best without ({ARM_NAMES.get(report['best_no_transfer'], report['best_no_transfer']).lower()}), "
-            f"each chosen on the validation images: <b>{100 * d['value']:+.1f} points</b> of test balanced "
-            f"accuracy (95% CI {100 * d['low']:+.1f} to {100 * d['high']:+.1f}). {model_label(report['model'])}, "
+            f"each chosen on the validation images: {figure}. {model_label(report['model'])}, "
             f"{report['budget_epochs']} epoch(s) per network, {report['test_images']} test images, "
-            f"{len(report['classes'])} classes.")
+            + (f"{n} finding{'s' if n != 1 else ''} (several or none per image)." if multi else f"{n} classes."))
         self.rule.setText(f"The rule: {report['rule']}")
         self.target.setText(f"Target of indicator 2: {100 * report['target_val_balanced_accuracy']:.1f} % validation "
-                            "balanced accuracy (90% of the best any network reached).")
+                            "balanced accuracy (90% of the best any network reached"
+                            + ("; the mean over findings, each called present at p ≥ 0.5)." if multi else ")."))
         self._fill(report)
         self.folder.set_folder(folder, "Runs, transfer.json and transfer.txt")
 
@@ -205,6 +234,10 @@ class VerdictPanel(QWidget):
         arms = report["arms"]
         rows = [row for row in ARM_ROWS if row[0] in arms]
         compared = {report["best_transfer"], report["best_no_transfer"]}
+        multi = is_multilabel(report)
+        headers = list(INDICATOR_COLUMNS)
+        headers[2] = MULTILABEL_SCORE_COLUMN if multi else INDICATOR_COLUMNS[2]
+        self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(rows))
         for r, (arm, name, pretrained, what) in enumerate(rows):
             a, bold = arms[arm], arm in compared
@@ -212,13 +245,23 @@ class VerdictPanel(QWidget):
             reached = a.get("epochs_to_target")
             epochs = "no epochs" if not network else ("never" if reached is None else f"{reached} of {a['epochs_run']}")
             seconds = "–" if not network or reached is None else duration(a["seconds_to_target"])
+            what = MULTILABEL_THUMBNAIL if multi and arm == "thumbnail" else what
+            score = _score_cell(a, multi, bold)
             cells = [_cell(name, f"{name}: {what}. {a.get('run_dir') or ''}", bold), _cell(pretrained, bold=bold),
-                     _cell(with_ci(a["test_balanced_accuracy"]), f"Test accuracy {with_ci(a['test_accuracy'])}",
-                           bold, True),
+                     score,
                      _cell(epochs, bold=bold, align_right=True), _cell(seconds, bold=bold, align_right=True)]
             for c, item in enumerate(cells):
                 self.table.setItem(r, c, item)
         fit_height(self.table)
+
+
+def _score_cell(arm: dict[str, Any], multi: bool, bold: bool) -> QTableWidgetItem:
+    """The test score of an arm: balanced accuracy, or (multi-label) the mean AUC over findings."""
+    if multi:
+        return _cell(auc_with_ci(arm.get("test_macro_auc")),
+                     f"Mean over findings at p ≥ 0.5: balanced accuracy {with_ci(arm['test_balanced_accuracy'])}; "
+                     f"right finding decisions {with_ci(arm['test_accuracy'])}", bold, True)
+    return _cell(with_ci(arm["test_balanced_accuracy"]), f"Test accuracy {with_ci(arm['test_accuracy'])}", bold, True)
 
 
 class AnswerPanel(QWidget):
@@ -242,8 +285,8 @@ class AnswerPanel(QWidget):
     def clear(self) -> None:
         self.curve = None
         set_coloured(self.answer, "", None)
-        self.explanation.setText("Press “Label-budget curve” to measure it (the linear probe, a few seconds once "
-                                 "the features are computed).")
+        self.explanation.setText("Press “Label-budget curve” to measure it: only the last layer is trained (linear "
+                                 "probe), a few seconds once the image features are computed.")
         self.rule.setText("")
         self.folder.set_folder(None)
 

@@ -32,12 +32,15 @@ from PySide6.QtWidgets import (
 
 from tl_desktop.core.errors import ProjectError
 from tl_desktop.core.events import BatchEnded, EpochEnded, FitStarted, Notice, Progress
+from tl_desktop.core.insight.label_budget import answer_summary
 from tl_desktop.core.insight.results import compare_sentence, latest_result, new_result_folder
 from tl_desktop.core.project import project_file as proj
+from tl_desktop.ui.train.words import phase_words
 from tl_desktop.ui.transfer.plots import LabelBudgetPlot, LearningCurves
 from tl_desktop.ui.transfer.results import (
     ARM_NAMES,
     COMPARE_COLUMNS,
+    VERDICT_SUMMARY,
     AnswerPanel,
     FolderLine,
     VerdictPanel,
@@ -103,8 +106,9 @@ class TransferWindow(QWidget):
                                    specialValueText="the model's own", value=settings.image_size or 0,
                                    toolTip="Size the images are resized to; smaller is faster")
         self.start_button = QPushButton(icon("start"), "Start the check", toolTip=(
-            "Train a linear probe, a fine-tune and the same network from scratch on the same images, and tell "
-            "whether the pretrained knowledge helped"))
+            "Train the pretrained network's last layer only (linear probe), its last layers too (fine-tune) and "
+            "the same network from random weights (from scratch) on the same images, and tell whether the "
+            "pretrained knowledge helped"))
         self.start_button.setProperty("role", "primary")
         self.start_button.clicked.connect(self.start_check)
         self.stop_button = QPushButton(icon("stop"), "Stop", enabled=False,
@@ -116,13 +120,14 @@ class TransferWindow(QWidget):
 
     def _build_tabs(self) -> None:
         self.curves = LearningCurves()
-        self.curves.set_chance(len((self.project.scan or {}).get("classes") or []) or None)
+        self._project_chance()
         self.log_pane = QPlainTextEdit(readOnly=True, maximumBlockCount=2000,
                                        toolTip="What happened, step by step")
         self.log_pane.setMaximumHeight(110)
         self.verdict = VerdictPanel()
         self.compare_button = QPushButton("Compare offline models", toolTip=(
-            "Train every offline model as a linear probe on the same images (the epoch budget above) and list "
+            "Train only the last layer (linear probe) of every offline model on the same images (the epoch "
+            "budget above) and list "
             "accuracy, time and size"))
         self.compare_button.clicked.connect(self.start_compare)
         self.compare_table = make_table(COMPARE_COLUMNS, "Every offline model on the same split: test balanced "
@@ -130,7 +135,8 @@ class TransferWindow(QWidget):
         self.compare_summary = label("", wrap=True)
         self.compare_folder = FolderLine()
         self.budget_button = QPushButton("Label-budget curve", toolTip=(
-            "Test score versus images per class with the chosen model's frozen features: would labelling more "
+            "Test score versus images per class, the chosen model kept as it is and only its last layer "
+            "trained: would labelling more "
             "images pay off?"))
         self.budget_button.clicked.connect(self.start_label_budget)
         self.budget_plot = LabelBudgetPlot()
@@ -157,7 +163,7 @@ class TransferWindow(QWidget):
         box = QVBoxLayout(tab)
         row = QHBoxLayout()
         row.addWidget(self.compare_button)
-        row.addWidget(hint("Each model is trained as a linear probe (fast) with the epoch budget above, on the "
+        row.addWidget(hint("Each model trains only its last layer (linear probe, fast) with the epoch budget above, on the "
                            "same images. Pick the model with evidence: accuracy, but also time and size."), 1)
         box.addLayout(row)
         box.addWidget(self.compare_table, 0, Qt.AlignmentFlag.AlignLeft)
@@ -199,8 +205,9 @@ class TransferWindow(QWidget):
         layout.addWidget(self.tabs, 1)
 
     def _intro(self) -> QWidget:
-        text = ("The check trains the same network on the same images with the pretrained knowledge (linear probe, "
-                "fine-tune) and without it (from scratch), adds a simple classifier on the raw pixels, and compares "
+        text = ("The check trains the same network on the same images with the pretrained knowledge (last layer "
+                "only: linear probe; last layers too: fine-tune) and without it (from random weights: from "
+                "scratch), adds a simple classifier on the raw pixels, and compares "
                 "their test scores. Positive: the pretrained model clearly helps; neutral: no clear difference; "
                 "negative: it does worse than doing without.")
         if self.project.split:
@@ -218,11 +225,20 @@ class TransferWindow(QWidget):
         if self.verdict.report is not None:
             self.status.setText(f"Showing the check saved in {self.verdict.folder.folder}.")
 
+    def _project_chance(self) -> None:
+        """The chance guide for the project's images: 1 / classes, or 50 % per finding of a multi-label set."""
+        scan = self.project.scan or {}
+        multi = scan.get("task") == "multi-label"
+        self.curves.set_multilabel(multi)
+        self.curves.set_chance(2 if multi else len(scan.get("classes") or []) or None)
+
     def _show_check(self, report: dict[str, Any], folder: Path) -> None:
         self.verdict.show_report(report, folder)
         self.curves.set_curves(report["arms"], report["budget_epochs"])
         self.curves.set_target(report["target_val_balanced_accuracy"])
-        self.curves.set_chance(len(report["classes"]))
+        multi = report.get("task") == "multi-label"
+        self.curves.set_multilabel(multi)
+        self.curves.set_chance(2 if multi else len(report["classes"]))  # a finding's balanced accuracy: 50 %
 
     def _show_compare(self, result: dict[str, Any], folder: Path) -> None:
         fill_compare_table(self.compare_table, result["rows"])
@@ -258,7 +274,7 @@ class TransferWindow(QWidget):
         model, s = self.model.currentData(), self.project.settings
         self.verdict.clear("The check is running…")
         self.curves.reset(self.budget.value())
-        self.curves.set_chance(len((self.project.scan or {}).get("classes") or []) or None)
+        self._project_chance()
         self.tabs.setCurrentIndex(0)
         self._start("check", len(NETWORK_ARMS) * self.budget.value(), model, lambda out: dict(
             model=model, budget_epochs=self.budget.value(), out_dir=out, batch_size=s.batch_size,
@@ -345,7 +361,8 @@ class TransferWindow(QWidget):
         elif isinstance(event, Notice):
             self._log(f"{name}: {event.message}" if name else event.message)
         elif isinstance(event, Progress):
-            self.status.setText(f"{name + ': ' if name else ''}{event.phase} {event.done}/{event.total}")
+            self.status.setText(f"{name + ': ' if name else ''}{phase_words(event.phase)}, {event.done} of "
+                                f"{event.total}")
 
     def _show_batch_status(self) -> None:
         if self._last_batch is not None and self.is_running():
@@ -370,13 +387,13 @@ class TransferWindow(QWidget):
         if self.kind == "check":
             self._show_check(result.to_dict(), out)
             self.tabs.setCurrentIndex(0)
-            text = f"Finished: {result.verdict} transfer. Saved in {out}."
+            text = f"Finished: {VERDICT_SUMMARY.get(result.verdict, result.verdict)}. Saved in {out}."
         elif self.kind == "compare":
             self._show_compare({"rows": result}, out)
             text = f"Finished: {len(result)} models compared. Saved in {out}."
         else:
             self._show_budget(result.to_dict(), out)
-            text = f"Finished: labelling more is {result.answer} to pay off. Saved in {out}."
+            text = f"Finished: {answer_summary(result.answer)}. Saved in {out}."
         self._ended("finished", text)
 
     def _on_aborted(self) -> None:

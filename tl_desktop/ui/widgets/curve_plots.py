@@ -8,9 +8,10 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
-from tl_desktop.ui.widgets.plots import make_plot
+from tl_desktop.ui.glossary import term_button
+from tl_desktop.ui.widgets.plots import PlotPair, make_plot
 
 COLORS = ["#3f7cbf", "#e07b39", "#2e9d5b", "#c8553d", "#8e6cbf", "#8c6d31", "#d16ba5", "#6b6b6b", "#9aa62b",
           "#17a2b8"]
@@ -24,6 +25,12 @@ def _unit(plot: pg.PlotWidget) -> None:
     plot.getPlotItem().getViewBox().setLimits(xMin=-0.05, xMax=1.05, yMin=-0.05, yMax=1.05)
 
 
+def _explain(plot: pg.PlotWidget, term: str) -> None:
+    """A "?" in the plot's top-left corner that opens the glossary at ``term``; F1 on the plot does too."""
+    plot.setProperty("glossary_term", term)
+    term_button(term, plot).move(2, 2)
+
+
 def _marker(plot: pg.PlotWidget) -> pg.ScatterPlotItem:
     point = pg.ScatterPlotItem(size=13, brush=POINT_BRUSH, pen=pg.mkPen("white", width=2))
     point.setZValue(10)
@@ -31,12 +38,20 @@ def _marker(plot: pg.PlotWidget) -> pg.ScatterPlotItem:
     return point
 
 
+SHORT_LEGEND = 4  # with more named curves the legend gives the figure alone; its interval is in the tooltip
+
+
 def auc_text(name: str, entry: dict[str, Any]) -> str:
     auc = entry["auc"]
     return f"{name}: AUC {auc['auc']:.3f} (95% CI {auc['low']:.3f}–{auc['high']:.3f})"
 
 
-class RocPrPlots(QWidget):
+def short_auc_text(name: str, entry: dict[str, Any]) -> str:
+    """"digit_3: 0.973": the legend line of one of many curves (the AUC; the interval is in the tooltip)."""
+    return f"{name}: {entry['auc']['auc']:.3f}"
+
+
+class RocPrPlots(PlotPair):
     """ROC (left) and precision-recall (right) of every class against the rest; the positive class is bold."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -45,19 +60,17 @@ class RocPrPlots(QWidget):
                              x_label="1 − specificity (false-positive rate)")
         self.pr = make_plot("Precision–recall, test images", "precision (PPV)", (8, -8),
                             x_label="recall (sensitivity)")
-        for plot in (self.roc, self.pr):
+        for plot, term in ((self.roc, "auc_roc"), (self.pr, "average_precision")):
             _unit(plot)
             plot.setMinimumSize(220, 200)
+            _explain(plot, term)
         self.roc.plot([0, 1], [0, 1], pen=GUIDE)
         self._chance = self.pr.plot([0, 1], [0, 0], pen=GUIDE)
         self._items: list[tuple[pg.PlotWidget, Any]] = []
         self._legend_extra: list[tuple[Any, Any]] = []
         self.roc_point, self.pr_point = _marker(self.roc), _marker(self.pr)
         self.legend_texts: list[str] = []
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.roc)
-        layout.addWidget(self.pr)
+        self._pair(self.roc, self.pr)
 
     def set_curves(self, curves: dict[str, dict[str, Any]], class_names: list[str], positive: str | None) -> None:
         for plot, item in self._items:
@@ -69,6 +82,8 @@ class RocPrPlots(QWidget):
         self.legend_texts = []
         order = sorted(curves, key=lambda n: n != positive)  # the positive class first in the legend
         few = len(curves) <= 2
+        named = sum(1 for n in curves if n == positive or few or positive is None)
+        short = named > SHORT_LEGEND  # ten classes: "digit_3: 0.973" so that the legend fits the plot
         for name in order:
             entry = curves[name]
             main = name == positive or few or positive is None  # no class of interest: every class in colour
@@ -78,9 +93,10 @@ class RocPrPlots(QWidget):
             self.legend_texts.append(text)
             roc, pr = entry["roc"], entry["pr"]
             # with many classes only the positive class is named in the legend; the others stay faint
-            pr_text = f"{name}: AP {pr['average_precision']:.3f}"
+            pr_text = f"{name}: {'' if short else 'AP '}{pr['average_precision']:.3f}"
+            roc_text = short_auc_text(name, entry) if short else text
             self._items.append((self.roc, self.roc.plot(roc["fpr"], roc["tpr"], pen=pen,
-                                                        name=text if main else None)))
+                                                        name=roc_text if main else None)))
             self._items.append((self.pr, self.pr.plot(pr["recall"], pr["precision"], pen=pen,
                                                       name=pr_text if main else None)))
             if not main:
@@ -88,13 +104,18 @@ class RocPrPlots(QWidget):
                     item.setZValue(-1)
             if name == positive:
                 self._chance.setData([0, 1], [pr["prevalence"]] * 2)
-        if not few and len(curves) > 1:
+        if not few and len(curves) > 1 and positive is not None:  # grey curves only beside a class of interest
             others = pg.PlotDataItem(pen=pg.mkPen("#b0b0b0", width=1.2))
             for plot in (self.roc, self.pr):
                 legend = plot.getPlotItem().legend
                 if legend is not None:
                     legend.addItem(others, "other classes, each against the rest")
                     self._legend_extra.append((legend, others))
+        self.roc.setProperty("base_tooltip", "ROC-AUC of each class against the rest, with its 95% interval:<br>"
+                             + "<br>".join(self.legend_texts) if short else "")
+        self.pr.setProperty("base_tooltip", "Average precision (AP) of each class against the rest" if short else "")
+        for plot in (self.roc, self.pr):
+            plot.fit_legend()
 
     def set_point(self, sensitivity: float | None, specificity: float | None, ppv: float | None) -> None:
         """The operating point of the threshold on both curves (hidden where a figure is undefined)."""
@@ -108,7 +129,7 @@ class RocPrPlots(QWidget):
             self.pr_point.setData([sensitivity], [ppv])
 
 
-class CalibrationPlots(QWidget):
+class CalibrationPlots(PlotPair):
     """Reliability diagram (before / after temperature scaling) and accuracy versus coverage."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -121,8 +142,9 @@ class CalibrationPlots(QWidget):
         self.coverage.setToolTip("Saying “not sure” more often (moving left) leaves fewer, more accurate answers")
         _unit(self.reliability)
         _unit(self.coverage)
-        for plot in (self.reliability, self.coverage):
+        for plot, term in ((self.reliability, "calibration"), (self.coverage, "abstain")):
             plot.setMinimumSize(220, 200)
+            _explain(plot, term)
         self.reliability.plot([0, 1], [0, 1], pen=GUIDE, name="perfectly calibrated")
         self._before = self.reliability.plot(pen=pg.mkPen(COLORS[1], width=2), symbol="o", symbolSize=7,
                                              symbolBrush=COLORS[1], symbolPen=None, name="before")
@@ -130,10 +152,7 @@ class CalibrationPlots(QWidget):
                                             symbolBrush=COLORS[0], symbolPen=None, name="after")
         self._curve = self.coverage.plot(pen=pg.mkPen(COLORS[2], width=2), name="test images")
         self.coverage_point = _marker(self.coverage)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.reliability)
-        layout.addWidget(self.coverage)
+        self._pair(self.reliability, self.coverage)
 
     def set_calibration(self, calibration: dict[str, Any] | None, temperature: float) -> None:
         legend = self.reliability.getPlotItem().legend
@@ -151,6 +170,7 @@ class CalibrationPlots(QWidget):
             item.setData([c for c, _a in points], [a for _c, a in points])
             if label is not None:
                 label.setText(f"{text}: ECE {100 * diagram['ece']:.1f} %")
+        self.reliability.fit_legend()
 
     def set_coverage(self, curve: dict[str, list[float]] | None) -> None:
         if not curve:
