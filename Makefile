@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py docs/screenshots
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py docs/screenshots --dark
 
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py

@@ -1,7 +1,9 @@
 """Render every step of the app to PNG, offscreen, with real content: the sample project is built, scanned,
 split, trained, evaluated, exported and used for prediction, exactly as a user would click through it.
 
-    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py docs/screenshots
+    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py docs/screenshots [--dark]
+
+At 1366 x 768, a common laptop screen. ``--dark`` renders the dark theme, into ``NAME-dark.png`` files.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-SIZE = (1280, 820)
+SIZE = (1366, 768)
+SUFFIX = ""  # "-dark" with --dark
 
 
 def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
@@ -45,14 +48,18 @@ def settle(ms: int = 600) -> None:
 
 def grab(window, out: Path, name: str) -> Path:
     settle()
-    path = out / f"{name}.png"
+    path = out / f"{name}{SUFFIX}.png"
     window.grab().save(str(path))
     print(f"wrote {path}")
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
+    global SUFFIX
     argv = sys.argv[1:] if argv is None else argv
+    dark = "--dark" in argv
+    argv = [a for a in argv if a != "--dark"]
+    SUFFIX = "-dark" if dark else ""
     out = Path(argv[0] if argv else "docs/screenshots").absolute()
     out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="tl-screens-"))
@@ -63,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     from tl_desktop.ui.main_window import MainWindow
 
     app = create_application([sys.argv[0]])
+    from tl_desktop.ui.theme import apply_theme
+
+    apply_theme("dark" if dark else "light")
     window = MainWindow(warm_up=False)
     window.resize(*SIZE)
     window.show()

@@ -39,8 +39,10 @@ def test_stop_sets_token_and_emits_aborted(qtbot):
     ended = []
     worker.finished.connect(lambda _r: ended.append("finished"))
     worker.ended.connect(lambda: ended.append("ended"))
-    with qtbot.waitSignal(worker.progressed, timeout=5000):
-        worker.start()
+    seen = []
+    worker.progressed.connect(seen.append)  # connected once, before the thread emits: waitSignal(progressed)
+    worker.start()                          # would disconnect while the thread emits 1,000 events a second
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
     with qtbot.waitSignal(worker.aborted, timeout=5000):
         worker.stop()
     assert worker.token.cancelled

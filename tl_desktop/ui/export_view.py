@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from tl_desktop.core.events import Progress
 from tl_desktop.core.project.project_file import EXPORTS_FOLDER
 from tl_desktop.ui.data.scan_report import fill_table, make_table
+from tl_desktop.ui.glossary import set_term, term_button, with_term
 from tl_desktop.ui.session import Session, drop_workers
 from tl_desktop.ui.widgets.common import fit_columns, hint, icon, label, title
 from tl_desktop.ui.widgets.errors import task_failed
@@ -82,10 +83,12 @@ class ExportView(QWidget):
         file_row.addWidget(self.browse)
         options = QGroupBox("Export")
         form = QFormLayout(options)
+        file_row.addWidget(term_button("onnx", self))
         form.addRow("File:", file_row)
-        form.addRow("Extra files:", self.fp16)
+        form.addRow("Extra files:", with_term(self.fp16, "fp16", self))
         form.addRow("", self.int8)
-        form.addRow("Images unlike the training images:", self.unfamiliar)
+        set_term(self.int8, "int8")
+        form.addRow("Images unlike the training images:", with_term(self.unfamiliar, "unfamiliar_image", self))
         form.addRow("", self.button)
         results = QGroupBox("Verification: the exported file against the trained model")
         results_layout = QVBoxLayout(results)

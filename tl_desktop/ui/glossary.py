@@ -16,10 +16,12 @@ import html
 
 import shiboken6
 from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -167,5 +169,74 @@ def term_button(term: str, parent: QWidget | None = None) -> QToolButton:
     button.setProperty(TERM_PROPERTY, key)
     button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
     button.setCursor(Qt.CursorShape.WhatsThisCursor)
-    button.clicked.connect(lambda: show_glossary(key, button.window()))
+    button.clicked.connect(lambda: show_glossary(button.property(TERM_PROPERTY), button.window()))
     return button
+
+
+def set_term(widget: QWidget, term: str) -> None:
+    """Point ``widget`` (a "?" button from ``term_button`` or any widget F1 should explain) at another term;
+    a "?" button's tooltip follows. Used where the word on screen changes (a multi-label run's captions)."""
+    key = lookup(term)
+    if key is None:
+        raise KeyError(f"no glossary entry {term!r}: add it to tl_desktop/ui/glossary_terms.py")
+    widget.setProperty(TERM_PROPERTY, key)
+    if isinstance(widget, QToolButton) and widget.text() == "?":
+        widget.setToolTip(f"What is “{TERMS[key].title}”? (opens the glossary)")
+        widget.setAccessibleName(f"Explain {TERMS[key].title}")
+
+
+def with_term(widget: QWidget, term: str, parent: QWidget | None = None) -> QHBoxLayout:
+    """``widget`` with a "?" button for ``term`` right beside it, as a row for a form or grid cell; F1 on
+    ``widget`` opens the same term."""
+    set_term(widget, term)
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    row.setSpacing(2)
+    row.addWidget(widget, 1)
+    row.addWidget(term_button(term, parent), 0, Qt.AlignmentFlag.AlignTop)
+    return row
+
+
+def link(term: str, word: str) -> str:
+    """``word`` as a rich-text link to the glossary entry ``term``, for a label passed to ``follow_links``."""
+    key = lookup(term)
+    if key is None:
+        raise KeyError(f"no glossary entry {term!r}: add it to tl_desktop/ui/glossary_terms.py")
+    return f'<a href="term:{key}">{html.escape(word)}</a>'
+
+
+def follow_links(widget: QLabel) -> None:
+    """Make the ``link(...)`` words in ``widget``'s (rich) text open the glossary when clicked."""
+    widget.setTextFormat(Qt.TextFormat.RichText)
+    widget.setTextInteractionFlags(widget.textInteractionFlags() | Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                   | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+    widget.linkActivated.connect(lambda url: show_glossary(url.removeprefix("term:"), widget.window()))
+
+
+class TermLinks(QLabel):
+    """A wrapped hint line "What the words mean: sensitivity · PPV/NPV · …" whose words are links; each opens
+    the glossary at its term. For a table whose headers are the terms; ``terms`` lists the entry keys."""
+
+    def __init__(self, words: list[tuple[str, str]], parent: QWidget | None = None) -> None:
+        keys = [lookup(term) for term, _word in words]
+        if None in keys:
+            raise KeyError(f"no glossary entry among {words!r}: add it to tl_desktop/ui/glossary_terms.py")
+        self.terms: list[str] = [k for k in keys if k is not None]
+        links = " · ".join(link(key, word) for key, (_t, word) in zip(self.terms, words, strict=True))
+        super().__init__(f"What the words mean (opens the glossary): {links}", parent)
+        self.setProperty("role", "hint")
+        self.setWordWrap(True)
+        self.setProperty(TERM_PROPERTY, self.terms[0])  # F1 here: the first word
+        follow_links(self)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        """A wrapped line asks for the height of its text at its width, so a layout never cuts it."""
+        super().resizeEvent(event)
+        needed = self.heightForWidth(self.width())
+        if needed > 0 and self.minimumHeight() != needed:
+            self.setMinimumHeight(needed)
+
+
+def term_links(words: list[tuple[str, str]], parent: QWidget | None = None) -> TermLinks:
+    """The ``TermLinks`` line for ``(term, word on screen)`` pairs, e.g. ``[("ppv", "PPV/NPV")]``."""
+    return TermLinks(words, parent)

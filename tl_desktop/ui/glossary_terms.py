@@ -169,6 +169,12 @@ TERMS: dict[str, Term] = {
         "Device (CPU or GPU)", "Where the computing happens. A graphics card (GPU) trains many times faster than "
         "the processor (CPU); Automatic uses one when the computer has a usable one.",
         "compute device: CPU, CUDA (NVIDIA GPU), MPS (Apple GPU)", ("batch_size",)),
+    "strategy": Term(
+        "Training strategy", "How much of the pretrained network is changed to fit your images: only a small "
+        "final layer (quickest, needs the fewest images), the last blocks as well, the whole network, or a "
+        "network that starts from nothing (needs by far the most images).",
+        "transfer-learning strategy: linear probe, fine-tuning, full fine-tuning, training from scratch",
+        ("linear_probe", "fine_tune", "full_training", "from_scratch")),
     "cache": Term(
         "Cache", "Copies of your images already resized for the model, and the model's summaries of them, kept "
         "so the next training starts faster. It can be deleted at any time; it is made again when needed.",

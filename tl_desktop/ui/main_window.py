@@ -182,11 +182,8 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self._action("&About tl-desktop", self.about))
 
     def show_transfer_window(self) -> None:
-        """Open (or raise) the non-modal "Did transfer help?" window of the open project."""
-        if self.session.project is None:
-            show_error(self, "No project is open", "The transfer check uses the images of a project.",
-                       "Open or create a project first (File menu).")
-            return
+        """Open (or raise) the non-modal "Did transfer help?" window on the open project's images (with no project
+        open, on a folder or CSV chosen in the window)."""
         from tl_desktop.ui.transfer.window import TransferWindow
 
         window = getattr(self, "transfer_window", None)
@@ -211,11 +208,14 @@ class MainWindow(QMainWindow):
             self.steps.setCurrentRow(row)
 
     def _on_project(self, project: proj.Project | None) -> None:
-        for row, (_key, _text, _icon, needs) in enumerate(STEPS):
+        for row, (key, text, _icon, needs) in enumerate(STEPS):
             item = self.steps.item(row)
             flags = item.flags()
             enabled = not needs or project is not None
             item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if enabled else flags & ~Qt.ItemFlag.ItemIsEnabled)
+            name = text.strip(" 0123456789")
+            item.setToolTip(f"{name} ({step_shortcut(key)})" if enabled else
+                            f"{name}: create or open a project first (File > New project… or the Start page)")
         for action in (self.save_action, self.server_action, self.import_action):
             action.setEnabled(project is not None)
         self._show_label_step()

@@ -35,6 +35,7 @@ from tl_desktop.core.events import Progress
 from tl_desktop.core.fsutil import atomic_write_text, csv_text
 from tl_desktop.core.project.project_file import latest_verified_export
 from tl_desktop.ui.evaluate.heatmap_panel import HeatmapPanel
+from tl_desktop.ui.glossary import term_button, with_term
 from tl_desktop.ui.predict_findings import (
     MULTI_HEADERS,
     answer_spread,
@@ -58,6 +59,9 @@ UNFAMILIAR_TIP = ("This image is unlike the images the model was trained on (unf
                   "what about 95 % of its validation images reach): the answer may mean nothing. Check the image "
                   "yourself.")
 WARN = QColor(200, 85, 61)
+
+
+CHOOSE_MODEL_FIRST = "Choose a model file first (an .onnx file exported in step 5)."
 
 
 def _unfamiliar(p: Any) -> bool:
@@ -205,7 +209,10 @@ class PredictView(QWidget):
         box.addWidget(self.model_note)
         box.addWidget(self.model_problem)
         box.addLayout(actions)
-        box.addWidget(self.summary)
+        summary_row = with_term(self.summary, "unfamiliar_image", self)  # the summary counts unfamiliar images
+        summary_row.addWidget(term_button("not_sure", self), 0, Qt.AlignmentFlag.AlignTop)
+        box.addLayout(summary_row)
+        self.table.setProperty("glossary_term", "unfamiliar_image")  # F1 in the results: the "Unfamiliar" column
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.heatmaps)
@@ -303,11 +310,15 @@ class PredictView(QWidget):
             self.set_model(file)
 
     def _choose_files(self) -> None:
+        if self._model_missing():  # said before the user picks images, not after
+            return
         files, _ = QFileDialog.getOpenFileNames(self, "Images to classify")
         if files:
             self.predict(files)
 
     def _choose_folder(self) -> None:
+        if self._model_missing():
+            return
         folder = QFileDialog.getExistingDirectory(self, "Folder of images to classify")
         if folder:
             self.predict([folder])
@@ -327,13 +338,17 @@ class PredictView(QWidget):
         event.acceptProposedAction()
 
     # --- predicting ---------------------------------------------------------------------------------
-    def predict(self, paths: list[str]) -> None:
+    def _model_missing(self) -> bool:
+        """Whether no usable model is chosen; if so, the summary says what to do (before any image is asked)."""
         self.set_model(self.model_path.text().strip())  # a path typed but not confirmed yet
         if not self._model:
-            self.summary.setText("Choose a model file first (an .onnx file exported in step 5).")
-            return
-        if self.model_error is not None:
+            self.summary.setText(CHOOSE_MODEL_FIRST)
+        elif self.model_error is not None:
             self.summary.setText("Choose another model file: this one cannot be used.")
+        return not self._model or self.model_error is not None
+
+    def predict(self, paths: list[str]) -> None:
+        if self._model_missing():
             return
         if self.worker is not None and self.worker.is_running():
             return

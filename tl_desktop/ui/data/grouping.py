@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
+from tl_desktop.ui.glossary import with_term
 from tl_desktop.ui.widgets.common import label
 
 # key, shown text, pattern searched in each image's path (relative, "/" separators), tooltip
@@ -160,7 +161,8 @@ class GroupingChooser(QWidget):
         self.preview.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.group, self.pattern, self.preview):
+        box.addLayout(with_term(self.group, "grouped_split", self))  # "?": what grouping is for
+        for widget in (self.pattern, self.preview):
             box.addWidget(widget)
         self.group.currentIndexChanged.connect(self._refresh)
         self.pattern.textChanged.connect(self._refresh)

@@ -13,6 +13,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from tl_desktop.core.events import Progress
+from tl_desktop.ui.glossary import set_term, term_links
 from tl_desktop.ui.review.decisions_list import DecisionList, summary
 from tl_desktop.ui.review.gallery import ReviewGallery
 from tl_desktop.ui.review.pairs import PairList
@@ -59,6 +60,8 @@ class QualityPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.pairs, "Near-duplicates")
         self.tabs.addTab(self.gallery, "Likely label errors")
+        set_term(self.pairs, "near_duplicate")  # F1 inside a tab: its term
+        set_term(self.gallery, "label_issue")
         self.tabs.addTab(self.decisions, "Your decisions")
         self._arrange()
         session.review_changed.connect(self._show_decided)
@@ -71,6 +74,8 @@ class QualityPanel(QWidget):
         top.addWidget(self.progress, 1)
         top.addWidget(self.cancel_button)
         top.addStretch()
+        top.addWidget(term_links([("near_duplicate", "near-duplicate"), ("label_issue", "likely label error")],
+                                 self))
         box = QVBoxLayout(self)
         box.addWidget(hint("Finds the same picture saved twice (re-saved, resized, cropped or brighter) and images "
                            "whose label looks wrong. You decide what happens to each; your files are never moved."))

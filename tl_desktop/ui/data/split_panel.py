@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from tl_desktop.core.events import LeakageCheck
 from tl_desktop.ui.data.grouping import GroupingChooser
 from tl_desktop.ui.data.scan_report import fill_table, make_table
+from tl_desktop.ui.glossary import term_button, with_term
 from tl_desktop.ui.widgets.common import label
 
 SUBSETS = ("train", "val", "test")
@@ -70,6 +71,7 @@ class SplitPanel(QGroupBox):
         shares.addWidget(self.val)
         shares.addWidget(label("test"))
         shares.addWidget(self.test)
+        shares.addWidget(term_button("validation_test", self))
         shares.addStretch()
         form.addRow("Shares:", shares)
         form.addRow("Seed:", self.seed)
@@ -80,7 +82,7 @@ class SplitPanel(QGroupBox):
         box.addWidget(self.why)
         box.addWidget(self.counts, 1)
         box.addWidget(self.reviewed)
-        box.addWidget(self.leak)
+        box.addLayout(with_term(self.leak, "leakage", self))
 
     def group_by(self) -> str | None:
         return self.grouping.group_by()

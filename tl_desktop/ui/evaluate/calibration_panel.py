@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tl_desktop.ui.glossary import follow_links, link, set_term
 from tl_desktop.ui.widgets.common import label
 from tl_desktop.ui.widgets.curve_plots import CalibrationPlots
 
@@ -59,9 +60,12 @@ class CalibrationPanel(QWidget):
     def _arrange(self) -> None:
         calibration = QGroupBox("Calibration")
         QVBoxLayout(calibration).addWidget(self.ece)
+        set_term(calibration, "calibration")  # F1; its words are links to the glossary (show_calibration)
+        follow_links(self.ece)
         abstain = QGroupBox("“Not sure”")
         grid = QGridLayout(abstain)
         grid.addWidget(self.enabled, 0, 0, 1, 3)
+        set_term(self.enabled, "not_sure")  # F1; the plot beside it has the "?" (no taller row at 1024 x 700)
         grid.addWidget(label("Threshold:"), 1, 0)
         grid.addWidget(self.slider, 1, 1)
         grid.addWidget(self.value, 1, 2)
@@ -121,8 +125,9 @@ class CalibrationPanel(QWidget):
             return
         before, after = calibration["before"]["ece"], calibration["after"]["ece"]
         self.ece.setText(
-            f"Expected calibration error on the test images: <b>{_pct(before)}</b> as trained, "
-            f"<b>{_pct(after)}</b> after temperature scaling (T = {temperature:.2f}, fitted on {n_val} "
+            f"Expected {link('calibration', 'calibration')} error on the test images: <b>{_pct(before)}</b> as "
+            f"trained, <b>{_pct(after)}</b> after {link('temperature', 'temperature scaling')} "
+            f"(T = {temperature:.2f}, fitted on {n_val} "
             "validation images). Lower is better: it is the average gap between the model's probability "
             "and how often it is right. The exported model reports the scaled probabilities.")
 

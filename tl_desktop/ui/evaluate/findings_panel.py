@@ -20,6 +20,7 @@ from tl_desktop.core.evaluation.multilabel import summary_lines
 from tl_desktop.core.evaluation.stored_result import ClinicalResult, ImageResult
 from tl_desktop.ui.data.scan_report import fill_table, make_table
 from tl_desktop.ui.evaluate.heatmap_panel import HeatmapPanel
+from tl_desktop.ui.glossary import term_links
 from tl_desktop.ui.widgets.common import label
 from tl_desktop.ui.widgets.curve_plots import COLORS, GUIDE, auc_text
 from tl_desktop.ui.widgets.image_viewer import KnownFacts, open_viewer
@@ -66,6 +67,9 @@ class FindingsPanel(QWidget):
         left = QVBoxLayout()
         left.addWidget(self.lines)
         left.addWidget(self.table, 1)
+        left.addWidget(term_links([("exact_match", "exact match"), ("hamming_loss", "Hamming loss"), ("f1", "F1"),
+                                   ("average_precision", "average precision"), ("auc", "AUC"),
+                                   ("threshold", "threshold")], self))
         left.addWidget(self.rule)
         row = QHBoxLayout(self)
         row.addLayout(left, 2)

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QSizePolicy, QVBoxLayout, QWidget
 
 from tl_desktop.ui.data.scan_report import fill_table, make_table
+from tl_desktop.ui.glossary import follow_links, link, set_term, term_links
 from tl_desktop.ui.widgets.common import fit_columns, keep_height, label, percent
 from tl_desktop.ui.widgets.confusion import ConfusionMatrix
 
@@ -65,6 +66,7 @@ class Headline(QWidget):
             column = QVBoxLayout()
             self.figures[key].setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             column.addWidget(self.figures[key])
+            follow_links(self.captions[key])  # a caption's term is a link to the glossary (no taller row)
             column.addWidget(self.captions[key])
             column.addStretch()
             self.captions[key].setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
@@ -74,6 +76,7 @@ class Headline(QWidget):
         box.setContentsMargins(0, 0, 0, 0)
         box.addLayout(row)
         box.addWidget(self.point)
+        set_term(self.point, "threshold")  # F1 (a "?" beside it would make the line wrap sooner)
 
     def show_summary(self, metrics: dict[str, Any], clinical: Any) -> None:
         auc = (metrics.get("roc_auc") or {}).get("macro")
@@ -88,7 +91,9 @@ class Headline(QWidget):
         low, high = wilson_interval(right, n)
         self.captions["accuracy"].setText("accuracy" if low is None else
                                           f"accuracy ({right}/{n}; 95% CI {100 * low:.1f}–{100 * high:.1f} %)")
-        self.captions["balanced"].setText("balanced accuracy (mean sensitivity of the classes)")
+        self.captions["balanced"].setText(f"{link('balanced_accuracy', 'balanced accuracy')} (mean sensitivity of "
+                                          "the classes)")
+        self.captions["auc"].setText(f"{link('auc', 'ROC-AUC')} (mean)")
         self.point.setText(point_text(clinical))
 
     def show_findings(self, metrics: dict[str, Any]) -> None:
@@ -104,11 +109,12 @@ class Headline(QWidget):
         self.figures["balanced"].setText("–" if metrics.get("macro_f1") is None else f"{metrics['macro_f1']:.3f}")
         self.figures["auc"].setText("–" if auc is None else f"{auc:.3f}")
         low, high = wilson_interval(right, n)
-        self.captions["accuracy"].setText("exact match" if low is None else
-                                          f"exact match: every finding right ({right}/{n}; 95% CI "
+        exact_match = link("exact_match", "exact match")
+        self.captions["accuracy"].setText(exact_match if low is None else
+                                          f"{exact_match}: every finding right ({right}/{n}; 95% CI "
                                           f"{100 * low:.1f}–{100 * high:.1f} %)")
-        self.captions["balanced"].setText("macro F1 (mean over the findings)")
-        self.captions["auc"].setText("ROC-AUC (mean of the findings)")
+        self.captions["balanced"].setText(f"macro {link('f1', 'F1')} (mean over the findings)")
+        self.captions["auc"].setText(f"{link('auc', 'ROC-AUC')} (mean of the findings)")
         names = metrics.get("class_names", [])
         self.point.setText(f"Multi-label: {len(names)} findings ({', '.join(names)}), each present or absent on "
                            "its own. Decision rule: a finding is called when its probability reaches its own "
@@ -137,7 +143,11 @@ class OverviewPanel(QWidget):
         column.addWidget(matrix_title)
         column.addWidget(self.matrix)
         row.addWidget(matrix_box, 2)
-        row.addWidget(self.table, 3)
+        table_column = QVBoxLayout()
+        table_column.addWidget(self.table, 1)
+        table_column.addWidget(term_links([("sensitivity", "sensitivity"), ("precision", "precision"), ("f1", "F1"),
+                                           ("auc", "ROC-AUC"), ("confidence_interval", "95% CI")], self))
+        row.addLayout(table_column, 3)
 
     def show_summary(self, metrics: dict[str, Any], curves: dict[str, Any]) -> None:
         """Per-class table (sensitivity and precision with intervals, ROC-AUC with its bootstrap interval)."""

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from tl_desktop.ui.data.scan_report import fill_table, make_table
+from tl_desktop.ui.glossary import term_links, with_term
 from tl_desktop.ui.widgets.common import fit_columns, keep_height, label
 from tl_desktop.ui.widgets.confusion import ConfusionMatrix
 from tl_desktop.ui.widgets.curve_plots import RocPrPlots
@@ -118,7 +119,7 @@ class ThresholdPanel(QWidget):
         grid.addWidget(self.class_label, 1, 0)
         grid.addWidget(self.positive, 1, 1, 1, 2)
         grid.addWidget(self.reason, 2, 0, 1, 3)
-        grid.addWidget(label("Threshold:"), 3, 0)
+        grid.addLayout(with_term(label("Threshold:"), "threshold", controls), 3, 0)
         grid.addWidget(self.slider, 3, 1)
         grid.addWidget(self.value, 3, 2)
         grid.addWidget(self.youden, 4, 0, 1, 3)
@@ -135,7 +136,10 @@ class ThresholdPanel(QWidget):
             keep_height(text)  # a wrapped line keeps the height of its text: never cut at the top
         controls.setMinimumWidth(290)
         figures = QGroupBox("At this threshold (test images)")
-        QVBoxLayout(figures).addWidget(self.table)
+        figures_box = QVBoxLayout(figures)
+        figures_box.addWidget(self.table)
+        figures_box.addWidget(term_links([("sensitivity", "sensitivity"), ("specificity", "specificity"),
+                                          ("ppv_npv", "PPV/NPV"), ("confidence_interval", "95% interval")], figures))
         matrix = QGroupBox("Confusion matrix (click a cell)")
         matrix.setToolTip("The confusion matrix at this threshold: click a cell to see its images")
         QVBoxLayout(matrix).addWidget(self.matrix)

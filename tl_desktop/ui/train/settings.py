@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tl_desktop.ui.glossary import set_term, term_button, with_term
+from tl_desktop.ui.glossary_terms import lookup
 from tl_desktop.ui.widgets.common import label
 from tl_desktop.workers import Worker, tasks
 
@@ -82,19 +84,22 @@ class TrainSettingsForm(QGroupBox):
         self._connect()
 
     def _layout(self) -> None:
+        """One row per setting; a "?" beside each word a newcomer may not know opens the glossary there."""
         form = QFormLayout(self)
-        form.addRow("Strategy:", self.strategy)
+        form.addRow("Strategy:", with_term(self.strategy, "strategy", self))
         form.addRow("", self.strategy_text)
-        form.addRow("Epochs:", self.epochs)
-        form.addRow("Learning rate:", self.lr)
-        form.addRow("Batch size:", self.batch)
+        form.addRow("Epochs:", with_term(self.epochs, "epoch", self))
+        form.addRow("Learning rate:", with_term(self.lr, "learning_rate", self))
+        form.addRow("Batch size:", with_term(self.batch, "batch_size", self))
         form.addRow("Image size:", self.image_size)
         augment = QHBoxLayout()
         augment.addWidget(self.augmentation)
         augment.addWidget(self.allow_flip)
         augment.addWidget(self.allow_rotate)
+        augment.addWidget(term_button("augmentation", self))
+        set_term(self.augmentation, "augmentation")
         form.addRow("Augmentation:", augment)
-        form.addRow("Device:", self.device)
+        form.addRow("Device:", with_term(self.device, "device", self))
 
     def _connect(self) -> None:
         for combo in (self.strategy, self.image_size, self.augmentation, self.device):
@@ -107,6 +112,7 @@ class TrainSettingsForm(QGroupBox):
 
     def _on_edit(self, *_args: Any) -> None:
         self.strategy_text.setText(self.strategy_help.get(self.strategy.currentData(), ""))
+        set_term(self.strategy, lookup(self.strategy.currentData()) or "strategy")  # F1: the chosen strategy
         medical = self.augmentation.currentData() == "medical"
         self.allow_flip.setEnabled(medical)
         self.allow_rotate.setEnabled(medical)

@@ -107,13 +107,19 @@ def model_label(name: str) -> str:
 
 
 def fit_height(table: QTableWidget) -> None:
-    """Make the table exactly as tall as its rows (no empty grey area under a short table)."""
+    """Make the table exactly as tall as all its rows and as wide as all its columns, so it never scrolls and no
+    row is hidden (no empty grey area under a short table either). Measured from the header's size hint: its
+    height is not known before the window is shown."""
+    table.resizeColumnsToContents()
     table.resizeRowsToContents()
-    height = table.horizontalHeader().height() + 2 * table.frameWidth()
-    height += sum(table.rowHeight(r) for r in range(table.rowCount()))
-    if table.horizontalScrollBar().isVisible():
-        height += table.horizontalScrollBar().height()
+    header = table.horizontalHeader()
+    frame = 2 * table.frameWidth()
+    height = header.sizeHint().height() + frame + sum(table.rowHeight(r) for r in range(table.rowCount()))
+    width = frame + sum(table.columnWidth(c) for c in range(table.columnCount()))
     table.setFixedHeight(height)
+    table.setMinimumWidth(width)
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
 
 def make_table(columns: list[str], tip: str) -> QTableWidget:
@@ -180,15 +186,23 @@ class VerdictPanel(QWidget):
                                 "Bold rows are the two compared by the verdict (each chosen on the validation "
                                 "images).")
         self.folder = FolderLine()
+        words = QVBoxLayout()  # left: the verdict in words; right: the table with every model, never scrolled
+        for widget in (self.verdict, self.meaning, self.difference, self.target):
+            words.addWidget(widget)
+        words.addStretch(1)
+        figures = QVBoxLayout()
+        figures.addWidget(self.table)
+        figures.addWidget(hint("The three indicators: 1 = what the pretrained features alone reach (the linear "
+                               "probe's test score); 2 = how fast each network reached the target; 3 = the final "
+                               "test scores with and without transfer. Bold: the two models the verdict compares."))
+        figures.addWidget(self.rule)
+        figures.addStretch(1)
+        top = QHBoxLayout()
+        top.addLayout(words, 1)
+        top.addLayout(figures, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.verdict, self.meaning, self.difference, self.target, self.table):
-            layout.addWidget(widget)
-        layout.addWidget(hint("The three indicators: 1 = what the pretrained features alone reach (the linear "
-                              "probe's test score); 2 = how fast each network reached the target; 3 = the final "
-                              "test scores with and without transfer. Bold: the two models the verdict compares."))
-        layout.addWidget(self.rule)
-        layout.addStretch(1)
+        layout.addLayout(top)
         layout.addWidget(self.folder)
         self.clear("No result yet. Press “Start the check”.")
 

@@ -1,9 +1,11 @@
 """The "Did transfer help?" window: the transfer check with live overlaid learning curves and its verdict, the
-comparison of the offline models, and the label-budget curve, for the open project.
+comparison of the offline models, and the label-budget curve, for the open project or another folder of class
+folders or CSV chosen on its "Data:" line (``source.DataChoice``).
 
 Non-modal; every computation is a plain core function (``transfer.transfer_check``, ``transfer.compare_models``,
 ``label_budget.label_budget_curve``) run by a ``Worker``; Stop sets its CancelToken. Results are the JSON files
-the core writes under ``<project>/transfer/``; the newest of each kind is shown when the window opens.
+the core writes under ``<project>/transfer/`` (another data set: ``<its parent>/tl-desktop transfer checks/transfer/``);
+the newest of each kind is shown when the window opens and when the data changes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -47,6 +50,7 @@ from tl_desktop.ui.transfer.results import (
     fill_compare_table,
     make_table,
 )
+from tl_desktop.ui.transfer.source import DataChoice
 from tl_desktop.ui.widgets.common import hint, icon, label
 from tl_desktop.ui.widgets.errors import show_error
 from tl_desktop.workers import Failure, Worker
@@ -57,6 +61,7 @@ TASK_WORDS = {"check": "The transfer check", "compare": "The model comparison", 
 NETWORK_ARMS = ("linear-probe", "fine-tune", "scratch")
 STATUS_MS = 250
 DEFAULT_BUDGET = 5
+CURVES_MIN = 200  # px of the learning curves under the verdict
 
 
 def offline_catalog() -> list[tuple[str, str]]:
@@ -67,19 +72,23 @@ def offline_catalog() -> list[tuple[str, str]]:
 
 
 class TransferWindow(QWidget):
-    """One project's transfer insight; ``task_ended(kind, outcome)`` after each task (finished/aborted/errored)."""
+    """Transfer insight on the open project's images (``project``, may be None) or another data set;
+    ``task_ended(kind, outcome)`` after each task (finished/aborted/errored)."""
 
     task_ended = Signal(str, str)
 
-    def __init__(self, project: proj.Project, parent: QWidget | None = None) -> None:
+    def __init__(self, project: proj.Project | None, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.project = project
+        self.settings = project.settings if project is not None else proj.TrainSettings()
+        self.data = DataChoice(project)
+        self.data.changed.connect(self._data_changed)
         self.worker: Worker | None = None
         self.kind: str | None = None
         self._out: Path | None = None
         self._epochs_done = 0
         self._last_batch: tuple[str, BatchEnded] | None = None
-        self.setWindowTitle(f"Did transfer help? — {project.name}")
+        self.setWindowTitle(f"Did transfer help? — {self.data.name()}")
         self.setWindowIcon(icon("train"))
         self._build_controls()
         self._build_tabs()
@@ -89,12 +98,12 @@ class TransferWindow(QWidget):
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
-        self.resize(1240, 780)
+        self.resize(1240, 760)
         self.load_saved()
 
     # --- construction -------------------------------------------------------------------------------
     def _build_controls(self) -> None:
-        settings = self.project.settings
+        settings = self.settings
         self.model = QComboBox(toolTip="The pretrained backbone to test (only models whose weights work offline)")
         for name, text in offline_catalog():
             self.model.addItem(text, name)
@@ -147,15 +156,23 @@ class TransferWindow(QWidget):
         self.tabs.addTab(self._budget_tab(), "Would more labels pay off?")
 
     def _check_tab(self) -> QWidget:
-        left = QWidget()
-        box = QVBoxLayout(left)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(self.curves, 1)
-        box.addWidget(self.log_pane)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(self.verdict)
-        split.setSizes([560, 640])
+        """The verdict and its table (every row shown) above, the curves and the log below, in a splitter."""
+        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.verdict)
+        self.verdict_scroll = scroll
+        self.log_pane.setMaximumHeight(16777215)
+        below = QSplitter(Qt.Orientation.Horizontal)
+        below.addWidget(self.curves)
+        below.addWidget(self.log_pane)
+        below.setStretchFactor(0, 3)
+        below.setStretchFactor(1, 1)
+        split = QSplitter(Qt.Orientation.Vertical, childrenCollapsible=False)
+        split.addWidget(scroll)
+        split.addWidget(below)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        self.check_split = split
         return split
 
     def _compare_tab(self) -> QWidget:
@@ -197,8 +214,12 @@ class TransferWindow(QWidget):
         top.addLayout(form)
         top.addLayout(buttons)
         top.addWidget(self._intro(), 1)
+        data = QHBoxLayout()
+        data.addWidget(label("Data:"))
+        data.addWidget(self.data, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(label("Did transfer help?", "title"))
+        layout.addLayout(data)
         layout.addLayout(top)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -210,30 +231,47 @@ class TransferWindow(QWidget):
                 "scratch), adds a simple classifier on the raw pixels, and compares "
                 "their test scores. Positive: the pretrained model clearly helps; neutral: no clear difference; "
                 "negative: it does worse than doing without.")
-        if self.project.split:
+        if self.project is not None and self.project.split:
             text += " It uses your project's stored split, so its test images are those of your runs."
         return hint(text)
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        QTimer.singleShot(0, self.fit_verdict)
+
+    def fit_verdict(self) -> None:
+        """Give the verdict and its table the height they need, leaving the curves at least CURVES_MIN px."""
+        total = sum(self.check_split.sizes())
+        if total <= 0:
+            return
+        width = self.verdict_scroll.viewport().width()
+        need = self.verdict.heightForWidth(width) if self.verdict.hasHeightForWidth() else -1
+        need = max(need, self.verdict.minimumSizeHint().height())
+        top = min(need, max(total - CURVES_MIN, total // 2))
+        self.check_split.setSizes([top, total - top])
+
     # --- saved results ------------------------------------------------------------------------------
     def load_saved(self) -> None:
-        """Show the newest saved check, comparison and label-budget curve of the project, if any."""
+        """Show the newest saved check, comparison and label-budget curve of the chosen images, if any."""
+        root = self.data.results_root()
         for kind, show in (("check", self._show_check), ("compare", self._show_compare),
                            ("budget", self._show_budget)):
-            saved = latest_result(self.project.folder, kind)
+            saved = latest_result(root, kind) if root is not None else None
             if saved is not None:
                 show(*saved)
         if self.verdict.report is not None:
             self.status.setText(f"Showing the check saved in {self.verdict.folder.folder}.")
 
     def _project_chance(self) -> None:
-        """The chance guide for the project's images: 1 / classes, or 50 % per finding of a multi-label set."""
-        scan = self.project.scan or {}
+        """The chance guide for the chosen images: 1 / classes, or 50 % per finding of a multi-label set."""
+        scan = self.data.scan_info()
         multi = scan.get("task") == "multi-label"
         self.curves.set_multilabel(multi)
         self.curves.set_chance(2 if multi else len(scan.get("classes") or []) or None)
 
     def _show_check(self, report: dict[str, Any], folder: Path) -> None:
         self.verdict.show_report(report, folder)
+        QTimer.singleShot(0, self.fit_verdict)
         self.curves.set_curves(report["arms"], report["budget_epochs"])
         self.curves.set_target(report["target_val_balanced_accuracy"])
         multi = report.get("task") == "multi-label"
@@ -254,12 +292,18 @@ class TransferWindow(QWidget):
         return self.worker is not None and self.worker.is_running()
 
     def _data_kwargs(self) -> dict[str, Any] | None:
-        """The project's data source (images, split) and image size as core keyword arguments, or None (after a
-        dialog)."""
+        """The chosen data source (images, split) and image size as core keyword arguments, or None (after a
+        dialog or a status line)."""
+        if self.data.is_scanning():
+            self.status.setText("Still looking at the chosen images; start again when the Data line says they "
+                                "can be used.")
+            return None
         try:
-            source = self.project.data_source()
+            source = self.data.data_source()
         except ProjectError as exc:
-            show_error(self, "The images are not chosen yet", str(exc), "Go to step 1 (Data) and choose them.")
+            where = ("Go to step 1 (Data) and choose them, or choose another folder or CSV on the Data line."
+                     if self.data.uses_project() else "Choose a folder or CSV on the Data line above.")
+            show_error(self, "The images are not chosen yet", str(exc), where)
             return None
         if self.model.currentData() is None:
             show_error(self, "No offline model", "None of the pretrained models has its weights on this computer.",
@@ -271,7 +315,7 @@ class TransferWindow(QWidget):
         data = self._data_kwargs()
         if data is None or self.is_running():
             return
-        model, s = self.model.currentData(), self.project.settings
+        model, s = self.model.currentData(), self.settings
         self.verdict.clear("The check is running…")
         self.curves.reset(self.budget.value())
         self._project_chance()
@@ -285,7 +329,7 @@ class TransferWindow(QWidget):
         if data is None or self.is_running():
             return
         models = [self.model.itemData(i) for i in range(self.model.count())]
-        s = self.project.settings
+        s = self.settings
         self.compare_table.setRowCount(0)
         self.compare_summary.setText("")
         self.compare_folder.set_folder(None)
@@ -304,7 +348,7 @@ class TransferWindow(QWidget):
 
     def _start(self, kind: str, total_epochs: int, model: str, arguments: Callable[[Path], dict[str, Any]]) -> None:
         """Run the core function of ``kind`` with ``arguments(result folder)`` in a worker."""
-        self._out = new_result_folder(self.project.folder, kind, model)
+        self._out = new_result_folder(self.data.results_root(), kind, model)
         if kind == "budget":
             self._out.mkdir(parents=True)  # label_budget_curve writes into it; the others create it
         self.kind, self._epochs_done, self._last_batch = kind, 0, None
@@ -323,7 +367,7 @@ class TransferWindow(QWidget):
 
     def _set_running(self, running: bool) -> None:
         for widget in (self.start_button, self.compare_button, self.budget_button, self.model, self.budget,
-                       self.image_size):
+                       self.image_size, self.data):
             widget.setEnabled(not running)
         self.stop_button.setEnabled(running)
 
@@ -336,9 +380,24 @@ class TransferWindow(QWidget):
 
     def shutdown(self) -> None:
         """On quitting the app: stop and wait for the task (a running QThread must not be destroyed)."""
+        self.data.shutdown()
         if self.is_running():
             self.worker.stop()
             self.worker.wait()
+
+    def _data_changed(self) -> None:
+        """Other images chosen: show their saved results (if any) and their chance level."""
+        self.setWindowTitle(f"Did transfer help? — {self.data.name()}")
+        self.verdict.clear("No result yet for these images. Press “Start the check”.")
+        self.curves.reset(self.budget.value())
+        self._project_chance()
+        self.compare_table.setRowCount(0)
+        self.compare_summary.setText("")
+        self.compare_folder.set_folder(None)
+        self.answer.clear()
+        self.budget_plot.set_points([])
+        self.status.setText(f"Images: {self.data.name()}.")
+        self.load_saved()
 
     # --- events of the running task (GUI thread) ------------------------------------------------------
     def _on_event(self, item: Any) -> None:
