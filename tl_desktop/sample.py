@@ -15,11 +15,14 @@ from tl_desktop.core.fsutil import atomic_write_bytes
 from tl_desktop.core.project import project_file as proj
 
 SAMPLE_NAME = "Handwritten digits (sample)"
+SAMPLE_FOLDER = "Sample - handwritten digits"
 IMAGES_FOLDER = "images"
 
 
-def default_folder() -> Path:
-    return paths.data_dir() / "projects" / "sample-digits"
+def default_folder(projects_folder: Path | None = None) -> Path:
+    """The sample's folder inside the projects folder (the window passes the user's choice), where the user
+    finds its runs, exports and reports like any other project's, never in the hidden data folder."""
+    return (projects_folder or paths.default_projects_dir()) / SAMPLE_FOLDER
 
 
 def write_digit_images(root: Path, *, size: int = 64, per_class: int | None = None, callback=None,

@@ -16,6 +16,7 @@ import pytest
 from PySide6.QtCore import QRect
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
+    QComboBox,
     QGraphicsTextItem,
     QLabel,
     QScrollArea,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from tl_desktop.sample import build_sample_project
 from tl_desktop.ui.main_window import MainWindow
+from tl_desktop.ui.widgets.plots import LEGEND_SHARE
 
 SIZES = [(1366, 768), (1024, 700)]
 SLACK = 2  # pixels of rounding
@@ -74,9 +76,13 @@ def plot_problems(plot: pg.PlotWidget) -> list[str]:
         problems.append(f"title {title.text!r} is cut: {title.item.boundingRect().width():.0f} px of text in a "
                         f"{view.width()} px plot")
     legend = item.legend
-    if legend is not None and legend.isVisible() and legend.items and _outside(plot, legend, inner):
-        problems.append(f"legend {plot.mapFromScene(legend.sceneBoundingRect()).boundingRect()} lies outside "
-                        f"the plotting area {inner}")
+    if legend is not None and legend.isVisible() and legend.items:
+        box = plot.mapFromScene(legend.sceneBoundingRect()).boundingRect()
+        if _outside(plot, legend, inner):
+            problems.append(f"legend {box} lies outside the plotting area {inner}")
+        if box.width() * box.height() > LEGEND_SHARE * inner.width() * inner.height() + 1:
+            problems.append(f"legend {box.width()} x {box.height()} px covers more than {LEGEND_SHARE:.0%} of the "
+                            f"plotting area {inner.width()} x {inner.height()}")
     for side in ("left", "bottom"):
         problems += [f"{side} axis: {p}" for p in _axis_problems(plot, item.getAxis(side), view)]
     for line in item.items:  # "best: epoch 3" and other labels on lines
@@ -138,6 +144,24 @@ def label_problems(widget: QLabel) -> list[str]:
     return []
 
 
+def combo_problems(combo: QComboBox) -> list[str]:
+    """A drop-down shows its chosen text whole (Qt cuts it silently where the box is too narrow)."""
+    text = combo.currentText()
+    if not text or combo.isEditable():
+        return []
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    room = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                        QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+    picture = 0 if option.currentIcon.isNull() else combo.iconSize().width() + 4
+    needed = combo.fontMetrics().horizontalAdvance(text) + picture
+    if needed > room + SLACK:
+        return [f"shows {text!r} in {room} px, it needs {needed}"]
+    return []
+
+
 def clipped_by_parent(widget: QWidget) -> list[str]:
     """A widget outside any scroll area is fully on screen: no parent cuts it off."""
     if _hidden_by_scroll_area(widget):
@@ -160,6 +184,13 @@ def layout_problems(window: QWidget) -> list[str]:
         problems += [f"{_name(table)} {table.toolTip()[:40]!r}: {p}" for p in table_problems(table)]
     for widget in _visible(window, QLabel):
         problems += [f"{_name(widget)}: {p}" for p in label_problems(widget) + clipped_by_parent(widget)]
+    for combo in _visible(window, QComboBox):
+        problems += [f"drop-down {combo.toolTip()[:40]!r}: {p}" for p in combo_problems(combo) + clipped_by_parent(combo)]
+    for tabs in _visible(window, QTabWidget):
+        bar = tabs.tabBar()
+        if bar.sizeHint().width() > tabs.width() + SLACK:
+            names = [tabs.tabText(i) for i in range(tabs.count())]
+            problems.append(f"tabs {names} need {bar.sizeHint().width()} px, have {tabs.width()}: some are hidden")
     for area in _visible(window, QScrollArea):
         if area.horizontalScrollBar().isVisible():
             problems.append(f"{_name(area)} scrolls sideways: its page needs {area.widget().minimumSizeHint().width()}"
@@ -224,24 +255,24 @@ def _settle(qtbot, window: QWidget) -> None:
     qtbot.wait(50)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-def test_every_step_fits(trained_window, qtbot, size):
-    width, height = size
+def test_every_step_fits(trained_window, qtbot):
+    """Both sizes in one test: the trained window is built once (about 30 s)."""
     window = trained_window
-    window.resize(width, height)
-    qtbot.waitUntil(lambda: window.width() == width or window.width() > width, timeout=2_000)
-    assert (window.width(), window.height()) == (width, height), (
-        f"the window cannot be made {width} x {height}: its minimum is {window.minimumSizeHint().toTuple()}")
     shots = os.environ.get("TL_SCREENSHOTS")
     problems = []
-    for name, show in _pages(window):
-        show()
-        _settle(qtbot, window)
-        if shots:
-            Path(shots).mkdir(parents=True, exist_ok=True)
-            window.grab().save(str(Path(shots) / f"layout-{width}x{height}-{name}.png"))
-        problems += [f"{name}: {p}" for p in layout_problems(window)]
-    assert not problems, f"{len(problems)} layout problems at {width} x {height}:\n" + "\n".join(problems)
+    for width, height in SIZES:
+        window.resize(width, height)
+        qtbot.wait(50)  # the resize is applied at once offscreen; this lets its events run
+        assert (window.width(), window.height()) == (width, height), (
+            f"the window cannot be made {width} x {height}: its minimum is {window.minimumSizeHint().toTuple()}")
+        for name, show in _pages(window):
+            show()
+            _settle(qtbot, window)
+            if shots:
+                Path(shots).mkdir(parents=True, exist_ok=True)
+                window.grab().save(str(Path(shots) / f"layout-{width}x{height}-{name}.png"))
+            problems += [f"{width}x{height} {name}: {p}" for p in layout_problems(window)]
+    assert not problems, f"{len(problems)} layout problems:\n" + "\n".join(problems)
 
 
 def test_the_checks_see_clipping(qtbot):
@@ -260,10 +291,60 @@ def test_the_checks_see_clipping(qtbot):
     table.setGeometry(0, 130, 160, 80)
     squeezed = QLabel("A label with a long line of text", host)
     squeezed.setGeometry(0, 220, 60, 20)
-    host.resize(200, 260)
+    combo = QComboBox(host)
+    combo.addItem("none: the most probable class")
+    combo.setGeometry(0, 245, 120, 24)
+    host.resize(200, 280)
     host.show()
     qtbot.waitExposed(host)
     host.grab()
     assert len(plot_problems(plot)) >= 2
     assert table_problems(table)
     assert label_problems(squeezed)
+    assert combo_problems(combo)
+    combo.setGeometry(0, 245, 400, 24)
+    assert not combo_problems(combo)
+
+
+def test_the_label_step_fits(qtbot, tmp_path):
+    """The Label step (shown while a project is labelled in the app), one image and the grid, at both sizes,
+    after a few labels so the progress, the class keys and the proposal lines hold text."""
+    import shutil
+
+    from tests.helpers import write_digits_folder
+    from tl_desktop.ui.label.start import begin
+
+    flat = tmp_path / "unsorted"
+    flat.mkdir()
+    for file in sorted(write_digits_folder(tmp_path / "sorted", per_class=6, size=32).rglob("*.png")):
+        shutil.copy(file, flat / file.name)
+    window = MainWindow(warm_up=False)
+    qtbot.addWidget(window)
+    window.show()
+    session = window.session
+    session.create(tmp_path / "project", "Labelling at the bedside").settings.image_size = 32
+    begin(session, "images", flat, ["no finding", "pneumothorax (left or right)", "effusion"])
+    window.show_step("label")
+    view = window.views["label"]
+    assert not window.steps.item(2).isHidden()
+    qtbot.waitUntil(lambda: view.current is not None and view.picture.shown is not None, timeout=30_000)
+    for index in range(4):
+        qtbot.keyClick(view.picture.canvas, str(index % 3 + 1))
+    shots = os.environ.get("TL_SCREENSHOTS")
+    problems = []
+    for width, height in SIZES:
+        window.resize(width, height)
+        qtbot.wait(50)
+        assert (window.width(), window.height()) == (width, height)
+        for grid in (False, True):
+            view.grid_button.setChecked(grid)
+            _settle(qtbot, window)
+            if shots:
+                Path(shots).mkdir(parents=True, exist_ok=True)
+                window.grab().save(str(Path(shots) / f"layout-{width}x{height}-label{'-grid' if grid else ''}.png"))
+            problems += [f"{width}x{height} {'grid' if grid else 'one image'}: {p}" for p in layout_problems(window)]
+    view.shutdown()
+    from tl_desktop.workers import Worker
+
+    qtbot.waitUntil(lambda: not any(w.is_running() for w in Worker.live), timeout=30_000)
+    assert not problems, f"{len(problems)} layout problems in the Label step:\n" + "\n".join(problems)

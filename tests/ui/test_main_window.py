@@ -67,6 +67,15 @@ def test_sample_button_builds_and_opens_the_sample(window, qtbot, monkeypatch):
     assert len(report.classes) == 10 and len(report.samples) == 120
     assert window.views["data"].grid.model.rowCount() == 120
     assert recent_projects()[0] == window.session.project.folder
+    # where the user looks for it (the projects folder), with its visible runs/ exports/ reports/, never the
+    # hidden data folder
+    from tl_desktop import paths
+    from tl_desktop.ui.settings import projects_folder
+
+    folder = window.session.project.folder
+    assert folder.parent == projects_folder() and folder.name == sample.SAMPLE_FOLDER
+    assert paths.data_dir() not in folder.parents
+    assert all((folder / name).is_dir() for name in ("runs", "exports", "reports"))
 
 
 def test_project_round_trip_through_the_window(window, qtbot, tmp_path, digits_dir):
@@ -99,3 +108,18 @@ def test_unreadable_project_gives_a_readable_dialog(window, tmp_path):
     boxes = window.findChildren(QMessageBox, "errorDialog")
     assert boxes and "cannot be read" in boxes[-1].text()
     assert boxes[-1].informativeText()
+
+
+def test_the_selected_steps_icon_stays_visible_on_the_selection(qtbot):
+    """The step icons are drawn blue; on the blue selection the selected one is drawn white."""
+    from PySide6.QtGui import QIcon
+
+    from tl_desktop.ui.widgets.common import ICON_BLUE, icon
+
+    def colours(mode):
+        image = icon("label").pixmap(32, 32, mode).toImage()
+        return {image.pixelColor(x, y).name() for x in range(32) for y in range(32)
+                if image.pixelColor(x, y).alpha() > 200}
+
+    assert ICON_BLUE in colours(QIcon.Mode.Normal)
+    assert colours(QIcon.Mode.Selected) == {"#ffffff"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from PySide6.QtCore import Qt
 
 from tl_desktop.core.events import Progress
 from tl_desktop.core.insight.label_budget import ANSWER_SUMMARY, answer_summary
@@ -33,15 +34,19 @@ def form(qtbot):
 
 def test_strategy_picker_shows_plain_names_first_and_stores_the_key(form):
     shown = [form.strategy.itemText(i) for i in range(form.strategy.count())]
-    assert shown[1] == "Train only the last layer (fast, few images) — linear probe"
-    assert shown[2] == "Also adapt the last layers (more images) — fine-tune"
+    assert shown[1] == "Train only the last layer (fast, few images)"
+    assert shown[2] == "Also adapt the last layers (more images)"
     assert [form.strategy.itemData(i) for i in range(form.strategy.count())] == list(STRATEGIES)
-    assert not any(text.split(" — ")[0] in STRATEGIES for text in shown)  # never the bare key first
+    assert not any(text in STRATEGIES for text in shown)  # never the bare key
+    # the technical name second: in the item's tooltip and heading the line under the box
+    assert form.strategy.itemData(1, Qt.ItemDataRole.ToolTipRole) == (
+        "Train only the last layer (fast, few images) — linear probe")
     settings = TrainSettings(strategy="fine-tune")
     form.load(settings)
     assert form.strategy.currentText().startswith("Also adapt the last layers")
-    assert "adapt to your images" in form.strategy_text.text()
-    form.strategy.setCurrentIndex(shown.index("Train only the last layer (fast, few images) — linear probe"))
+    assert form.strategy_text.text().startswith("Fine-tune: ") and "adapt to your images" in form.strategy_text.text()
+    form.strategy.setCurrentIndex(shown.index("Train only the last layer (fast, few images)"))
+    assert form.strategy_text.text().startswith("Linear probe: The pretrained network stays")
     form.store(settings)
     assert settings.strategy == "linear-probe"
 

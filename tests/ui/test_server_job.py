@@ -47,6 +47,12 @@ def test_job_dialog_writes_the_bundle_and_shows_the_commands(window, qtbot, tmp_
     assert (job["gpus"], job["nodes"], job["config"]["epochs"]) == (4, 2, 3)
     assert job["split"]["assignment"] == window.session.split.to_dict()["assignment"]  # the project's split
     assert 'GPUS:-4' in (tmp_path / "job" / "run.sh").read_text()
+    # the summary in words: images per part, GPUs per server, what the fingerprint is for
+    counts = {part: sum(f["subset"] == part for f in job["files"]) for part in ("train", "val", "test")}
+    assert (f"{len(job['files'])} images ({counts['train']} training, {counts['val']} validation, "
+            f"{counts['test']} test)") in text
+    assert "4 GPUs per server" in text and "checks each image against the fingerprint" in text
+    assert "manifest" not in text.split("./run.sh")[0]
     dialog.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject
 
 from tl_desktop.ui.widgets import plots
@@ -66,3 +67,31 @@ def test_batches_alone_are_drawn_at_most_every_batch_redraw_ms(qtbot, monkeypatc
     widget._redraw()  # an epoch is drawn at once, with the batch that came just before it
     assert list(widget._curves["batch"].getData()[0]) == [2.0, 2.2, 2.4]
     assert widget.epochs_shown() == [1, 2, 3] and widget.best_label() == "best: epoch 3"
+
+
+def test_a_legend_that_would_hide_the_curves_goes_into_the_tooltip_in_colour(qtbot):
+    """Ten ROC curves in a plot of half a laptop screen: the legend would cover most curves, so it is left out
+    and the tooltip names each colour; three curves in the same plot keep their legend."""
+    import numpy as np
+
+    from tl_desktop.ui.widgets.plots import make_plot
+
+    def shown(curves: int):
+        plot = make_plot("ROC curve, test images", "sensitivity", (-10, 10))
+        qtbot.addWidget(plot)
+        plot.setToolTip("ROC: one curve per class")
+        plot.resize(560, 200)
+        plot.show()
+        qtbot.waitExposed(plot)
+        x = np.linspace(0, 1, 20)
+        for k in range(curves):
+            plot.plot(x, x ** (1 + k / 3), pen=pg.intColor(k, curves), name=f"digit_{k}: 0.{900 + k}")
+        plot.fit_legend()
+        return plot
+
+    many, few = shown(10), shown(3)
+    assert not many.getPlotItem().legend.isVisible()
+    tip = many.toolTip()
+    assert tip.startswith("ROC: one curve per class") and tip.count("&#9632;") == 10
+    assert f'color:{pg.mkPen(pg.intColor(4, 10)).color().name()}">&#9632;</span> digit_4: 0.904' in tip
+    assert few.getPlotItem().legend.isVisible() and few.toolTip() == "ROC: one curve per class"

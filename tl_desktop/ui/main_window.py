@@ -305,8 +305,12 @@ class MainWindow(QMainWindow):
         """Build the sample project in a worker (first time only) and open it."""
         if self.sample_worker is not None and self.sample_worker.is_running():
             return
-        self.statusBar().showMessage("Preparing the sample project (handwritten digits)…")
-        self.sample_worker = Worker(tasks.sample_task, name="sample")
+        from tl_desktop.sample import default_folder
+        from tl_desktop.ui.settings import projects_folder
+
+        folder = default_folder(projects_folder())
+        self.statusBar().showMessage(f"Preparing the sample project (handwritten digits) in {folder}…")
+        self.sample_worker = Worker(tasks.sample_task, str(folder), name="sample")
         self.sample_worker.finished.connect(lambda folder: self.open_path(str(folder)))
         self.sample_worker.errored.connect(
             lambda f: show_error(self, "Could not create the sample project", f.message, "", f.details))

@@ -191,10 +191,10 @@ def run_of_model(run_dirs: list[str], manifest_sha256: str | None) -> str | None
     return None
 
 
-def sample_task(*, callback, cancel: CancelToken) -> Path:
+def sample_task(folder: str | Path | None = None, *, callback, cancel: CancelToken) -> Path:
     from tl_desktop.sample import build_sample_project
 
-    return build_sample_project(callback=callback, cancel=cancel)
+    return build_sample_project(folder, callback=callback, cancel=cancel)
 
 
 def check_weights_task(model: str, weights_file: str, *, callback, cancel: CancelToken) -> str:

@@ -219,13 +219,21 @@ def import_job(job_dir: str | Path, project_path: str | Path) -> Path:
     return target
 
 
+_PART_WORDS = {"train": "training", "val": "validation", "test": "test"}
+
+
 def summary(job: dict[str, Any]) -> str:
+    """The job in plain words (the window's server-job dialog and ``tl-desktop job`` print it)."""
     counts: dict[str, int] = {}
     for f in job["files"]:
         counts[f["subset"]] = counts.get(f["subset"], 0) + 1
-    return (f"job for project '{job['project']}': {len(job['files'])} files "
-            f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), {job['config']['model']}, "
-            f"{job['config']['epochs']} epochs, {job['gpus']} process(es) per node; manifest {job['manifest_sha256'][:12]}")
+    order = [k for k in _PART_WORDS if k in counts] + sorted(k for k in counts if k not in _PART_WORDS)
+    parts = ", ".join(f"{counts[k]} {_PART_WORDS.get(k, k)}" for k in order)
+    gpus = int(job["gpus"])
+    return (f"Job for project '{job['project']}': {len(job['files'])} images ({parts}), model "
+            f"{job['config']['model']}, {job['config']['epochs']} epochs, {gpus} GPU{'s' if gpus != 1 else ''} "
+            f"per server. The server checks each image against the fingerprint taken here "
+            f"({job['manifest_sha256'][:12]}) before it trains.")
 
 
 __all__ = ["create_job", "load_job", "verify_data", "run_job", "import_job", "summary"]

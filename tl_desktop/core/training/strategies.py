@@ -16,11 +16,11 @@ STRATEGIES = ("auto", "linear-probe", "fine-tune", "full", "scratch")
 AUTO_PROBE_BELOW = 100  # images per class (median, training split) under which auto picks the linear probe
 # key -> (what it does, in plain words; its technical name): the window shows the plain words first
 STRATEGY_NAMES = {
-    "auto": ("Let the app choose (from how many images you have)", "automatic"),
+    "auto": ("Let the app choose (by how many images)", "automatic"),
     "linear-probe": ("Train only the last layer (fast, few images)", "linear probe"),
     "fine-tune": ("Also adapt the last layers (more images)", "fine-tune"),
     "full": ("Adapt the whole network (many images, a GPU)", "full fine-tuning"),
-    "scratch": ("Start from random weights, no transfer (a baseline)", "training from scratch"),
+    "scratch": ("Random start, no transfer (a baseline)", "training from scratch"),
 }
 STRATEGY_HELP = {
     "auto": (f"The app chooses: only the last layer below {AUTO_PROBE_BELOW} training images per class, the last "
@@ -40,6 +40,13 @@ def strategy_label(strategy: str) -> str:
     (an unknown key is returned as it is)."""
     plain, technical = STRATEGY_NAMES.get(strategy, (strategy, ""))
     return f"{plain} — {technical}" if technical else plain
+
+
+def strategy_help(strategy: str) -> str:
+    """What the strategy does, headed by its technical name: ``Linear probe: the pretrained network ...``."""
+    _plain, technical = STRATEGY_NAMES.get(strategy, (strategy, ""))
+    text = STRATEGY_HELP.get(strategy, "")
+    return f"{technical[:1].upper()}{technical[1:]}: {text}" if technical and text else text
 
 
 DEFAULT_LR = {"linear-probe": 5e-3, "fine-tune": 1e-3, "full": 5e-4, "scratch": 2e-3}

@@ -82,7 +82,8 @@ def history_rows(folder: Path) -> tuple[list[list[str]], int | None]:
 
 
 class RunDetails(QTabWidget):
-    """Tabs "Training log", "Settings of the run", "Epoch by epoch"; ``show_run`` fills the last two."""
+    """Tabs "Log", "Settings", "Epochs" (short: all three fit half of a 1024-pixel window); ``show_run`` fills
+    the last two."""
 
     def __init__(self, log_pane: QPlainTextEdit, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,9 +93,10 @@ class RunDetails(QTabWidget):
         self.settings.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.history = make_table(HISTORY_COLUMNS, "Every finished epoch of the selected run (its history.csv); "
                                                    "the best epoch is the checkpoint the model keeps")
-        self.addTab(log_pane, "Training log")
-        self.addTab(self.settings, "Settings of the run")
-        self.addTab(self.history, "Epoch by epoch")
+        for pane, text, tip in ((log_pane, "Log", "What the training did, line by line"),
+                                (self.settings, "Settings", "The settings of the run selected in the list, in words"),
+                                (self.history, "Epochs", "The loss and accuracy of the selected run, epoch by epoch")):
+            self.setTabToolTip(self.addTab(pane, text), tip)
         self.run_dir: Path | None = None
         self.clear()
 

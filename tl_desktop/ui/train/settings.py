@@ -42,17 +42,18 @@ class TrainSettingsForm(QGroupBox):
         super().__init__("Settings", parent)
         from tl_desktop.core.training.strategies import (  # light: torch is not imported
             STRATEGIES,
-            STRATEGY_HELP,
+            STRATEGY_NAMES,
+            strategy_help,
             strategy_label,
         )
 
-        self.strategy_help = STRATEGY_HELP
+        self.strategy_help = {name: strategy_help(name) for name in STRATEGIES}
         self.strategy = QComboBox(toolTip="How much of the pretrained network is adapted to your images")
         self.strategy.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.strategy.setMinimumContentsLength(24)  # long names do not widen the form past a 1024-pixel window
-        for name in STRATEGIES:
-            self.strategy.addItem(strategy_label(name), name)
-            self.strategy.setItemData(self.strategy.count() - 1, STRATEGY_HELP[name], Qt.ItemDataRole.ToolTipRole)
+        for name in STRATEGIES:  # the plain words fit the box; the technical name heads the line below it
+            self.strategy.addItem(STRATEGY_NAMES[name][0], name)
+            self.strategy.setItemData(self.strategy.count() - 1, strategy_label(name), Qt.ItemDataRole.ToolTipRole)
         self.strategy_text = label("", "hint", wrap=True)
         self.epochs = QSpinBox(minimum=1, maximum=500, toolTip="How many times the model sees every training "
                                "image. Training stops early when validation stops improving.")

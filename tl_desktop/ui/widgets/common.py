@@ -8,15 +8,29 @@ from __future__ import annotations
 from functools import cache
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
-from PySide6.QtGui import QIcon, QPainter, QPaintEvent
+from PySide6.QtGui import QIcon, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QFrame, QHeaderView, QLabel, QStyle, QStyleOptionHeader, QTableView, QWidget
 
 from tl_desktop import paths
 
 
+ICON_BLUE = "#3f7cbf"
+
+
 @cache
 def icon(name: str) -> QIcon:
-    return QIcon(str(paths.resource("icons", f"{name}.svg")))
+    """An icon from resources/icons; its selected form is drawn in white, so the blue icon of the selected
+    step stays visible on the blue selection."""
+    path = paths.resource("icons", f"{name}.svg")
+    result = QIcon(str(path))
+    try:
+        white = path.read_text(encoding="utf-8").replace(ICON_BLUE, "#ffffff").encode()
+    except OSError:
+        return result
+    pixmap = QPixmap()
+    if pixmap.loadFromData(white, "SVG"):
+        result.addPixmap(pixmap, QIcon.Mode.Selected)
+    return result
 
 
 def label(text: str, role: str | None = None, *, wrap: bool = False, parent: QWidget | None = None) -> QLabel:

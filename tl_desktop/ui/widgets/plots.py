@@ -9,7 +9,8 @@ A run continued from an earlier one (``config.init_from``) shows the earlier run
 The best epoch is named by ``runs.best_epoch``, the rule the training loop keeps its checkpoint by.
 
 Every plot keeps its legend inside the plotting area (more columns, then smaller text; a legend that still
-does not fit is left out and its entries go into the tooltip), shows whole epochs and no SI multiplier on its
+does not fit, or would cover more than ``LEGEND_SHARE`` of the curves, is left out and its entries, in their
+colours, go into the tooltip), shows whole epochs and no SI multiplier on its
 axes, and says what it waits for while it holds no data instead of drawing an empty axis. The two training
 plots stand side by side when each gets ``SIDE_BY_SIDE`` pixels, else one above the other.
 """
@@ -34,6 +35,7 @@ EPOCH_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
 SIDE_BY_SIDE = 360  # the width each training plot needs to stand beside the other
 LEGEND_SIZES = ("9pt", "8pt")  # the legend's text shrinks to this before the legend is left out
 LEGEND_COLUMNS = 4
+LEGEND_SHARE = 0.4  # a legend covering more of the plotting area than this hides the curves: left out
 TITLE_SIZES = ("11pt", "10pt", "9pt")  # a title shrinks to fit, then goes onto two lines at its "("
 
 
@@ -124,7 +126,8 @@ class ThemedPlot(pg.PlotWidget):
                 legend.setColumnCount(columns)
                 legend.layout.activate()
                 legend.updateSize()
-                if legend.width() + margin_x <= room.width() and legend.height() + margin_y <= room.height():
+                fits = legend.width() + margin_x <= room.width() and legend.height() + margin_y <= room.height()
+                if fits and legend.width() * legend.height() <= LEGEND_SHARE * room.width() * room.height():
                     return self._show_legend(legend, True)
         return self._show_legend(legend, False)
 
@@ -141,7 +144,7 @@ class ThemedPlot(pg.PlotWidget):
         if base is None:
             base = self.toolTip()
             self.setProperty("base_tooltip", base)
-        entries = "<br>".join(label.text for _sample, label in legend.items)
+        entries = "<br>".join(f"{_swatch(sample)}{label.text}" for sample, label in legend.items)
         self.setToolTip(base if shown else f"{base}<br><br>{entries}" if base else entries)
         return shown
 
@@ -196,6 +199,14 @@ class ThemedPlot(pg.PlotWidget):
             if label is not None and label.fill.style() != Qt.BrushStyle.NoBrush:
                 label.fill = pg.mkBrush(label_fill(label.fill.color().alpha()))
                 label.update()
+
+
+def _swatch(sample: Any) -> str:
+    """A coloured square naming a curve's colour in a tooltip (the legend's line sample, in HTML)."""
+    pen = getattr(getattr(sample, "item", None), "opts", {}).get("pen")
+    if pen is None:
+        return ""
+    return f'<span style="color:{pg.mkPen(pen).color().name()}">&#9632;</span> '
 
 
 def label_fill(alpha: int = 200) -> QColor:
