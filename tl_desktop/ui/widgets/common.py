@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QFrame, QHeaderView, QLabel, QStyle, QStyleOptionH
 
 from tl_desktop import paths
 
-
 ICON_BLUE = "#3f7cbf"
 
 
