@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     wait_until(lambda: predict.heatmaps.current() is not None, 120, "predict heatmap")
     grab(window, out, "6-predict")
     _server_job(window, out, home)
+    _help_and_settings(window, out)
+    _label(window, out, folder / "images", home)
     window.close()
     app.quit()
     return 0
@@ -155,6 +157,53 @@ def _server_job(window, out: Path, home: Path) -> None:
     wait_until(lambda: bool(done), 120, "server job")
     grab(dialog, out, "7-server-job")
     dialog.close()
+
+
+def _help_and_settings(window, out: Path) -> None:
+    from tl_desktop.ui.glossary import show_glossary
+    from tl_desktop.ui.preferences import open_settings
+
+    glossary = show_glossary("sensitivity", window)
+    glossary.resize(900, 600)
+    settle()
+    grab(glossary, out, "8-glossary")
+    glossary.close()
+    dialog = open_settings(window)
+    settle()
+    grab(dialog, out, "9-settings")
+    dialog.close()
+
+
+def _label(window, out: Path, images: Path, home: Path) -> None:
+    """A new project on 30 unsorted digits (0, 1, 2 in one folder), labelled in the app: six labels given with
+    the keys, then one image and the grid."""
+    import shutil
+
+    from PySide6.QtTest import QTest
+
+    from tl_desktop.ui.label.start import begin
+
+    flat = home / "unsorted digits"
+    flat.mkdir()
+    for digit in (0, 1, 2):
+        for file in sorted((images / f"digit_{digit}").glob("*.png"))[:10]:
+            shutil.copy(file, flat / file.name)
+    window.session.create(home / "projects" / "Labelling digits", "Labelling digits")
+    begin(window.session, "images", flat, ["zero", "one", "two"])
+    window.show_step("label")
+    view = window.views["label"]
+    wait_until(lambda: view.current is not None and view.picture.shown is not None, 60, "labelling")
+    for _ in range(6):
+        QTest.keyClick(view.picture.canvas, str(int(Path(view.current).name[0]) + 1))
+        settle(200)
+    wait_until(lambda: view.loop.vectors is not None, 120, "labelling features")
+    settle()
+    grab(window, out, "label-1-image")
+    view.grid_button.setChecked(True)
+    settle()
+    grab(window, out, "label-2-grid")
+    view.grid_button.setChecked(False)
+    view.shutdown()
 
 
 def _train(window) -> None:

@@ -285,8 +285,8 @@ class TrainingPlots(PlotPair):
         }
         self._earlier_curves = {key: self._earlier_curve(self._plot_of(key), TRAIN if "train" in key else VAL)
                                 for key in EPOCH_KEYS}
-        # the loss legend stands top right: the loss plot's best-epoch label lower down, clear of it
-        self._best_lines = [self._best_line(self.loss_plot, 0.12), self._best_line(self.acc_plot, 0.5)]
+        # the loss legend stands top right, the accuracy legend bottom right: each best-epoch label clear of it
+        self._best_lines = [self._best_line(self.loss_plot, 0.12), self._best_line(self.acc_plot, 0.72)]
         self._join_lines = [self._join_line(p) for p in (self.loss_plot, self.acc_plot)]
         self._timer = QTimer(self, interval=REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
