@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -14,10 +15,12 @@ from tests.helpers import write_digits_folder  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
-    """Every test gets its own user data/cache/log/config folders: never the real user's."""
+    """Every test gets its own user data/cache/log/config folders: never the real user's. They go after the
+    test (projects trained in the window live there), so the suite's disk use stays that of the tests running."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("TL_DESKTOP_HOME", str(home))
-    return home
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
