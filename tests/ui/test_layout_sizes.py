@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from tl_desktop.sample import build_sample_project
 from tl_desktop.ui.main_window import MainWindow
-from tl_desktop.ui.widgets.plots import LEGEND_SHARE
+from tl_desktop.ui.widgets.themed_plot import LEGEND_SHARE
 
 SIZES = [(1366, 768), (1024, 700)]
 SLACK = 2  # pixels of rounding
@@ -278,7 +278,7 @@ def test_every_step_fits(trained_window, qtbot):
 def test_the_checks_see_clipping(qtbot):
     """The measures fail on a plot, table and label that are too small for their text."""
     from tl_desktop.ui.data.scan_report import make_table
-    from tl_desktop.ui.widgets.plots import make_plot
+    from tl_desktop.ui.widgets.themed_plot import make_plot
 
     host = QWidget()
     qtbot.addWidget(host)
@@ -304,6 +304,33 @@ def test_the_checks_see_clipping(qtbot):
     assert combo_problems(combo)
     combo.setGeometry(0, 245, 400, 24)
     assert not combo_problems(combo)
+
+
+def test_a_wrapped_caption_gives_its_height_back_when_widened(qtbot):
+    """The Overview's confusion-matrix caption, laid out narrow first (as a tab is before it is shown), wraps
+    onto many lines; widened, it takes two lines again and the matrix gets the room (it used to keep the narrow
+    height and stand centred in a tall empty band above the matrix). The glossary line under the table too."""
+    from tl_desktop.ui.evaluate.overview_panel import OverviewPanel
+
+    panel = OverviewPanel()
+    qtbot.addWidget(panel)
+    classes = [f"digit_{k}" for k in range(10)]
+    panel.matrix.set_matrix(classes, [[9 if i == j else 0 for j in range(10)] for i in range(10)])
+    caption = panel.matrix.parentWidget().findChild(QLabel)
+    line = caption.fontMetrics().lineSpacing()
+    panel.resize(260, 460)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.waitUntil(lambda: caption.height() > 3 * line)
+    panel.resize(1150, 460)
+    qtbot.waitUntil(lambda: caption.height() <= 2 * line + 4)
+    assert caption.minimumHeight() <= 2 * line + 4
+    assert panel.matrix.height() > 460 - 4 * line - 60
+    from tl_desktop.ui.glossary import TermLinks
+
+    links = panel.findChild(TermLinks)  # the "What the words mean" line under the table, wrapped while narrow
+    assert links is not None
+    assert links.height() <= 2 * line + 4 and panel.table.height() > 460 - 4 * line - 60
 
 
 def test_the_label_step_fits(qtbot, tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, Qt
 
 from tl_desktop.ui.widgets import plots
 from tl_desktop.ui.widgets.plots import TrainingPlots
@@ -74,7 +74,7 @@ def test_a_legend_that_would_hide_the_curves_goes_into_the_tooltip_in_colour(qtb
     and the tooltip names each colour; three curves in the same plot keep their legend."""
     import numpy as np
 
-    from tl_desktop.ui.widgets.plots import make_plot
+    from tl_desktop.ui.widgets.themed_plot import make_plot
 
     def shown(curves: int):
         plot = make_plot("ROC curve, test images", "sensitivity", (-10, 10))
@@ -95,3 +95,12 @@ def test_a_legend_that_would_hide_the_curves_goes_into_the_tooltip_in_colour(qtb
     assert tip.startswith("ROC: one curve per class") and tip.count("&#9632;") == 10
     assert f'color:{pg.mkPen(pg.intColor(4, 10)).color().name()}">&#9632;</span> digit_4: 0.904' in tip
     assert few.getPlotItem().legend.isVisible() and few.toolTip() == "ROC: one curve per class"
+    # The left-out legend is behind a visible "Key" button in the plotting area's top right corner.
+    key = many.key_button
+    assert key is not None and key.isVisible() and key.text() == "Key" and key.toolTip().count("&#9632;") == 10
+    area = many.mapFromScene(many.getPlotItem().getViewBox().sceneBoundingRect()).boundingRect()
+    assert area.contains(key.geometry()) and key.geometry().right() > area.center().x()
+    from PySide6.QtWidgets import QToolTip
+    qtbot.mouseClick(key, Qt.MouseButton.LeftButton)
+    assert "digit_4: 0.904" in QToolTip.text()
+    assert few.key_button is None or not few.key_button.isVisible()

@@ -230,11 +230,15 @@ class TermLinks(QLabel):
         follow_links(self)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
-        """A wrapped line asks for the height of its text at its width, so a layout never cuts it."""
+        """A wrapped line asks for the height of its text at its width, so a layout never cuts it, and gives
+        height back when widened (as ``widgets.common.keep_height``)."""
         super().resizeEvent(event)
+        if event.size().width() == event.oldSize().width():
+            return
+        if self.minimumHeight():
+            self.setMinimumHeight(0)  # QLabel.heightForWidth never answers less than the minimum height
         needed = self.heightForWidth(self.width())
-        if needed > 0 and self.minimumHeight() != needed:
-            self.setMinimumHeight(needed)
+        self.setMinimumHeight(max(needed, 0))
 
 
 def term_links(words: list[tuple[str, str]], parent: QWidget | None = None) -> TermLinks:

@@ -3,7 +3,7 @@
 Dark is Qt's Fusion style with a dark ``QPalette`` (native Windows and macOS styles ignore palettes). Light is
 the palette and style the application started with, as before, unless that was dark (a dark desktop), then a
 light Fusion palette. "system" follows ``QStyleHints.colorScheme()`` and its changes while the app runs.
-Widgets re-colour themselves on ``QEvent.PaletteChange`` (plots in ``widgets/plots.py``, the confusion
+Widgets re-colour themselves on ``QEvent.PaletteChange`` (plots in ``widgets/themed_plot.py``, the confusion
 matrix), so a change needs no restart; pyqtgraph's defaults follow for plots made later.
 """
 
@@ -129,7 +129,7 @@ def _remember_start(app: QApplication) -> None:
 
 
 def _theme_plots(palette: QPalette) -> None:
-    """pyqtgraph's defaults, for plot items made later that take no colour from ``plots.make_plot``."""
+    """pyqtgraph's defaults, for plot items made later that take no colour from ``themed_plot.make_plot``."""
     pg.setConfigOptions(background=palette.color(Role.Base), foreground=palette.color(Role.Text))
 
 

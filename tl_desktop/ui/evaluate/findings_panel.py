@@ -24,7 +24,7 @@ from tl_desktop.ui.glossary import term_links
 from tl_desktop.ui.widgets.common import label
 from tl_desktop.ui.widgets.curve_plots import COLORS, GUIDE, auc_text
 from tl_desktop.ui.widgets.image_viewer import KnownFacts, open_viewer
-from tl_desktop.ui.widgets.plots import make_plot
+from tl_desktop.ui.widgets.themed_plot import make_plot
 
 MISTAKE_COLUMNS = ["Image", "True findings", "Model's findings (probability)", "Wrong decisions"]
 NONE = "no finding"

@@ -141,7 +141,7 @@ class OverviewPanel(QWidget):
         keep_height(matrix_title)
         column = QVBoxLayout(matrix_box)
         column.addWidget(matrix_title)
-        column.addWidget(self.matrix)
+        column.addWidget(self.matrix, 1)  # the room left over goes to the matrix, not around its title
         row.addWidget(matrix_box, 2)
         table_column = QVBoxLayout()
         table_column.addWidget(self.table, 1)

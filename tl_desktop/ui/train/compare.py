@@ -29,7 +29,7 @@ from tl_desktop.core.project.project_file import Project, RunEntry
 from tl_desktop.core.project.run_settings import SettingRow, compare_settings
 from tl_desktop.ui.train.run_details import make_table
 from tl_desktop.ui.widgets.common import hint, label
-from tl_desktop.ui.widgets.plots import EpochAxis, make_plot
+from tl_desktop.ui.widgets.themed_plot import EpochAxis, make_plot
 
 COLOURS = ("#3f7cbf", "#e07b39", "#2e9d5b", "#b8407a", "#7a5cc7", "#8c6d31", "#1f9fa8", "#c23b3b")
 DIFFERS_TIP = "The runs differ in this setting"

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QStackedLayout, QVBoxLayout, QWidget
 
-from tl_desktop.ui.widgets.plots import make_plot
+from tl_desktop.ui.widgets.themed_plot import make_plot
 
 REDRAW_MS = 100
 # Colour-blind-safe pair for the two curves the question is about (blue = with, orange = without transfer).
@@ -29,7 +29,7 @@ TARGET, CHANCE, SPREAD = "#7a4fa3", "#8c8c8c", "#3f7cbf"
 
 
 def themed_plot(title: str, x_label: str, y_label: str, legend: bool = True) -> pg.PlotWidget:
-    """``plots.make_plot`` with a legend on an opaque box (or none), fixed axes and y from 0 to 100 %."""
+    """``themed_plot.make_plot`` with a legend on an opaque box (or none), fixed axes and y from 0 to 100 %."""
     widget = make_plot(title, y_label, legend_offset=(-10, -10) if legend else None, x_label=x_label)
     legend_item = widget.getPlotItem().legend
     if legend_item is not None:

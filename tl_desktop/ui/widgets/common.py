@@ -221,10 +221,18 @@ class _HeightKeeper(QObject):
 
 def keep_height(widget: QLabel) -> None:
     """A word-wrapped label asks for the height of its text at its width (a splitter or grid would otherwise
-    squeeze it to a line and cut the text). Installed once by ``wrapped``; called again on each resize."""
+    squeeze it to a line and cut the text); the height follows the width both ways. Installed once; called again
+    on each resize, show and repaint (a new text repaints)."""
     if not widget.property("keeps_height"):
         widget.setProperty("keeps_height", True)
         widget.installEventFilter(_HeightKeeper(widget))
+    measured = f"{widget.width()}|{widget.font().key()}|{widget.text()}"
+    if widget.property("kept_for") == measured:
+        return  # a repaint of the same text at the same width: nothing to do
+    widget.setProperty("kept_for", measured)
+    if widget.minimumHeight():
+        # QLabel.heightForWidth never answers less than the minimum height: without this, a label once laid out
+        # narrow (many lines) kept that height when it was widened, and stood in a tall empty band.
+        widget.setMinimumHeight(0)
     needed = widget.heightForWidth(widget.width()) if widget.text() and widget.width() > 0 else 0
-    if widget.minimumHeight() != max(needed, 0):
-        widget.setMinimumHeight(max(needed, 0))
+    widget.setMinimumHeight(max(needed, 0))

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from tl_desktop.ui.glossary import term_button
-from tl_desktop.ui.widgets.plots import PlotPair, make_plot
+from tl_desktop.ui.widgets.themed_plot import PlotPair, make_plot
 
 COLORS = ["#3f7cbf", "#e07b39", "#2e9d5b", "#c8553d", "#8e6cbf", "#8c6d31", "#d16ba5", "#6b6b6b", "#9aa62b",
           "#17a2b8"]
