@@ -11,6 +11,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest  # noqa: E402
 
 from tests.helpers import write_digits_folder  # noqa: E402
+from tl_desktop.paths import CACHE_DIR_ENV  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_home(tmp_path_factory):
+    """The user folders of session- and module-scoped fixtures, which start before any test's own home: without
+    it, their scans and caches went into the real user's ~/.cache/tl-desktop."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TL_DESKTOP_HOME", str(tmp_path_factory.mktemp("session-home")))
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +29,9 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     test (projects trained in the window live there), so the suite's disk use stays that of the tests running."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("TL_DESKTOP_HOME", str(home))
+    os.environ.pop(CACHE_DIR_ENV, None)
     yield home
+    os.environ.pop(CACHE_DIR_ENV, None)  # the Settings dialog sets it for the app's lifetime: not the next test's
     shutil.rmtree(home, ignore_errors=True)
 
 
