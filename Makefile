@@ -18,7 +18,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) main.py
 
-# The suite runs in TEST_WORKERS processes (pytest-xdist): 895 tests in 16.7 min with 2 on a 2-core machine like CI;
+# The suite runs in TEST_WORKERS processes (pytest-xdist): 896 tests in 15.7-16.7 min with 2 on a 2-core machine like CI;
 # in one process 616 tests took 15 min there. TEST_WORKERS=0 runs it in this process (for a debugger).
 TEST_WORKERS ?= 2
 
