@@ -154,6 +154,7 @@ def test_grid_labels_the_selected_images_with_one_key_and_undoes_them_together(s
     labels = session.project.labels
     press(qtbot, view, "g")
     assert view.grid_button.isChecked() and view.stack.currentWidget() is view.grid
+    assert "image shown" not in view.page_hint.text() and "saved in the project" in view.page_hint.text()
     qtbot.waitUntil(lambda: len(view.grid.paths) == 20, timeout=10_000)
     ones = [p for p in view.grid.paths if truth(p) == 1][:5]
     assert len(ones) >= 2

@@ -46,6 +46,9 @@ SAVE_MS = 500  # a decision is in project.json at most this long after it was ma
 PRELOAD = 4  # images of the queue decoded ahead
 ALL_DONE = "Every image is labelled or marked not sure. Go on to Train, or export the labels as a CSV."
 
+SAVED_HINT = "The labels are saved in the project as you go; your files are not moved."
+ONE_IMAGE_HINT = f"Press the key of the class (1–9) for the image shown. {SAVED_HINT}"
+
 
 class LabelView(QWidget):
     """The Label step (shown while the project has labels given in the app)."""
@@ -110,8 +113,8 @@ class LabelView(QWidget):
         self.panel.setMinimumWidth(300)
         box = QVBoxLayout(self)
         box.addLayout(top)
-        box.addWidget(hint("Press the key of the class (1–9) for the image shown. The labels are saved in the "
-                           "project as you go; your files are not moved."))
+        self.page_hint = hint(ONE_IMAGE_HINT)  # the grid says what to press there: this line follows the view
+        box.addWidget(self.page_hint)
         box.addWidget(body, 1)
 
     # --- keys ---------------------------------------------------------------------------------------
@@ -308,6 +311,7 @@ class LabelView(QWidget):
 
     def set_grid(self, on: bool) -> None:
         self.stack.setCurrentWidget(self.grid if on else self.picture)
+        self.page_hint.setText(SAVED_HINT if on else ONE_IMAGE_HINT)
         if self.loop is not None:
             self._after_change(grid_too=True)
         (self.grid.view if on else self.picture.canvas).setFocus()
