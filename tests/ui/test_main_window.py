@@ -110,16 +110,37 @@ def test_unreadable_project_gives_a_readable_dialog(window, tmp_path):
     assert boxes[-1].informativeText()
 
 
-def test_the_selected_steps_icon_stays_visible_on_the_selection(qtbot):
-    """The step icons are drawn blue; on the blue selection the selected one is drawn white."""
+def test_the_selected_steps_icon_stays_visible_on_the_selection(window, qtbot):
+    """The step icons are drawn blue; on the blue selection the selected one is drawn white, at the size the
+    step list draws it (an icon that was white only at 32 px showed blue on blue in the 22 px list)."""
     from PySide6.QtGui import QIcon
 
     from tl_desktop.ui.widgets.common import ICON_BLUE, icon
 
-    def colours(mode):
-        image = icon("label").pixmap(32, 32, mode).toImage()
-        return {image.pixelColor(x, y).name() for x in range(32) for y in range(32)
+    def colours(mode, size):
+        image = icon("train").pixmap(size, size, mode).toImage()
+        return {image.pixelColor(x, y).name() for x in range(size) for y in range(size)
                 if image.pixelColor(x, y).alpha() > 200}
 
-    assert ICON_BLUE in colours(QIcon.Mode.Normal)
-    assert colours(QIcon.Mode.Selected) == {"#ffffff"}
+    for size in (22, 32, 44):
+        assert ICON_BLUE in colours(QIcon.Mode.Normal, size)
+        assert colours(QIcon.Mode.Selected, size) == {"#ffffff"}
+    # In the window: the selected step's icon, as the list paints it, holds white; the others hold none.
+    steps = window.steps
+    qtbot.waitExposed(window)
+    steps.setCurrentRow(0)
+
+    def white_in_icon(row: int) -> int:
+        rect = steps.visualItemRect(steps.item(row))
+        side = steps.iconSize().width() + 8
+        image = steps.viewport().grab(rect.adjusted(0, 0, side - rect.width(), 0)).toImage()
+        return sum(1 for x in range(image.width()) for y in range(image.height())
+                   if min(image.pixelColor(x, y).getRgb()[:3]) > 235)
+
+    predict = [steps.item(r).text() for r in range(steps.count())].index("6  Predict")  # enabled without a project
+    steps.setCurrentRow(predict)
+    qtbot.wait(50)
+    rect = steps.visualItemRect(steps.item(predict))
+    corner = steps.viewport().grab(rect).toImage().pixelColor(rect.width() - 3, 2)
+    assert corner.blue() > corner.red() + 60, corner.name()  # the selection is blue, not white
+    assert white_in_icon(predict) > 20

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from functools import cache
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
-from PySide6.QtGui import QIcon, QPainter, QPaintEvent, QPixmap
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSize, Qt, QTimer
+from PySide6.QtGui import QIcon, QImage, QPainter, QPaintEvent, QPixmap
+from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QFrame, QHeaderView, QLabel, QStyle, QStyleOptionHeader, QTableView, QWidget
 
 from tl_desktop import paths
@@ -16,19 +17,33 @@ from tl_desktop import paths
 ICON_BLUE = "#3f7cbf"
 
 
+ICON_SIZES = (16, 22, 24, 32, 44, 48, 64)  # menus, the step list (22 px, 44 at 2x), tool buttons
+
+
 @cache
 def icon(name: str) -> QIcon:
     """An icon from resources/icons; its selected form is drawn in white, so the blue icon of the selected
-    step stays visible on the blue selection."""
+    step stays visible on the blue selection. Both forms are pixmaps at ``ICON_SIZES``: Qt's SVG icon engine
+    uses an added pixmap only at exactly the size asked for, and tinted the blue icon blue on the list's 22 px."""
     path = paths.resource("icons", f"{name}.svg")
-    result = QIcon(str(path))
     try:
-        white = path.read_text(encoding="utf-8").replace(ICON_BLUE, "#ffffff").encode()
+        blue = path.read_bytes()
     except OSError:
-        return result
-    pixmap = QPixmap()
-    if pixmap.loadFromData(white, "SVG"):
-        result.addPixmap(pixmap, QIcon.Mode.Selected)
+        return QIcon(str(path))
+    white = blue.replace(ICON_BLUE.encode(), b"#ffffff")
+    result = QIcon()
+    for mode, svg in ((QIcon.Mode.Normal, blue), (QIcon.Mode.Selected, white)):
+        renderer = QSvgRenderer(QByteArray(svg))
+        if not renderer.isValid():
+            return QIcon(str(path))
+        for size in ICON_SIZES:
+            image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+            image.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(image)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            renderer.render(painter)
+            painter.end()
+            result.addPixmap(QPixmap.fromImage(image), mode)
     return result
 
 
