@@ -150,13 +150,13 @@ class ThemedPlot(pg.PlotWidget):
         button = self.key_button  # touched only where something changed: each new curve point comes here
         if button.toolTip() != entries:
             button.setToolTip(entries)
-        if not button.isVisible():
+        if button.isHidden():
             button.adjustSize()
         corner = self.mapFromScene(self.getPlotItem().getViewBox().sceneBoundingRect().topRight())
         place = QPoint(int(corner.x()) - button.width() - 4, int(corner.y()) + 4)
         if button.pos() != place:
             button.move(place)
-        if not button.isVisible():
+        if button.isHidden():
             button.show()
             button.raise_()
 
