@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFrame, QHeaderView, QLabel, QStyle, QStyleOptionH
 from tl_desktop import paths
 
 ICON_BLUE = "#3f7cbf"
-ICON_SIZES = (16, 22, 24, 32, 44, 48, 64)  # menus, the step list (22 px, 44 at 2x), tool buttons
+ICON_SIZES = (16, 22, 32, 44, 64)  # menus, the step list (22 px, 44 at 2x), tool buttons; others scale down
 
 
 @cache
